@@ -1,0 +1,24 @@
+//! Go module formats for a Go module proxy: module paths and their escaped
+//! forms, semantic versions and pseudo-versions, `go.mod` module lines, and
+//! the `GOPROXY` / `GOPRIVATE` / `GONOSUMDB` / `GOSUMDB` setting syntaxes.
+//!
+//! Everything here is a pure port of the rules in Go's `golang.org/x/mod`
+//! and `cmd/go/internal/modfetch`: no I/O, no async, no global state.
+
+mod goquote;
+
+pub mod gomod;
+pub mod goproxy;
+pub mod path;
+pub mod pattern;
+pub mod pseudo;
+pub mod semver;
+pub mod sha256;
+pub mod sumdb_setting;
+
+pub use gomod::module_path;
+pub use goproxy::{ProxyEntry, ProxyList, ProxyListError, ProxySpec};
+pub use path::{escape_version, unescape_version, ModulePath, PathError};
+pub use pattern::{PathPatterns, PatternError};
+pub use pseudo::{is_pseudo_version, parse_pseudo_version, PseudoError, PseudoVersion};
+pub use sumdb_setting::{SumDbConfig, SumDbSetting, SumDbSettingError};

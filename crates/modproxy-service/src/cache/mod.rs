@@ -1,0 +1,226 @@
+//! Cache orchestration: what to answer from the store, what to fetch, and
+//! how concurrent requests share one fetch.
+//!
+//! - Canonical `.info`, `.mod` and `.zip` are immutable: a stored copy is a
+//!   HIT forever; a miss is fetched once (coalesced) and published.
+//! - `@v/list`, `@latest` and non-canonical `.info` queries are mutable: HIT
+//!   while fresh; after that the stored copy is served (UPDATING) while a
+//!   background refresh runs, or as STALE when the last refresh failed, up to
+//!   the maximum staleness; older or absent copies are fetched (MISS).
+//! - "Not found" is remembered briefly (negative cache).
+
+mod fetch;
+mod flight;
+mod negative;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use tokio::io::AsyncRead;
+
+use crate::error::ServeError;
+use crate::request::ModuleRequest;
+use crate::settings::CachePolicy;
+use crate::store::{Store, StoredObject};
+use crate::upstream::Upstreams;
+use flight::{FlightState, Flights, Landed};
+use negative::NegativeCache;
+
+pub use flight::SpoolReader;
+
+/// The `X-Cache-Status` of an answer (nginx's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+    /// Served from the store because every upstream failed.
+    Stale,
+    /// Served from the store while a refresh runs.
+    Updating,
+    /// Not cacheable.
+    Bypass,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Stale => "STALE",
+            CacheStatus::Updating => "UPDATING",
+            CacheStatus::Bypass => "BYPASS",
+        }
+    }
+}
+
+/// The body of an answer.
+pub enum AnswerBody {
+    Bytes(Bytes),
+    Reader(Pin<Box<dyn AsyncRead + Send>>),
+    Spool(SpoolReader),
+}
+
+/// A file to send.
+pub struct Answer {
+    pub status: CacheStatus,
+    pub length: Option<u64>,
+    pub body: AnswerBody,
+}
+
+impl Answer {
+    fn stored(status: CacheStatus, object: StoredObject) -> Answer {
+        Answer {
+            status,
+            length: Some(object.size),
+            body: AnswerBody::Reader(object.reader),
+        }
+    }
+}
+
+/// The cache in front of the store and the upstreams.
+pub struct Cache {
+    store: Arc<dyn Store>,
+    upstreams: Arc<Upstreams>,
+    policy: CachePolicy,
+    cached_only: bool,
+    flights: Arc<Flights>,
+    negative: NegativeCache,
+    /// Mutable entries whose last refresh failed, and when.
+    refresh_failed: Mutex<HashMap<String, Instant>>,
+    spool_counter: AtomicU64,
+}
+
+impl Cache {
+    pub fn new(
+        store: Arc<dyn Store>,
+        upstreams: Arc<Upstreams>,
+        policy: CachePolicy,
+        cached_only: bool,
+    ) -> Arc<Cache> {
+        Arc::new(Cache {
+            store,
+            upstreams,
+            policy,
+            cached_only,
+            flights: Arc::default(),
+            negative: NegativeCache::default(),
+            refresh_failed: Mutex::default(),
+            spool_counter: AtomicU64::new(0),
+        })
+    }
+
+    /// Answers one module file request.
+    pub async fn get(
+        self: &Arc<Self>,
+        request: &ModuleRequest,
+        cached_only: bool,
+    ) -> Result<Answer, (CacheStatus, ServeError)> {
+        let key = request.protocol_path();
+        let cached_only = cached_only || self.cached_only;
+        let stored = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| (CacheStatus::Miss, e.into()))?;
+        if let Some(object) = stored {
+            if request.endpoint.is_immutable() || cached_only {
+                return Ok(Answer::stored(CacheStatus::Hit, object));
+            }
+            let age = age(object.modified);
+            if age < self.policy.fresh_for {
+                return Ok(Answer::stored(CacheStatus::Hit, object));
+            }
+            if age < self.policy.max_stale {
+                let status = self.refresh_in_background(request, &key);
+                return Ok(Answer::stored(status, object));
+            }
+        }
+        if let Some(message) = self.negative.get(&key) {
+            return Err((CacheStatus::Hit, ServeError::NotFound(message)));
+        }
+        if cached_only {
+            let message = format!("{request}: not in the cache (cached-only mode)");
+            return Err((CacheStatus::Miss, ServeError::NotFound(message)));
+        }
+        self.fetch(request, &key)
+            .await
+            .map_err(|e| (CacheStatus::Miss, e))
+    }
+
+    /// Joins (or starts) the fetch of `key` and answers from it.
+    async fn fetch(self: &Arc<Self>, request: &ModuleRequest, key: &str) -> Result<Answer, ServeError> {
+        let mut rx = self.start_fetch(request, key);
+        match flight::started(&mut rx).await {
+            FlightState::Pending => unreachable!("started() waits past Pending"),
+            FlightState::Streaming { length, .. } => Ok(Answer {
+                status: CacheStatus::Miss,
+                length,
+                body: AnswerBody::Spool(SpoolReader::new(rx)),
+            }),
+            FlightState::Done(Ok(Landed::Bytes(bytes))) => Ok(Answer {
+                status: CacheStatus::Miss,
+                length: Some(bytes.len() as u64),
+                body: AnswerBody::Bytes(bytes),
+            }),
+            FlightState::Done(Ok(Landed::Spool { size, .. })) => Ok(Answer {
+                status: CacheStatus::Miss,
+                length: Some(size),
+                body: AnswerBody::Spool(SpoolReader::new(rx)),
+            }),
+            FlightState::Done(Err(e)) => Err(e),
+        }
+    }
+
+    fn start_fetch(
+        self: &Arc<Self>,
+        request: &ModuleRequest,
+        key: &str,
+    ) -> tokio::sync::watch::Receiver<FlightState> {
+        let cache = Arc::clone(self);
+        let request = request.clone();
+        let (rx, _started) = self
+            .flights
+            .join(key, move |progress| cache.run_fetch(request, progress));
+        rx
+    }
+
+    /// Starts a refresh of a stale mutable entry unless its last one failed
+    /// recently; says whether the stored copy is UPDATING or STALE.
+    fn refresh_in_background(self: &Arc<Self>, request: &ModuleRequest, key: &str) -> CacheStatus {
+        let failed_at = {
+            let failed = self.refresh_failed.lock().unwrap_or_else(|p| p.into_inner());
+            failed.get(key).copied()
+        };
+        let backoff = self.policy.negative_ttl.max(Duration::from_secs(1));
+        if failed_at.is_some_and(|t| t.elapsed() < backoff) {
+            tracing::warn!(%request, "serving stale copy: the last refresh failed");
+            return CacheStatus::Stale;
+        }
+        let mut rx = self.start_fetch(request, key);
+        let cache = Arc::clone(self);
+        let key = key.to_string();
+        tokio::spawn(async move {
+            let result = flight::finished(&mut rx).await;
+            let mut failed = cache.refresh_failed.lock().unwrap_or_else(|p| p.into_inner());
+            match result {
+                Ok(_) => failed.remove(&key),
+                Err(_) => failed.insert(key, Instant::now()),
+            };
+        });
+        if failed_at.is_some() {
+            CacheStatus::Stale
+        } else {
+            CacheStatus::Updating
+        }
+    }
+}
+
+fn age(modified: SystemTime) -> Duration {
+    SystemTime::now()
+        .duration_since(modified)
+        .unwrap_or(Duration::ZERO)
+}

@@ -1,0 +1,22 @@
+//! The modproxy service: everything between a socket and the Go module world.
+//!
+//! A request flows `server` → `cache` → (`store` | `upstream`):
+//!
+//! - [`server`] speaks HTTP: it parses the GOPROXY protocol path into a
+//!   [`request::ModuleRequest`], asks the cache, and turns the answer (or the
+//!   error) into a response with `X-Cache-Status` and `X-Request-Id`.
+//! - [`cache`] decides HIT / MISS / STALE / UPDATING, coalesces concurrent
+//!   misses into one upstream fetch and streams it to every waiter.
+//! - [`store`] keeps published objects (a GOPROXY tree on disk).
+//! - [`upstream`] fetches from the GOPROXY-style upstream chain.
+
+pub mod cache;
+pub mod error;
+pub mod request;
+pub mod server;
+pub mod settings;
+pub mod store;
+pub mod upstream;
+
+pub use error::ServeError;
+pub use settings::Settings;

@@ -1,0 +1,113 @@
+//! Response bodies: whole bytes, or a stream fed by a task (store reads and
+//! spool reads), so the server never holds a large file in memory.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+
+use crate::cache::{AnswerBody, SpoolReader};
+
+/// Size of reads from the store for streamed answers.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// The body of every response this server sends.
+pub enum ResponseBody {
+    Full(Option<Bytes>),
+    Stream {
+        rx: mpsc::Receiver<io::Result<Bytes>>,
+        length: Option<u64>,
+    },
+}
+
+impl ResponseBody {
+    pub fn empty() -> ResponseBody {
+        ResponseBody::Full(None)
+    }
+
+    pub fn text(s: impl Into<String>) -> ResponseBody {
+        ResponseBody::Full(Some(Bytes::from(s.into())))
+    }
+
+    /// A body for a cache answer; streamed ones are read by a spawned task.
+    pub fn from_answer(body: AnswerBody, length: Option<u64>) -> ResponseBody {
+        match body {
+            AnswerBody::Bytes(b) => ResponseBody::Full(Some(b)),
+            AnswerBody::Reader(reader) => stream(length, |tx| pump_reader(reader, tx)),
+            AnswerBody::Spool(spool) => stream(length, |tx| pump_spool(spool, tx)),
+        }
+    }
+}
+
+fn stream<F, Fut>(length: Option<u64>, pump: F) -> ResponseBody
+where
+    F: FnOnce(mpsc::Sender<io::Result<Bytes>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(pump(tx));
+    ResponseBody::Stream { rx, length }
+}
+
+async fn pump_reader(mut reader: Pin<Box<dyn AsyncRead + Send>>, tx: mpsc::Sender<io::Result<Bytes>>) {
+    loop {
+        let mut buf = Vec::with_capacity(READ_CHUNK);
+        match (&mut reader).take(READ_CHUNK as u64).read_to_end(&mut buf).await {
+            Ok(0) => return,
+            Ok(_) => {
+                if tx.send(Ok(Bytes::from(buf))).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn pump_spool(mut spool: SpoolReader, tx: mpsc::Sender<io::Result<Bytes>>) {
+    while let Some(chunk) = spool.next().await {
+        let failed = chunk.is_err();
+        if tx.send(chunk).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.get_mut() {
+            ResponseBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            ResponseBody::Stream { rx, .. } => rx
+                .poll_recv(cx)
+                .map(|item| item.map(|r| r.map(Frame::data))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, ResponseBody::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            ResponseBody::Full(None) => SizeHint::with_exact(0),
+            ResponseBody::Stream {
+                length: Some(n), ..
+            } => SizeHint::with_exact(*n),
+            ResponseBody::Stream { .. } => SizeHint::default(),
+        }
+    }
+}

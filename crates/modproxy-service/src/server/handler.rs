@@ -1,0 +1,160 @@
+//! The request pipeline, in a fixed order: request id → method → path
+//! prefix → route → cache (or checksum DB) → headers → log.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::body::ResponseBody;
+use super::sumdb::SumDbProxy;
+use crate::cache::{Cache, CacheStatus};
+use crate::error::ServeError;
+use crate::request::{Endpoint, Route};
+
+/// Everything a request needs, shared by all connections.
+pub struct Handler {
+    pub(super) cache: Arc<Cache>,
+    pub(super) sumdb: SumDbProxy,
+    pub(super) path_prefix: String,
+    pub(super) request_ids: RequestIds,
+}
+
+/// What the pipeline produced before headers are added.
+pub(super) struct Outcome {
+    pub status: StatusCode,
+    pub cache: CacheStatus,
+    pub content_type: &'static str,
+    pub length: Option<u64>,
+    pub body: ResponseBody,
+}
+
+impl Outcome {
+    pub(super) fn error(cache: CacheStatus, e: &ServeError) -> Outcome {
+        let text = format!("{e}\n");
+        Outcome {
+            status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            cache,
+            content_type: "text/plain; charset=utf-8",
+            length: Some(text.len() as u64),
+            body: ResponseBody::text(text),
+        }
+    }
+}
+
+impl Handler {
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let id = self.request_ids.next();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let outcome = self.route(&method, &path).await;
+
+        let status = outcome.status;
+        let cache = outcome.cache.as_str();
+        tracing::info!(
+            id = %id,
+            method = %method,
+            path = %path,
+            status = status.as_u16(),
+            cache,
+            bytes = outcome.length,
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+        let body = if method == Method::HEAD {
+            ResponseBody::empty()
+        } else {
+            outcome.body
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(outcome.content_type));
+        if let Some(n) = outcome.length {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        headers.insert("x-cache-status", HeaderValue::from_static(cache));
+        if outcome.cache == CacheStatus::Stale {
+            headers.insert(
+                "warning",
+                HeaderValue::from_static("110 modproxy \"Response is Stale\""),
+            );
+        }
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            headers.insert("x-request-id", v);
+        }
+        response
+    }
+
+    async fn route(&self, method: &Method, path: &str) -> Outcome {
+        if method != Method::GET && method != Method::HEAD {
+            return Outcome::error(CacheStatus::Bypass, &ServeError::MethodNotAllowed);
+        }
+        let Some(rest) = path.strip_prefix(self.path_prefix.as_str()) else {
+            let e = ServeError::NotFound(format!(
+                "not found: this proxy serves under {}/",
+                self.path_prefix
+            ));
+            return Outcome::error(CacheStatus::Bypass, &e);
+        };
+        if rest.is_empty() || rest == "/" {
+            return Outcome {
+                status: StatusCode::OK,
+                cache: CacheStatus::Bypass,
+                content_type: "text/plain; charset=utf-8",
+                length: None,
+                body: ResponseBody::text("modproxy: a caching Go module proxy. Set GOPROXY to this URL.\n"),
+            };
+        }
+        let rest = rest.strip_prefix('/').unwrap_or(rest);
+        match Route::parse(rest) {
+            Err(e) => Outcome::error(CacheStatus::Bypass, &e.into()),
+            Ok(Route::SumDb(rest)) => self.sumdb.handle(&rest).await,
+            Ok(Route::Module {
+                request,
+                cached_only,
+            }) => match self.cache.get(&request, cached_only).await {
+                Ok(answer) => Outcome {
+                    status: StatusCode::OK,
+                    cache: answer.status,
+                    content_type: request.endpoint.content_type(),
+                    length: answer.length,
+                    body: ResponseBody::from_answer(answer.body, answer.length),
+                },
+                Err((cache, e)) => {
+                    if !e.is_not_found() && !matches!(request.endpoint, Endpoint::Query(_)) {
+                        tracing::warn!(%request, error = %e, "answering with an error");
+                    }
+                    Outcome::error(cache, &e)
+                }
+            },
+        }
+    }
+}
+
+/// Request ids: a per-process random prefix and a counter.
+pub(super) struct RequestIds {
+    prefix: u32,
+    counter: AtomicU64,
+}
+
+impl RequestIds {
+    pub(super) fn new() -> RequestIds {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+            .unwrap_or(0);
+        RequestIds {
+            prefix: nanos ^ std::process::id().rotate_left(16),
+            counter: AtomicU64::new(1),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{n:06}", self.prefix)
+    }
+}

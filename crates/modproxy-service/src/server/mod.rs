@@ -1,0 +1,135 @@
+//! The HTTP server: accepts connections (HTTP/1.1 and HTTP/2), runs each
+//! request through the [`handler`] pipeline, and shuts down gracefully.
+
+mod body;
+mod handler;
+mod sumdb;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+pub use body::ResponseBody;
+pub use handler::Handler;
+
+use crate::cache::Cache;
+use crate::settings::Settings;
+use crate::store::{DiskStore, Store, StoreError};
+use crate::upstream::Upstreams;
+use handler::RequestIds;
+use sumdb::SumDbProxy;
+
+/// How long in-flight requests may run after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A bound, ready server.
+pub struct Server {
+    listener: TcpListener,
+    handler: Arc<Handler>,
+}
+
+impl Handler {
+    /// Builds the whole service from settings: store, upstreams, cache.
+    pub fn new(settings: &Settings) -> Result<Handler, StartError> {
+        let store: Arc<dyn Store> = Arc::new(DiskStore::open(&settings.data_dir)?);
+        let upstreams = Arc::new(Upstreams::new(settings)?);
+        let cache = Cache::new(
+            store,
+            Arc::clone(&upstreams),
+            settings.cache,
+            settings.cached_only,
+        );
+        let sumdb = SumDbProxy::new(settings.sumdb.clone(), upstreams, settings.private.clone());
+        Ok(Handler {
+            cache,
+            sumdb,
+            path_prefix: settings.path_prefix.clone(),
+            request_ids: RequestIds::new(),
+        })
+    }
+}
+
+impl Server {
+    pub async fn bind(settings: &Settings) -> Result<Server, StartError> {
+        let handler = Arc::new(Handler::new(settings)?);
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: settings.listen,
+                source,
+            })?;
+        Ok(Server { listener, handler })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish
+    /// (up to a grace period).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+        let graceful = GracefulShutdown::new();
+        let builder = auto::Builder::new(TokioExecutor::new());
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, _peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let handler = Arc::clone(&self.handler);
+            let service = service_fn(move |req| {
+                let handler = Arc::clone(&handler);
+                async move { Ok::<_, Infallible>(handler.handle(req).await) }
+            });
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let conn = graceful.watch(conn.into_owned());
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: finishing in-flight requests");
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("in-flight requests still running after the grace period");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! The one validated configuration the service runs with.
+//!
+//! The binary builds it from flags, `MODPROXY_*` variables and the TOML file;
+//! nothing in the service reads the environment itself.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use modproxy_module::goproxy::ProxyList;
+use modproxy_module::pattern::PathPatterns;
+use modproxy_module::sumdb_setting::SumDbSetting;
+
+/// Everything `modproxy serve` needs, already checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Root of the disk store (a GOPROXY tree).
+    pub data_dir: PathBuf,
+    /// Public upstreams, GOPROXY syntax.
+    pub upstream: ProxyList,
+    /// Where paths matching `private` go instead (GOPROXY syntax).
+    pub private_upstream: ProxyList,
+    /// Checksum database (GOSUMDB syntax).
+    pub sumdb: SumDbSetting,
+    /// Module path patterns never sent to public upstreams or the checksum DB.
+    pub private: PathPatterns,
+    /// Module path patterns exempt from checksum verification.
+    pub nosumdb: PathPatterns,
+    /// Serve only what is stored; never contact an upstream.
+    pub cached_only: bool,
+    /// Prefix under which the protocol is served (`""` or `/go`).
+    pub path_prefix: String,
+    /// Freshness and staleness of cached entries.
+    pub cache: CachePolicy,
+    /// Bounds on every upstream network step.
+    pub timeouts: UpstreamTimeouts,
+}
+
+/// How long mutable and negative entries are trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// `list`, `@latest` and non-canonical queries are served without a
+    /// refresh while younger than this.
+    pub fresh_for: Duration,
+    /// Older than `fresh_for` but younger than this: served while a refresh
+    /// runs, or as STALE when every upstream fails.
+    pub max_stale: Duration,
+    /// How long a "not found" answer is remembered.
+    pub negative_ttl: Duration,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy {
+            fresh_for: Duration::from_secs(5 * 60),
+            max_stale: Duration::from_secs(30 * 24 * 3600),
+            negative_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Bounds on upstream network steps, so a fetch never hangs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamTimeouts {
+    /// TCP (and TLS) connect.
+    pub connect: Duration,
+    /// From sending the request to the response headers.
+    pub headers: Duration,
+    /// Longest wait for the next body bytes.
+    pub stall: Duration,
+    /// Whole fetch, headers and body.
+    pub deadline: Duration,
+}
+
+impl Default for UpstreamTimeouts {
+    fn default() -> Self {
+        UpstreamTimeouts {
+            connect: Duration::from_secs(3),
+            headers: Duration::from_secs(10),
+            stall: Duration::from_secs(30),
+            deadline: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl Settings {
+    /// The base URL a `go` command should use, for the start-up banner.
+    pub fn goproxy_url(&self, bound: SocketAddr) -> String {
+        let host = if bound.ip().is_unspecified() {
+            match bound {
+                SocketAddr::V4(_) => "127.0.0.1".to_string(),
+                SocketAddr::V6(_) => "[::1]".to_string(),
+            }
+        } else {
+            match bound {
+                SocketAddr::V4(a) => a.ip().to_string(),
+                SocketAddr::V6(a) => format!("[{}]", a.ip()),
+            }
+        };
+        format!("http://{host}:{}{}", bound.port(), self.path_prefix)
+    }
+}

@@ -1,0 +1,178 @@
+//! The disk store: a directory that is itself a valid GOPROXY tree.
+//!
+//! ```text
+//! $data/
+//!   rsc.io/quote/@v/list               mutable, replaced atomically
+//!   rsc.io/quote/@v/v1.5.2.info        immutable
+//!   rsc.io/quote/@v/v1.5.2.mod
+//!   rsc.io/quote/@v/v1.5.2.zip
+//!   rsc.io/quote/@latest
+//!   .tmp/                              spool and temporary files, emptied at start
+//! ```
+//!
+//! Writes go to `.tmp/` and are renamed into place, so a crash at any moment
+//! leaves only complete objects in the tree; `.tmp/` leftovers are removed
+//! when the store is opened. Module paths cannot have an element starting
+//! with a dot, so `.tmp` never collides with a module.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+
+use super::{Store, StoreError, StoredObject};
+
+/// A [`Store`] on a local directory.
+#[derive(Debug)]
+pub struct DiskStore {
+    root: PathBuf,
+    tmp: PathBuf,
+    counter: AtomicU64,
+}
+
+impl DiskStore {
+    /// Opens (creating if needed) the store at `root` and removes leftovers
+    /// of writes that never finished.
+    pub fn open(root: &Path) -> Result<DiskStore, StoreError> {
+        let setup = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Setup { path, source }
+        };
+        std::fs::create_dir_all(root).map_err(setup(root))?;
+        let tmp = root.join(".tmp");
+        match std::fs::remove_dir_all(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(setup(&tmp)(e)),
+        }
+        std::fs::create_dir_all(&tmp).map_err(setup(&tmp))?;
+        Ok(DiskStore {
+            root: root.to_path_buf(),
+            tmp,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The directory the store lives in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    /// A fresh name inside `.tmp/` for a write that is not yet published.
+    pub fn temp_path(&self, hint: &str) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let name: String = hint
+            .rsplit('/')
+            .next()
+            .unwrap_or("object")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .take(64)
+            .collect();
+        self.tmp
+            .join(format!("{}-{n}-{name}", std::process::id()))
+    }
+
+    async fn publish(&self, key: &str, from: &Path) -> io::Result<()> {
+        let to = self.path_of(key);
+        if let Some(parent) = to.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::rename(from, &to).await
+    }
+}
+
+#[async_trait]
+impl Store for DiskStore {
+    async fn get(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
+        let read_err = |source| StoreError::Read {
+            key: key.to_string(),
+            source,
+        };
+        let file = match tokio::fs::File::open(self.path_of(key)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // A path element that is a file where a directory is expected.
+            Err(e) if e.raw_os_error() == Some(20) => return Ok(None),
+            Err(e) => return Err(read_err(e)),
+        };
+        let meta = file.metadata().await.map_err(read_err)?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        Ok(Some(StoredObject {
+            reader: Box::pin(file),
+            size: meta.len(),
+            modified: meta.modified().map_err(read_err)?,
+        }))
+    }
+
+    async fn put(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
+        let tmp = self.temp_path(key);
+        let result = async {
+            let mut f = tokio::fs::File::create(&tmp).await?;
+            f.write_all(&data).await?;
+            f.sync_data().await?;
+            drop(f);
+            self.publish(key, &tmp).await
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        result.map_err(|source| StoreError::Write {
+            key: key.to_string(),
+            source,
+        })
+    }
+
+    async fn put_file(&self, key: &str, spool: &Path) -> Result<(), StoreError> {
+        let result = self.publish(key, spool).await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(spool).await;
+        }
+        result.map_err(|source| StoreError::Write {
+            key: key.to_string(),
+            source,
+        })
+    }
+
+    fn spool_dir(&self) -> &Path {
+        &self.tmp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn put_get_and_leftovers_cleaned_on_open() {
+        let dir = std::env::temp_dir().join(format!("modproxy-disk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = DiskStore::open(&dir).unwrap();
+        assert!(store.get("rsc.io/quote/@v/list").await.unwrap().is_none());
+        store
+            .put("rsc.io/quote/@v/list", Bytes::from_static(b"v1.0.0\n"))
+            .await
+            .unwrap();
+        let mut obj = store.get("rsc.io/quote/@v/list").await.unwrap().unwrap();
+        let mut s = String::new();
+        obj.reader.read_to_string(&mut s).await.unwrap();
+        assert_eq!((s.as_str(), obj.size), ("v1.0.0\n", 7));
+
+        std::fs::write(store.temp_path("half.zip"), b"partial").unwrap();
+        drop(store);
+        let store = DiskStore::open(&dir).unwrap();
+        assert_eq!(std::fs::read_dir(store.spool_dir()).unwrap().count(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,69 @@
+//! Where published module files live.
+//!
+//! A [`Store`] maps protocol paths (`rsc.io/quote/@v/v1.5.2.zip`, see
+//! [`crate::request::ModuleRequest::protocol_path`]) to bytes. Objects appear
+//! atomically and only complete: a reader sees the old object, the new
+//! object, or nothing, never a partial write. A lookup returns
+//! `Ok(Some)`, `Ok(None)` or an error; an error is never turned into a miss.
+
+mod disk;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::io::AsyncRead;
+
+pub use disk::DiskStore;
+
+/// A stored object, open for reading.
+pub struct StoredObject {
+    pub reader: Pin<Box<dyn AsyncRead + Send>>,
+    pub size: u64,
+    /// When it was published; the age of mutable entries is measured from here.
+    pub modified: SystemTime,
+}
+
+/// A store operation that failed, with the key it was about.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: cannot read {key}: {source}")]
+    Read {
+        key: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("store: cannot write {key}: {source}")]
+    Write {
+        key: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("store: cannot prepare {path}: {source}")]
+    Setup {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A place for published objects.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Opens the object at `key`, or `Ok(None)` when there is none.
+    async fn get(&self, key: &str) -> Result<Option<StoredObject>, StoreError>;
+
+    /// Publishes `data` at `key` atomically, replacing any previous object.
+    async fn put(&self, key: &str, data: Bytes) -> Result<(), StoreError>;
+
+    /// Publishes the complete file at `spool` (inside [`Store::spool_dir`]) at
+    /// `key` atomically. The spool file is consumed.
+    async fn put_file(&self, key: &str, spool: &Path) -> Result<(), StoreError>;
+
+    /// A local directory for files being downloaded, on the same file system
+    /// as the store where that makes publishing a rename.
+    fn spool_dir(&self) -> &Path;
+}

@@ -1,0 +1,113 @@
+//! The command line, first stage: raw values as the user typed them (flags
+//! or `MODPROXY_*` variables), plus where each came from. Validation and
+//! merging with the configuration file happen in [`crate::settings`].
+
+use std::collections::HashSet;
+
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::settings::env;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "modproxy",
+    version,
+    about = "A caching Go module proxy: point GOPROXY at it and go mod tidy stops hanging."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy (default address 127.0.0.1:3000).
+    Serve(ServeArgs),
+}
+
+/// Options of `serve`. Each is also a `MODPROXY_*` variable and a key of the
+/// configuration file; flags win over variables, variables over the file.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:3000]
+    #[arg(long, env = env::LISTEN, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Directory of the store [default: the user's cache directory + /modproxy]
+    #[arg(long, env = env::DATA, value_name = "DIR")]
+    pub data: Option<String>,
+    /// Upstreams in GOPROXY syntax [default: https://proxy.golang.org,direct]
+    #[arg(long, env = env::UPSTREAM, value_name = "LIST")]
+    pub upstream: Option<String>,
+    /// Upstreams for private module paths, GOPROXY syntax [default: direct]
+    #[arg(long, env = env::PRIVATE_UPSTREAM, value_name = "LIST")]
+    pub private_upstream: Option<String>,
+    /// Checksum database in GOSUMDB syntax, or "off" [default: sum.golang.org]
+    #[arg(long, env = env::SUMDB, value_name = "NAME+KEY [URL]")]
+    pub sumdb: Option<String>,
+    /// Private module path patterns, GOPRIVATE syntax
+    #[arg(long, env = env::PRIVATE, value_name = "PATTERNS")]
+    pub private: Option<String>,
+    /// Module path patterns exempt from checksum verification, GONOSUMDB syntax
+    #[arg(long, env = env::NOSUMDB, value_name = "PATTERNS")]
+    pub nosumdb: Option<String>,
+    /// Serve only what is stored; never contact an upstream
+    #[arg(long, env = env::CACHED_ONLY, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub cached_only: Option<String>,
+    /// Size budget of the store, e.g. 20GiB
+    #[arg(long, env = env::MAX_SIZE, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Serve the protocol under this path, e.g. /go
+    #[arg(long, env = env::PATH_PREFIX, value_name = "P")]
+    pub path_prefix: Option<String>,
+    /// TOML configuration file
+    #[arg(long, env = env::CONFIG, value_name = "FILE")]
+    pub config: Option<String>,
+    /// Log format: text or json [default: text]
+    #[arg(long, env = env::LOG_FORMAT, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// Which options came from `MODPROXY_*` variables rather than flags, so that
+/// an error names what the user actually set.
+#[derive(Debug, Default)]
+pub struct Sources {
+    from_env: HashSet<String>,
+}
+
+impl Sources {
+    /// `--flag` or `MODPROXY_VAR`, whichever supplied the option `id`.
+    pub fn label(&self, id: &str, var: &str) -> String {
+        if self.from_env.contains(id) {
+            var.to_string()
+        } else {
+            format!("--{}", id.replace('_', "-"))
+        }
+    }
+}
+
+/// A parsed command line.
+pub struct Invocation {
+    pub command: Command,
+    pub sources: Sources,
+}
+
+impl Invocation {
+    /// Parses the process arguments; exits with clap's message on misuse.
+    pub fn parse() -> Invocation {
+        let matches = Cli::command().get_matches();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let mut sources = Sources::default();
+        if let Some((_, sub)) = matches.subcommand() {
+            for id in sub.ids() {
+                if sub.value_source(id.as_str()) == Some(ValueSource::EnvVariable) {
+                    sources.from_env.insert(id.as_str().to_string());
+                }
+            }
+        }
+        Invocation {
+            command: cli.command,
+            sources,
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! One module per subcommand, each with `run(…) -> Result<ExitCode>`.
+
+pub mod serve;

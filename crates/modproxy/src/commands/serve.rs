@@ -1,0 +1,51 @@
+//! `modproxy serve`: run the proxy until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use modproxy_service::server::Server;
+
+use crate::cli::{ServeArgs, Sources};
+use crate::{logging, printer, settings};
+
+pub fn run(args: &ServeArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
+    let resolved = settings::resolve(args, sources)?;
+    logging::init(resolved.log_format)?;
+    let settings = resolved.service;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let server = Server::bind(&settings).await?;
+        let addr = server.local_addr().context("cannot read the listening address")?;
+        tracing::info!(
+            %addr,
+            data = %settings.data_dir.display(),
+            upstream = %settings.upstream,
+            "modproxy listening"
+        );
+        printer::line(&format!("export GOPROXY={}", settings.goproxy_url(addr)));
+        server.run(shutdown_signal()).await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,42 @@
+//! Log setup: `tracing` to stderr, as text or JSON lines.
+
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+use crate::settings::env;
+
+/// The log line format (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("{other:?} is not a log format (use text or json)")),
+        }
+    }
+}
+
+/// Installs the global subscriber. The level filter comes from
+/// `MODPROXY_LOG` (EnvFilter syntax), `info` by default.
+pub fn init(format: LogFormat) -> anyhow::Result<()> {
+    let filter = match std::env::var(env::LOG) {
+        Ok(spec) => EnvFilter::try_new(&spec)
+            .with_context(|| format!("{}: invalid log filter {spec:?}", env::LOG))?,
+        Err(_) => EnvFilter::new("info"),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(false).init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    Ok(())
+}

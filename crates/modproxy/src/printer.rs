@@ -1,0 +1,23 @@
+//! All user-facing output of the binary goes through here: results on
+//! stdout, errors on stderr. Logs are not output; they go through `tracing`.
+
+#![allow(clippy::print_stdout)]
+
+use std::io::Write;
+
+/// Prints one line of output for the user (stdout), flushed at once so a
+/// script or a test reading our stdout sees it immediately.
+pub fn line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+/// Prints an error with its chain of causes (stderr).
+pub fn error(err: &anyhow::Error) {
+    let mut out = std::io::stderr().lock();
+    let _ = writeln!(out, "modproxy: error: {err}");
+    for cause in err.chain().skip(1) {
+        let _ = writeln!(out, "  caused by: {cause}");
+    }
+}

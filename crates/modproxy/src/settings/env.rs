@@ -1,0 +1,34 @@
+//! Every environment variable modproxy reads, in one place. Each `serve`
+//! option has one; the README's configuration reference lists them.
+
+/// `--listen`: address to listen on.
+pub const LISTEN: &str = "MODPROXY_LISTEN";
+/// `--data`: directory of the disk store.
+pub const DATA: &str = "MODPROXY_DATA";
+/// `--upstream`: upstream list, GOPROXY syntax.
+pub const UPSTREAM: &str = "MODPROXY_UPSTREAM";
+/// `--private-upstream`: upstream list for private paths.
+pub const PRIVATE_UPSTREAM: &str = "MODPROXY_PRIVATE_UPSTREAM";
+/// `--sumdb`: checksum database, GOSUMDB syntax.
+pub const SUMDB: &str = "MODPROXY_SUMDB";
+/// `--private`: private path patterns, GOPRIVATE syntax.
+pub const PRIVATE: &str = "MODPROXY_PRIVATE";
+/// `--nosumdb`: paths exempt from checksum verification, GONOSUMDB syntax.
+pub const NOSUMDB: &str = "MODPROXY_NOSUMDB";
+/// `--cached-only`: serve only what is stored.
+pub const CACHED_ONLY: &str = "MODPROXY_CACHED_ONLY";
+/// `--max-size`: size budget of the store.
+pub const MAX_SIZE: &str = "MODPROXY_MAX_SIZE";
+/// `--path-prefix`: path the protocol is served under.
+pub const PATH_PREFIX: &str = "MODPROXY_PATH_PREFIX";
+/// `--config`: TOML configuration file.
+pub const CONFIG: &str = "MODPROXY_CONFIG";
+/// `--log-format`: `text` or `json`.
+pub const LOG_FORMAT: &str = "MODPROXY_LOG_FORMAT";
+/// Log level filter (tracing's EnvFilter syntax, e.g. `debug` or
+/// `modproxy_service=debug`); `info` when unset.
+pub const LOG: &str = "MODPROXY_LOG";
+/// Base of the default data directory, per the XDG convention.
+pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+/// The user's home, for the default data directory.
+pub const HOME: &str = "HOME";

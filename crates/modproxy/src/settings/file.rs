@@ -1,0 +1,118 @@
+//! The TOML configuration file: the same keys as the flags, plus tables for
+//! the finer cache and upstream bounds. Unknown keys are errors, so a typo
+//! does not silently leave a default in place.
+//!
+//! ```toml
+//! listen = "0.0.0.0:3000"
+//! data = "/var/cache/modproxy"
+//! sumdb = "sum.golang.org"
+//! private = "*.corp.example.com"
+//! upstream = "https://proxy.golang.org,direct"   # or the [upstream] table:
+//!
+//! [upstream]
+//! list = "https://proxy.golang.org,direct"
+//! connect_timeout = "3s"
+//! headers_timeout = "10s"
+//! stall_timeout = "30s"
+//! fetch_deadline = "5m"
+//!
+//! [cache]
+//! fresh_for = "5m"
+//! max_stale = "30d"
+//! negative_ttl = "1m"
+//! ```
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data: Option<String>,
+    pub upstream: Option<UpstreamValue>,
+    pub private_upstream: Option<String>,
+    pub sumdb: Option<String>,
+    pub private: Option<String>,
+    pub nosumdb: Option<String>,
+    pub cached_only: Option<bool>,
+    pub max_size: Option<SizeValue>,
+    pub path_prefix: Option<String>,
+    pub log_format: Option<String>,
+    #[serde(default)]
+    pub cache: CacheTable,
+}
+
+/// `upstream` is either the list itself or a table with the list and bounds.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum UpstreamValue {
+    List(String),
+    Table(UpstreamTable),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTable {
+    pub list: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub headers_timeout: Option<String>,
+    pub stall_timeout: Option<String>,
+    pub fetch_deadline: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheTable {
+    pub fresh_for: Option<String>,
+    pub max_stale: Option<String>,
+    pub negative_ttl: Option<String>,
+}
+
+/// A size as a number of bytes or a string with a unit.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+impl SizeValue {
+    pub fn as_text(&self) -> String {
+        match self {
+            SizeValue::Bytes(n) => n.to_string(),
+            SizeValue::Text(s) => s.clone(),
+        }
+    }
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "configuration file {}: {}",
+                path.display(),
+                e.to_string().trim_end()
+            )
+        })
+    }
+
+    pub fn upstream_table(&self) -> Option<&UpstreamTable> {
+        match &self.upstream {
+            Some(UpstreamValue::Table(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn upstream_list(&self) -> Option<String> {
+        match &self.upstream {
+            Some(UpstreamValue::List(s)) => Some(s.clone()),
+            Some(UpstreamValue::Table(t)) => t.list.clone(),
+            None => None,
+        }
+    }
+}

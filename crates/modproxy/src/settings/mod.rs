@@ -1,0 +1,304 @@
+//! The command line, second stage: flags and `MODPROXY_*` variables (from
+//! [`crate::cli`]) merged over the TOML file (see [`file`]) over defaults,
+//! validated once into the service's [`Settings`]. Every error names the key
+//! it is about: the flag, the variable, or the file key.
+
+pub mod env;
+mod file;
+mod values;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use modproxy_module::goproxy::{ProxyList, ProxySpec};
+use modproxy_module::pattern::PathPatterns;
+use modproxy_module::sumdb_setting::SumDbSetting;
+use modproxy_service::settings::{CachePolicy, Settings, UpstreamTimeouts};
+
+use crate::cli::{ServeArgs, Sources};
+use crate::logging::LogFormat;
+use file::FileConfig;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+pub const DEFAULT_UPSTREAM: &str = "https://proxy.golang.org,direct";
+pub const DEFAULT_PRIVATE_UPSTREAM: &str = "direct";
+pub const DEFAULT_SUMDB: &str = "sum.golang.org";
+
+/// Everything `serve` needs: the service settings and how to log.
+pub struct Resolved {
+    pub service: Settings,
+    pub log_format: LogFormat,
+}
+
+/// A raw value and the name of the key it came from.
+struct Raw {
+    value: String,
+    key: String,
+}
+
+/// Picks flag/variable over file over nothing, remembering the key name.
+struct Merge<'a> {
+    sources: &'a Sources,
+    file_name: Option<String>,
+}
+
+impl Merge<'_> {
+    fn pick(&self, id: &str, var: &str, cli: &Option<String>, file: Option<String>) -> Option<Raw> {
+        if let Some(value) = cli {
+            return Some(Raw {
+                value: value.clone(),
+                key: self.sources.label(id, var),
+            });
+        }
+        file.map(|value| Raw {
+            value,
+            key: self.file_key(id),
+        })
+    }
+
+    fn file_key(&self, key: &str) -> String {
+        match &self.file_name {
+            Some(f) => format!("`{key}` in {f}"),
+            None => format!("`{key}`"),
+        }
+    }
+
+    /// Parses a value, or the default when the key is unset.
+    fn parse<T>(
+        &self,
+        raw: Option<Raw>,
+        default: impl FnOnce() -> T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> anyhow::Result<T> {
+        match raw {
+            None => Ok(default()),
+            Some(raw) => parse(&raw.value).map_err(|e| anyhow!("invalid {}: {e}", raw.key)),
+        }
+    }
+}
+
+pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(Path::new(path))
+            .with_context(|| format!("while reading {}", sources.label("config", env::CONFIG)))?,
+        None => FileConfig::default(),
+    };
+    let m = Merge {
+        sources,
+        file_name: args.config.clone(),
+    };
+
+    let listen_raw = m.pick("listen", env::LISTEN, &args.listen, file.listen.clone());
+    let listen_key = listen_raw.as_ref().map_or("--listen".to_string(), |r| r.key.clone());
+    let listen: SocketAddr = m.parse(
+        listen_raw,
+        || DEFAULT_LISTEN.parse().expect("default address parses"),
+        |s| s.trim().parse().map_err(|_| format!("{s:?} is not an address like 127.0.0.1:3000 or [::1]:3000")),
+    )?;
+    let data_dir = m.parse(
+        m.pick("data", env::DATA, &args.data, file.data.clone()),
+        default_data_dir,
+        |s| Ok(Some(PathBuf::from(s))),
+    )?;
+    let data_dir = data_dir.ok_or_else(|| {
+        anyhow!("no data directory: set --data (or {}), or HOME or XDG_CACHE_HOME", env::DATA)
+    })?;
+
+    let upstream_raw = m.pick("upstream", env::UPSTREAM, &args.upstream, file.upstream_list());
+    let upstream_key = upstream_raw.as_ref().map_or("--upstream".to_string(), |r| r.key.clone());
+    let upstream = m.parse(upstream_raw, || proxy_list(DEFAULT_UPSTREAM), parse_proxy_list)?;
+    let private_raw = m.pick("private_upstream", env::PRIVATE_UPSTREAM, &args.private_upstream, file.private_upstream.clone());
+    let private_key = private_raw.as_ref().map_or("--private-upstream".to_string(), |r| r.key.clone());
+    let private_upstream = m.parse(private_raw, || proxy_list(DEFAULT_PRIVATE_UPSTREAM), parse_proxy_list)?;
+    check_no_loop(&upstream, listen, &upstream_key, &listen_key)?;
+    check_no_loop(&private_upstream, listen, &private_key, &listen_key)?;
+
+    let sumdb = m.parse(
+        m.pick("sumdb", env::SUMDB, &args.sumdb, file.sumdb.clone()),
+        || SumDbSetting::parse(DEFAULT_SUMDB).expect("default sumdb parses"),
+        |s| SumDbSetting::parse(s).map_err(|e| e.to_string()),
+    )?;
+    let patterns = |s: &str| PathPatterns::parse(s).map_err(|e| e.to_string());
+    let private = m.parse(
+        m.pick("private", env::PRIVATE, &args.private, file.private.clone()),
+        PathPatterns::default,
+        patterns,
+    )?;
+    let nosumdb = m.parse(
+        m.pick("nosumdb", env::NOSUMDB, &args.nosumdb, file.nosumdb.clone()),
+        PathPatterns::default,
+        patterns,
+    )?;
+    let cached_only = m.parse(
+        m.pick("cached_only", env::CACHED_ONLY, &args.cached_only, file.cached_only.map(|b| b.to_string())),
+        || false,
+        values::boolean,
+    )?;
+    let max_size = m.parse(
+        m.pick("max_size", env::MAX_SIZE, &args.max_size, file.max_size.as_ref().map(|v| v.as_text())),
+        || None,
+        |s| values::size(s).map(Some),
+    )?;
+    if max_size.is_some() {
+        let key = m
+            .pick("max_size", env::MAX_SIZE, &args.max_size, Some(String::new()))
+            .map_or_else(|| m.file_key("max_size"), |r| r.key);
+        bail!("{key}: a store size budget is not supported yet (eviction and `modproxy gc` are not implemented); remove the setting");
+    }
+    let path_prefix = m.parse(
+        m.pick("path_prefix", env::PATH_PREFIX, &args.path_prefix, file.path_prefix.clone()),
+        String::new,
+        parse_path_prefix,
+    )?;
+    let log_format = m.parse(
+        m.pick("log_format", env::LOG_FORMAT, &args.log_format, file.log_format.clone()),
+        || LogFormat::Text,
+        str::parse,
+    )?;
+
+    let d = |key: &str, value: &Option<String>, default| {
+        let raw = value.clone().map(|value| Raw {
+            value,
+            key: m.file_key(key),
+        });
+        m.parse(raw, || default, values::duration)
+    };
+    let defaults = CachePolicy::default();
+    let cache = CachePolicy {
+        fresh_for: d("cache.fresh_for", &file.cache.fresh_for, defaults.fresh_for)?,
+        max_stale: d("cache.max_stale", &file.cache.max_stale, defaults.max_stale)?,
+        negative_ttl: d("cache.negative_ttl", &file.cache.negative_ttl, defaults.negative_ttl)?,
+    };
+    let t = file.upstream_table();
+    let field = |f: fn(&file::UpstreamTable) -> &Option<String>| t.and_then(|t| f(t).clone());
+    let defaults = UpstreamTimeouts::default();
+    let timeouts = UpstreamTimeouts {
+        connect: d("upstream.connect_timeout", &field(|t| &t.connect_timeout), defaults.connect)?,
+        headers: d("upstream.headers_timeout", &field(|t| &t.headers_timeout), defaults.headers)?,
+        stall: d("upstream.stall_timeout", &field(|t| &t.stall_timeout), defaults.stall)?,
+        deadline: d("upstream.fetch_deadline", &field(|t| &t.fetch_deadline), defaults.deadline)?,
+    };
+
+    Ok(Resolved {
+        service: Settings {
+            listen,
+            data_dir,
+            upstream,
+            private_upstream,
+            sumdb,
+            private,
+            nosumdb,
+            cached_only,
+            path_prefix,
+            cache,
+            timeouts,
+        },
+        log_format,
+    })
+}
+
+fn proxy_list(s: &str) -> ProxyList {
+    ProxyList::parse(s).expect("default upstream list parses")
+}
+
+fn parse_proxy_list(s: &str) -> Result<ProxyList, String> {
+    ProxyList::parse(s).map_err(|e| e.to_string())
+}
+
+/// `""`, or `/segment[/segment…]` without a trailing slash.
+fn parse_path_prefix(s: &str) -> Result<String, String> {
+    let trimmed = s.trim().trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    let valid = trimmed.starts_with('/')
+        && !trimmed.contains("//")
+        && trimmed
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c));
+    if !valid {
+        return Err(format!("{s:?} is not a path prefix like /go"));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// The user's cache directory + `/modproxy`.
+fn default_data_dir() -> Option<PathBuf> {
+    let base = match std::env::var_os(env::XDG_CACHE_HOME) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => {
+            let home = PathBuf::from(std::env::var_os(env::HOME)?);
+            if cfg!(target_os = "macos") {
+                home.join("Library/Caches")
+            } else {
+                home.join(".cache")
+            }
+        }
+    };
+    Some(base.join("modproxy"))
+}
+
+/// Refuses an upstream that is this proxy itself: every miss would loop.
+fn check_no_loop(list: &ProxyList, listen: SocketAddr, key: &str, listen_key: &str) -> anyhow::Result<()> {
+    if listen.port() == 0 {
+        return Ok(());
+    }
+    for entry in &list.entries {
+        let ProxySpec::Url(url) = &entry.spec else { continue };
+        if points_at(url, listen) {
+            bail!(
+                "invalid {key}: {url} is this proxy itself ({listen_key} is {listen}); requests would loop. Use the upstream's own address"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether `url` addresses the socket `listen` on this machine.
+fn points_at(url: &str, listen: SocketAddr) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else { return false };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.contains(']') => (h, p.parse().ok()),
+        _ => (authority, None),
+    };
+    let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
+    if port != listen.port() {
+        return false;
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(ip) => ip == listen.ip() || ((ip.is_loopback() || ip.is_unspecified()) && (listen.ip().is_loopback() || listen.ip().is_unspecified())),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_detection() {
+        let listen: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        assert!(points_at("http://127.0.0.1:3000", listen));
+        assert!(points_at("http://localhost:3000/go", listen));
+        assert!(points_at("http://[::1]:3000", listen));
+        assert!(!points_at("http://127.0.0.1:3001", listen));
+        assert!(!points_at("https://proxy.golang.org", listen));
+        let any: SocketAddr = "0.0.0.0:80".parse().unwrap();
+        assert!(points_at("http://127.0.0.1", any));
+    }
+
+    #[test]
+    fn path_prefixes() {
+        assert_eq!(parse_path_prefix("/go/").unwrap(), "/go");
+        assert_eq!(parse_path_prefix("/").unwrap(), "");
+        assert!(parse_path_prefix("go").is_err());
+        assert!(parse_path_prefix("/a//b").is_err());
+    }
+}

@@ -18,7 +18,9 @@ pub fn module_path(gomod: &[u8]) -> Option<String> {
             None => line,
         };
         let line = trim_space(line);
-        let Some(rest) = line.strip_prefix(b"module") else { continue };
+        let Some(rest) = line.strip_prefix(b"module") else {
+            continue;
+        };
         let n = rest.len();
         let rest = trim_space(rest);
         if rest.len() == n || rest.is_empty() {
@@ -120,7 +122,9 @@ fn unquote_escape(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
             if !digits.iter().all(|b| (b'0'..=b'7').contains(b)) {
                 return None;
             }
-            let v = digits.iter().fold(0u32, |acc, &d| acc * 8 + u32::from(d - b'0'));
+            let v = digits
+                .iter()
+                .fold(0u32, |acc, &d| acc * 8 + u32::from(d - b'0'));
             out.push(u8::try_from(v).ok()?);
             Some(3)
         }
@@ -136,13 +140,25 @@ mod tests {
     fn go_module_path_table() {
         // Ported from Go's modfile/read_test.go modulePathTests ("" = None).
         let tests: &[(&str, &str)] = &[
-            ("module \"github.com/rsc/vgotest\"", "github.com/rsc/vgotest"),
+            (
+                "module \"github.com/rsc/vgotest\"",
+                "github.com/rsc/vgotest",
+            ),
             ("module github.com/rsc/vgotest", "github.com/rsc/vgotest"),
-            ("module  \"github.com/rsc/vgotest\"", "github.com/rsc/vgotest"),
+            (
+                "module  \"github.com/rsc/vgotest\"",
+                "github.com/rsc/vgotest",
+            ),
             ("module  github.com/rsc/vgotest", "github.com/rsc/vgotest"),
             ("module `github.com/rsc/vgotest`", "github.com/rsc/vgotest"),
-            ("module \"github.com/rsc/vgotest/v2\"", "github.com/rsc/vgotest/v2"),
-            ("module github.com/rsc/vgotest/v2", "github.com/rsc/vgotest/v2"),
+            (
+                "module \"github.com/rsc/vgotest/v2\"",
+                "github.com/rsc/vgotest/v2",
+            ),
+            (
+                "module github.com/rsc/vgotest/v2",
+                "github.com/rsc/vgotest/v2",
+            ),
             ("module \"gopkg.in/yaml.v2\"", "gopkg.in/yaml.v2"),
             ("module gopkg.in/yaml.v2", "gopkg.in/yaml.v2"),
             ("module \"gopkg.in/check.v1\"\n", "gopkg.in/check.v1"),
@@ -159,13 +175,22 @@ mod tests {
             ("module \"   \"", "   "),
             ("module   ", ""),
             ("module \"  a/b/c  \"", "  a/b/c  "),
-            ("module \"github.com/rsc/vgotest1\" // with a comment", "github.com/rsc/vgotest1"),
+            (
+                "module \"github.com/rsc/vgotest1\" // with a comment",
+                "github.com/rsc/vgotest1",
+            ),
             // Extra cases.
             ("module example.com/m // comment", "example.com/m"),
-            ("// module example.com/not\nmodule example.com/yes", "example.com/yes"),
+            (
+                "// module example.com/not\nmodule example.com/yes",
+                "example.com/yes",
+            ),
             ("go 1.21\n\nmodule\texample.com/tab\n", "example.com/tab"),
             ("modulefoo example.com/x\n", ""),
-            ("module \"example.com/\\x41\\u00e9\\101\"", "example.com/AéA"),
+            (
+                "module \"example.com/\\x41\\u00e9\\101\"",
+                "example.com/AéA",
+            ),
             ("module \"example.com/\\q\"", ""),
             ("module `a\r\nb`", ""),
             ("module `a\rb`", "ab"),
@@ -176,7 +201,11 @@ mod tests {
         ];
         for &(input, want) in tests {
             let want = (!want.is_empty()).then(|| want.to_owned());
-            assert_eq!(module_path(input.as_bytes()), want, "module_path({input:?})");
+            assert_eq!(
+                module_path(input.as_bytes()),
+                want,
+                "module_path({input:?})"
+            );
         }
     }
 }

@@ -91,13 +91,23 @@ impl ProxyList {
             match entry {
                 "" => continue,
                 "off" | "direct" => {
-                    let spec = if entry == "off" { ProxySpec::Off } else { ProxySpec::Direct };
-                    entries.push(ProxyEntry { spec, fall_through_on_error: false });
+                    let spec = if entry == "off" {
+                        ProxySpec::Off
+                    } else {
+                        ProxySpec::Direct
+                    };
+                    entries.push(ProxyEntry {
+                        spec,
+                        fall_through_on_error: false,
+                    });
                     break;
                 }
                 _ => {
                     let url = parse_proxy_url(entry)?;
-                    entries.push(ProxyEntry { spec: ProxySpec::Url(url), fall_through_on_error });
+                    entries.push(ProxyEntry {
+                        spec: ProxySpec::Url(url),
+                        fall_through_on_error,
+                    });
                 }
             }
         }
@@ -137,7 +147,9 @@ impl fmt::Display for ProxySpec {
 /// Validates one URL entry, adding `https://` where Go would.
 fn parse_proxy_url(entry: &str) -> Result<String, ProxyListError> {
     if entry.chars().any(char::is_whitespace) {
-        return Err(ProxyListError::WhiteSpace { entry: entry.to_owned() });
+        return Err(ProxyListError::WhiteSpace {
+            entry: entry.to_owned(),
+        });
     }
     let is_abs_path = entry.starts_with('/') || entry.starts_with('\\');
     let url = if entry.contains(['.', ':', '/']) && !entry.contains(":/") && !is_abs_path {
@@ -149,7 +161,10 @@ fn parse_proxy_url(entry: &str) -> Result<String, ProxyListError> {
         UrlProblem::MissingScheme => ProxyListError::MissingScheme { entry: url.clone() },
         UrlProblem::FileScheme => ProxyListError::FileScheme { entry: url.clone() },
         UrlProblem::BadScheme => ProxyListError::UnsupportedScheme { entry: url.clone() },
-        UrlProblem::Invalid(reason) => ProxyListError::InvalidUrl { entry: url.clone(), reason },
+        UrlProblem::Invalid(reason) => ProxyListError::InvalidUrl {
+            entry: url.clone(),
+            reason,
+        },
     })
 }
 
@@ -180,7 +195,10 @@ fn check_http_url(url: &str) -> Result<(), UrlProblem> {
         .unwrap_or(url.len());
     let scheme = &url[..scheme_len];
     let valid_scheme = url.as_bytes().get(scheme_len) == Some(&b':')
-        && scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic());
+        && scheme
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic());
     if !valid_scheme {
         return Err(UrlProblem::MissingScheme);
     }
@@ -201,7 +219,9 @@ fn check_http_url(url: &str) -> Result<(), UrlProblem> {
         return Err(UrlProblem::Invalid("query and fragment not allowed"));
     }
     if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(UrlProblem::Invalid("contains white space or control characters"));
+        return Err(UrlProblem::Invalid(
+            "contains white space or control characters",
+        ));
     }
     check_host(host)
 }
@@ -213,7 +233,11 @@ fn check_host(host: &str) -> Result<(), UrlProblem> {
         let Some((addr, after)) = v6.split_once(']') else {
             return Err(UrlProblem::Invalid("unterminated IPv6 address"));
         };
-        if addr.is_empty() || !addr.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+        if addr.is_empty()
+            || !addr
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
             return Err(UrlProblem::Invalid("invalid IPv6 address"));
         }
         match after {
@@ -232,7 +256,10 @@ fn check_host(host: &str) -> Result<(), UrlProblem> {
     if name.is_empty() {
         return Err(UrlProblem::Invalid("missing host"));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b))
+    {
         return Err(UrlProblem::Invalid("invalid character in host"));
     }
     if let Some(port) = port {

@@ -64,14 +64,20 @@ pub enum PathError {
     InvalidEscapedPath { escaped: String },
     /// The escaped path decodes to an invalid module path.
     #[error("invalid escaped module path {}: {reason}", quote(escaped))]
-    EscapedPathInvalid { escaped: String, reason: Box<PathError> },
+    EscapedPathInvalid {
+        escaped: String,
+        reason: Box<PathError>,
+    },
     /// The escaped version is not a valid `!`-encoding.
     #[error("invalid escaped version {}", quote(escaped))]
     InvalidEscapedVersion { escaped: String },
     /// The escaped version decodes to a disallowed version string
     /// (Go quotes the decoded version here, not the escaped one).
     #[error("invalid escaped version {}: {problem}", quote(version))]
-    EscapedVersionInvalid { version: String, problem: PathProblem },
+    EscapedVersionInvalid {
+        version: String,
+        problem: PathProblem,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,7 +278,10 @@ fn check_elem(elem: &str, kind: Kind) -> Result<(), PathProblem> {
         return Err(PathProblem::InvalidChar(c));
     }
     let short = elem.split('.').next().unwrap_or(elem);
-    if BAD_WINDOWS_NAMES.iter().any(|bad| bad.eq_ignore_ascii_case(short)) {
+    if BAD_WINDOWS_NAMES
+        .iter()
+        .any(|bad| bad.eq_ignore_ascii_case(short))
+    {
         return Err(PathProblem::WindowsReserved(short.to_owned()));
     }
     if kind == Kind::File {
@@ -356,7 +365,9 @@ pub fn match_path_major(v: &str, path_major: &str) -> bool {
 /// file names without `!`; upper-case letters are escaped as in paths.
 pub fn escape_version(v: &str) -> Result<String, PathError> {
     if check_elem(v, Kind::File).is_err() || v.contains('!') || !v.is_ascii() {
-        return Err(PathError::DisallowedVersion { version: v.to_owned() });
+        return Err(PathError::DisallowedVersion {
+            version: v.to_owned(),
+        });
     }
     Ok(escape_string(v))
 }
@@ -367,7 +378,10 @@ pub fn unescape_version(escaped: &str) -> Result<String, PathError> {
         escaped: escaped.to_owned(),
     })?;
     if let Err(problem) = check_elem(&v, Kind::File) {
-        return Err(PathError::EscapedVersionInvalid { version: v, problem });
+        return Err(PathError::EscapedVersionInvalid {
+            version: v,
+            problem,
+        });
     }
     Ok(v)
 }

@@ -11,7 +11,10 @@ use crate::goquote::quote;
 pub enum PatternError {
     /// Go's `path.ErrBadPattern` for one glob (Go silently ignores such
     /// globs, which would make a private module public: we refuse them).
-    #[error("invalid module path pattern {}: syntax error in pattern", quote(pattern))]
+    #[error(
+        "invalid module path pattern {}: syntax error in pattern",
+        quote(pattern)
+    )]
     BadPattern { pattern: String },
     /// Go keeps white space as part of the glob, so the glob could never
     /// match a module path; most likely a typo such as `a.com, b.com`.
@@ -38,10 +41,14 @@ impl PathPatterns {
                 continue;
             }
             if glob.chars().any(char::is_whitespace) {
-                return Err(PatternError::WhiteSpace { pattern: glob.to_owned() });
+                return Err(PatternError::WhiteSpace {
+                    pattern: glob.to_owned(),
+                });
             }
             if !is_valid_glob(glob.as_bytes()) {
-                return Err(PatternError::BadPattern { pattern: glob.to_owned() });
+                return Err(PatternError::BadPattern {
+                    pattern: glob.to_owned(),
+                });
             }
             globs.push(glob.to_owned());
         }
@@ -51,7 +58,9 @@ impl PathPatterns {
     /// Reports whether some path prefix of `module_path` (ending at an
     /// element boundary) matches one of the globs.
     pub fn matches(&self, module_path: &str) -> bool {
-        self.globs.iter().any(|glob| matches_prefix(glob, module_path))
+        self.globs
+            .iter()
+            .any(|glob| matches_prefix(glob, module_path))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -125,7 +134,8 @@ fn path_match(mut pattern: &[u8], mut name: &[u8]) -> Result<bool, ()> {
             let mut i = 0;
             while i < name.len() && name[i] != b'/' {
                 if let Some(t) = match_chunk(chunk, &name[i + 1..])? {
-                    if !(pattern.is_empty() && !t.is_empty()) {
+                    // If this is the last chunk, it must exhaust the name.
+                    if !pattern.is_empty() || t.is_empty() {
                         name = t;
                         continue 'pattern;
                     }
@@ -134,7 +144,11 @@ fn path_match(mut pattern: &[u8], mut name: &[u8]) -> Result<bool, ()> {
             }
         }
         // Check that the remainder of the pattern is well-formed.
-        return if is_valid_glob(pattern) { Ok(false) } else { Err(()) };
+        return if is_valid_glob(pattern) {
+            Ok(false)
+        } else {
+            Err(())
+        };
     }
     Ok(name.is_empty())
 }
@@ -150,11 +164,8 @@ fn scan_chunk(mut pattern: &[u8]) -> (bool, &[u8], &[u8]) {
     let mut i = 0;
     while i < pattern.len() {
         match pattern[i] {
-            b'\\' => {
-                if i + 1 < pattern.len() {
-                    i += 1;
-                }
-            }
+            // A trailing lone backslash is reported by match_chunk.
+            b'\\' if i + 1 < pattern.len() => i += 1,
             b'[' => in_range = true,
             b']' => in_range = false,
             b'*' if !in_range => return (star, &pattern[..i], &pattern[i..]),

@@ -54,11 +54,17 @@ pub fn is_pseudo_version(v: &str) -> bool {
 fn matches_pseudo_re(v: &str) -> bool {
     let s = v.split_once('+').map_or(v, |(s, _)| s);
     // `\d{14}-[A-Za-z0-9]+$`: the revision follows the last dash.
-    let Some((head, rev)) = s.rsplit_once('-') else { return false };
+    let Some((head, rev)) = s.rsplit_once('-') else {
+        return false;
+    };
     if rev.is_empty() || !rev.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return false;
     }
-    if head.len() < 14 || !head.as_bytes()[head.len() - 14..].iter().all(u8::is_ascii_digit) {
+    if head.len() < 14
+        || !head.as_bytes()[head.len() - 14..]
+            .iter()
+            .all(u8::is_ascii_digit)
+    {
         return false;
     }
     let p = &head[..head.len() - 14];
@@ -87,7 +93,9 @@ fn skip_digits_then(s: &str, sep: u8) -> Option<&str> {
 /// Go's `parsePseudoVersion`.
 pub fn parse_pseudo_version(v: &str) -> Result<PseudoVersion, PseudoError> {
     if !is_pseudo_version(v) {
-        return Err(PseudoError::Syntax { version: v.to_owned() });
+        return Err(PseudoError::Syntax {
+            version: v.to_owned(),
+        });
     }
     let build = semver::build(v).unwrap_or("");
     let v = &v[..v.len() - build.len()];

@@ -18,7 +18,14 @@ struct Parsed<'a> {
 fn parse(v: &str) -> Option<Parsed<'_>> {
     let rest = v.strip_prefix('v')?;
     let (major, rest) = parse_int(rest)?;
-    let mut p = Parsed { major, minor: "0", patch: "0", short: "", prerelease: "", build: "" };
+    let mut p = Parsed {
+        major,
+        minor: "0",
+        patch: "0",
+        short: "",
+        prerelease: "",
+        build: "",
+    };
     if rest.is_empty() {
         p.short = ".0.0";
         return Some(p);
@@ -70,16 +77,18 @@ fn parse_prerelease(v: &str) -> Option<(&str, &str)> {
     let end = v.find('+').unwrap_or(v.len());
     let (pre, rest) = v.split_at(end);
     let body = pre.strip_prefix('-')?;
-    let ok = body.split('.').all(|id| {
-        !id.is_empty() && id.bytes().all(is_ident_char) && !is_bad_num(id)
-    });
+    let ok = body
+        .split('.')
+        .all(|id| !id.is_empty() && id.bytes().all(is_ident_char) && !is_bad_num(id));
     ok.then_some((pre, rest))
 }
 
 /// Parses `+ident(.ident)*` to the end of the string.
 fn parse_build(v: &str) -> Option<(&str, &str)> {
     let body = v.strip_prefix('+')?;
-    let ok = body.split('.').all(|id| !id.is_empty() && id.bytes().all(is_ident_char));
+    let ok = body
+        .split('.')
+        .all(|id| !id.is_empty() && id.bytes().all(is_ident_char));
     ok.then_some((v, ""))
 }
 

@@ -42,13 +42,20 @@ impl Default for Sha256 {
 
 impl std::fmt::Debug for Sha256 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sha256").field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("Sha256")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 
 impl Sha256 {
     pub fn new() -> Sha256 {
-        Sha256 { state: H0, block: [0; 64], filled: 0, len: 0 }
+        Sha256 {
+            state: H0,
+            block: [0; 64],
+            filled: 0,
+            len: 0,
+        }
     }
 
     /// Feeds more message bytes.
@@ -81,7 +88,11 @@ impl Sha256 {
         let mut pad = [0u8; 72];
         pad[0] = 0x80;
         // Pad to 56 mod 64, then append the 64-bit big-endian bit length.
-        let pad_len = if self.filled < 56 { 56 - self.filled } else { 120 - self.filled };
+        let pad_len = if self.filled < 56 {
+            56 - self.filled
+        } else {
+            120 - self.filled
+        };
         self.update(&pad[..pad_len]);
         self.update(&bit_len.to_be_bytes());
         debug_assert_eq!(self.filled, 0);
@@ -101,13 +112,20 @@ fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
     for i in 16..64 {
         let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
         let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
+        w[i] = w[i - 16]
+            .wrapping_add(s0)
+            .wrapping_add(w[i - 7])
+            .wrapping_add(s1);
     }
     let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
     for i in 0..64 {
         let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
         let ch = (e & f) ^ (!e & g);
-        let t1 = h.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
+        let t1 = h
+            .wrapping_add(s1)
+            .wrapping_add(ch)
+            .wrapping_add(K[i])
+            .wrapping_add(w[i]);
         let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
         let maj = (a & b) ^ (a & c) ^ (b & c);
         let t2 = s0.wrapping_add(maj);
@@ -144,7 +162,9 @@ mod tests {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(
-            hex(&sha256(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+            hex(&sha256(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
         );
     }

@@ -68,7 +68,9 @@ pub struct SumDbConfig {
 impl SumDbConfig {
     /// The base URL to fetch from: `url`, or `https://<name>`.
     pub fn base_url(&self) -> String {
-        self.url.clone().unwrap_or_else(|| format!("https://{}", self.name))
+        self.url
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", self.name))
     }
 
     /// The key hash (the 8 hex digits of the key, checked at parse time).
@@ -81,7 +83,9 @@ impl SumDbConfig {
     pub fn public_key(&self) -> [u8; 32] {
         let (_, _, key) = split_key(&self.key);
         let key = STD_ENCODING.decode(key).unwrap_or_default();
-        key.get(1..33).and_then(|k| k.try_into().ok()).unwrap_or([0; 32])
+        key.get(1..33)
+            .and_then(|k| k.try_into().ok())
+            .unwrap_or([0; 32])
     }
 }
 
@@ -138,7 +142,11 @@ impl SumDbSetting {
             [key, url] => (key, Some(url)),
             _ => return Err(SumDbSettingError::TooManyFields),
         };
-        let key = if key == "sum.golang.org" { SUM_GOLANG_ORG_KEY } else { key };
+        let key = if key == "sum.golang.org" {
+            SUM_GOLANG_ORG_KEY
+        } else {
+            key
+        };
         let name = check_verifier_key(key)?;
         check_name(name)?;
         let url = url
@@ -149,7 +157,11 @@ impl SumDbSetting {
                 })
             })
             .transpose()?;
-        Ok(SumDbSetting::Db(SumDbConfig { name: name.to_owned(), key: key.to_owned(), url }))
+        Ok(SumDbSetting::Db(SumDbConfig {
+            name: name.to_owned(),
+            key: key.to_owned(),
+            url,
+        }))
     }
 }
 
@@ -210,18 +222,21 @@ pub fn key_hash(name: &str, key: &[u8]) -> u32 {
 
 /// Go requires `https://<name>` to parse as a plain `host[/path]` URL.
 fn check_name(name: &str) -> Result<(), SumDbSettingError> {
-    let bad = || SumDbSettingError::InvalidName { name: name.to_owned() };
+    let bad = || SumDbSettingError::InvalidName {
+        name: name.to_owned(),
+    };
     if name.ends_with('/') {
         return Err(bad());
     }
     let (host, path) = name.split_once('/').unwrap_or((name, ""));
     let host_ok = !host.is_empty()
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:".contains(&b))
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~:".contains(&b))
         && normalize_http_url(&format!("https://{host}")).is_ok();
     let path_ok = path
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._~/!$&'()*,;=:@".contains(&b))
-;
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~/!$&'()*,;=:@".contains(&b));
     if host_ok && path_ok {
         Ok(())
     } else {

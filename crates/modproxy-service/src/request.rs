@@ -31,7 +31,10 @@ pub enum Endpoint {
 impl Endpoint {
     /// Canonical `.info`, `.mod` and `.zip` never change once published.
     pub fn is_immutable(&self) -> bool {
-        matches!(self, Endpoint::Info(_) | Endpoint::Mod(_) | Endpoint::Zip(_))
+        matches!(
+            self,
+            Endpoint::Info(_) | Endpoint::Mod(_) | Endpoint::Zip(_)
+        )
     }
 
     /// The protocol file name below the module path (`@v/v1.0.0.zip`).

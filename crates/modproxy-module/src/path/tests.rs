@@ -122,8 +122,17 @@ const CHECK_PATH_TESTS: &[(&str, bool, bool)] = &[
 #[test]
 fn check_path_table() {
     for &(path, ok, import_ok) in CHECK_PATH_TESTS {
-        assert_eq!(check_path(path).is_ok(), ok, "check_path({path:?}) = {:?}", check_path(path));
-        assert_eq!(ModulePath::new(path).is_ok(), ok, "ModulePath::new({path:?})");
+        assert_eq!(
+            check_path(path).is_ok(),
+            ok,
+            "check_path({path:?}) = {:?}",
+            check_path(path)
+        );
+        assert_eq!(
+            ModulePath::new(path).is_ok(),
+            ok,
+            "ModulePath::new({path:?})"
+        );
         assert_eq!(
             check_import_path(path).is_ok(),
             import_ok,
@@ -175,16 +184,43 @@ fn major_suffix_and_prefix() {
 #[test]
 fn error_messages_read_like_go() {
     let msg = |p: &str| ModulePath::new(p).unwrap_err().to_string();
-    assert_eq!(msg(".x/z"), r#"malformed module path ".x/z": leading dot in path element"#);
-    assert_eq!(msg("x.y/.z"), r#"malformed module path "x.y/.z": leading dot in path element"#);
+    assert_eq!(
+        msg(".x/z"),
+        r#"malformed module path ".x/z": leading dot in path element"#
+    );
+    assert_eq!(
+        msg("x.y/.z"),
+        r#"malformed module path "x.y/.z": leading dot in path element"#
+    );
     assert_eq!(msg(""), r#"malformed module path "": empty string"#);
-    assert_eq!(msg("x.y/z/"), r#"malformed module path "x.y/z/": trailing slash"#);
-    assert_eq!(msg("x.y//z"), r#"malformed module path "x.y//z": double slash"#);
-    assert_eq!(msg("x.y/z%"), r#"malformed module path "x.y/z%": invalid char '%'"#);
-    assert_eq!(msg("x.y/.."), r#"malformed module path "x.y/..": invalid path element "..""#);
-    assert_eq!(msg("xy/z"), r#"malformed module path "xy/z": missing dot in first path element"#);
-    assert_eq!(msg("X.y/z"), r#"malformed module path "X.y/z": invalid char 'X' in first path element"#);
-    assert_eq!(msg("x.y/z/v1"), r#"malformed module path "x.y/z/v1": invalid version"#);
+    assert_eq!(
+        msg("x.y/z/"),
+        r#"malformed module path "x.y/z/": trailing slash"#
+    );
+    assert_eq!(
+        msg("x.y//z"),
+        r#"malformed module path "x.y//z": double slash"#
+    );
+    assert_eq!(
+        msg("x.y/z%"),
+        r#"malformed module path "x.y/z%": invalid char '%'"#
+    );
+    assert_eq!(
+        msg("x.y/.."),
+        r#"malformed module path "x.y/..": invalid path element "..""#
+    );
+    assert_eq!(
+        msg("xy/z"),
+        r#"malformed module path "xy/z": missing dot in first path element"#
+    );
+    assert_eq!(
+        msg("X.y/z"),
+        r#"malformed module path "X.y/z": invalid char 'X' in first path element"#
+    );
+    assert_eq!(
+        msg("x.y/z/v1"),
+        r#"malformed module path "x.y/z/v1": invalid version"#
+    );
     assert_eq!(
         msg("x.y/com1"),
         r#"malformed module path "x.y/com1": "com1" disallowed as path element component on Windows"#
@@ -203,9 +239,18 @@ fn error_messages_read_like_go() {
 fn escape_path() {
     for (path, esc) in [
         ("ascii.com/abcdefghijklmnopqrstuvwxyz.-/~_0123456789", None),
-        ("github.com/GoogleCloudPlatform/omega", Some("github.com/!google!cloud!platform/omega")),
-        ("github.com/Azure/azure-sdk-for-go", Some("github.com/!azure/azure-sdk-for-go")),
-        ("github.com/Sirupsen/logrus", Some("github.com/!sirupsen/logrus")),
+        (
+            "github.com/GoogleCloudPlatform/omega",
+            Some("github.com/!google!cloud!platform/omega"),
+        ),
+        (
+            "github.com/Azure/azure-sdk-for-go",
+            Some("github.com/!azure/azure-sdk-for-go"),
+        ),
+        (
+            "github.com/Sirupsen/logrus",
+            Some("github.com/!sirupsen/logrus"),
+        ),
     ] {
         let esc = esc.unwrap_or(path);
         let p = ModulePath::new(path).unwrap();
@@ -233,14 +278,21 @@ fn unescape_path_rejections() {
         "example.com/x/",
         "example.com/ü",
     ] {
-        assert!(ModulePath::unescape(bad).is_err(), "unescape({bad:?}) succeeded");
+        assert!(
+            ModulePath::unescape(bad).is_err(),
+            "unescape({bad:?}) succeeded"
+        );
     }
     assert_eq!(
-        ModulePath::unescape("github.com/X").unwrap_err().to_string(),
+        ModulePath::unescape("github.com/X")
+            .unwrap_err()
+            .to_string(),
         r#"invalid escaped module path "github.com/X""#
     );
     assert_eq!(
-        ModulePath::unescape("github.com/!x/.y").unwrap_err().to_string(),
+        ModulePath::unescape("github.com/!x/.y")
+            .unwrap_err()
+            .to_string(),
         r#"invalid escaped module path "github.com/!x/.y": malformed module path "github.com/X/.y": leading dot in path element"#
     );
 }
@@ -250,7 +302,10 @@ fn escape_version_round_trips() {
     for (v, esc) in [
         ("v1.2.3", "v1.2.3"),
         ("v1.2.3-RC1", "v1.2.3-!r!c1"),
-        ("v0.0.0-20190101000000-ABCDEF", "v0.0.0-20190101000000-!a!b!c!d!e!f"),
+        (
+            "v0.0.0-20190101000000-ABCDEF",
+            "v0.0.0-20190101000000-!a!b!c!d!e!f",
+        ),
         ("master", "master"),
         ("v2.0.0+incompatible", "v2.0.0+incompatible"),
     ] {
@@ -261,7 +316,9 @@ fn escape_version_round_trips() {
 
 #[test]
 fn escape_version_rejections() {
-    for bad in ["", "v1!", "a/b", "..", ".", "v1.", "v1*", "v1?", "con", "v1:2", "ü"] {
+    for bad in [
+        "", "v1!", "a/b", "..", ".", "v1.", "v1*", "v1?", "con", "v1:2", "ü",
+    ] {
         assert!(escape_version(bad).is_err(), "escape_version({bad:?})");
     }
     assert_eq!(
@@ -296,7 +353,11 @@ fn match_path_major_table() {
         ("v2.0.0", "/v2", true),
         ("v2.0.0", ".v2", true),
     ] {
-        assert_eq!(match_path_major(v, major), want, "match_path_major({v:?}, {major:?})");
+        assert_eq!(
+            match_path_major(v, major),
+            want,
+            "match_path_major({v:?}, {major:?})"
+        );
     }
 }
 
@@ -318,7 +379,11 @@ fn check_table_via_matches_major() {
         ("gopkg.in/yaml.v1", "v0.8.0", false),
         ("gopkg.in/yaml.v1", "v1.0.0", true),
         ("gopkg.in/yaml.v1", "v2.0.0", false),
-        ("gopkg.in/check.v1", "v0.0.0-20160102150405-abcdef123456", true),
+        (
+            "gopkg.in/check.v1",
+            "v0.0.0-20160102150405-abcdef123456",
+            true,
+        ),
         ("gopkg.in/yaml.v2", "v1.0.0", false),
         ("gopkg.in/yaml.v2", "v2.1.5", true),
         ("rsc.io/quote", "v17.0.0", false),

@@ -63,17 +63,27 @@ fn empty_lists() {
         assert_eq!(p.to_string(), "");
     }
     assert!(PathPatterns::default().is_empty());
-    assert_eq!(PathPatterns::parse("a.com/,b.com").unwrap().to_string(), "a.com,b.com");
+    assert_eq!(
+        PathPatterns::parse("a.com/,b.com").unwrap().to_string(),
+        "a.com,b.com"
+    );
 }
 
 #[test]
 fn rejects_bad_globs() {
-    for bad in ["[", "a.com/[", "[]a]", "[-]", "[x-]", "a\\", "x.com,[^", "*[", "[a-b-c]"] {
+    for bad in [
+        "[", "a.com/[", "[]a]", "[-]", "[x-]", "a\\", "x.com,[^", "*[", "[a-b-c]",
+    ] {
         let err = PathPatterns::parse(bad).unwrap_err();
-        assert!(matches!(err, PatternError::BadPattern { .. }), "{bad:?}: {err}");
+        assert!(
+            matches!(err, PatternError::BadPattern { .. }),
+            "{bad:?}: {err}"
+        );
     }
     assert_eq!(
-        PathPatterns::parse("ok.com,bad.com/[").unwrap_err().to_string(),
+        PathPatterns::parse("ok.com,bad.com/[")
+            .unwrap_err()
+            .to_string(),
         r#"invalid module path pattern "bad.com/[": syntax error in pattern"#
     );
     assert_eq!(
@@ -144,7 +154,15 @@ fn path_match_go_table() {
         ("*x", "xxx", Ok(true)),
     ];
     for &(pattern, name, want) in tests {
-        assert_eq!(path_match(pattern.as_bytes(), name.as_bytes()), want, "Match({pattern:?}, {name:?})");
-        assert_eq!(is_valid_glob(pattern.as_bytes()), want.is_ok(), "valid({pattern:?})");
+        assert_eq!(
+            path_match(pattern.as_bytes(), name.as_bytes()),
+            want,
+            "Match({pattern:?}, {name:?})"
+        );
+        assert_eq!(
+            is_valid_glob(pattern.as_bytes()),
+            want.is_ok(),
+            "valid({pattern:?})"
+        );
     }
 }

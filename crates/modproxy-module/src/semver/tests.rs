@@ -48,10 +48,24 @@ fn is_valid_and_canonical() {
         assert_eq!(is_valid(v), !out.is_empty(), "is_valid({v:?})");
         assert_eq!(canonical(v).as_deref(), opt(out), "canonical({v:?})");
     }
-    for bad in ["", "v", "1.2.3", "v01.2.3", "v1.02.3", "v1.2.03", "v1.2.3-", "v1.2.3-01",
-        "v1.2.3-a..b", "v1.2.3+", "v1.2.3+a..b", "v1.2.3+a+b", "v1.2.3-a_b", "V1.2.3", "v1.2.3.4",
-        "v1.2.3 "]
-    {
+    for bad in [
+        "",
+        "v",
+        "1.2.3",
+        "v01.2.3",
+        "v1.02.3",
+        "v1.2.03",
+        "v1.2.3-",
+        "v1.2.3-01",
+        "v1.2.3-a..b",
+        "v1.2.3+",
+        "v1.2.3+a..b",
+        "v1.2.3+a+b",
+        "v1.2.3-a_b",
+        "V1.2.3",
+        "v1.2.3.4",
+        "v1.2.3 ",
+    ] {
         assert!(!is_valid(bad), "is_valid({bad:?})");
     }
     assert!(is_valid("v1.2.3-0a"));
@@ -64,9 +78,17 @@ fn major_minor_prerelease_build() {
     for &(v, out) in TESTS {
         let want_major = out.find('.').map(|i| &out[..i]);
         assert_eq!(major(v), want_major, "major({v:?})");
-        let want_pre = if out.is_empty() { None } else { out.find('-').map(|i| &out[i..]) };
+        let want_pre = if out.is_empty() {
+            None
+        } else {
+            out.find('-').map(|i| &out[i..])
+        };
         assert_eq!(prerelease(v), want_pre, "prerelease({v:?})");
-        let want_build = if out.is_empty() { None } else { v.find('+').map(|i| &v[i..]) };
+        let want_build = if out.is_empty() {
+            None
+        } else {
+            v.find('+').map(|i| &v[i..])
+        };
         assert_eq!(build(v), want_build, "build({v:?})");
         let want_mm = (!out.is_empty()).then(|| {
             let mut w = v.split(['+', '-']).next().unwrap().to_owned();
@@ -100,9 +122,18 @@ fn compare_table() {
     assert_eq!(compare("bad", "v0.0.0"), Ordering::Less);
     assert_eq!(compare("bad", "worse"), Ordering::Equal);
     // Pseudo-versions sort below the release they precede.
-    assert_eq!(compare("v1.2.4-0.20190101000000-abcdefabcdef", "v1.2.4"), Ordering::Less);
-    assert_eq!(compare("v1.2.4-0.20190101000000-abcdefabcdef", "v1.2.3"), Ordering::Greater);
-    assert_eq!(compare("v1.2.4-0.20190101000000-abcdefabcdef", "v1.2.4-rc1"), Ordering::Less);
+    assert_eq!(
+        compare("v1.2.4-0.20190101000000-abcdefabcdef", "v1.2.4"),
+        Ordering::Less
+    );
+    assert_eq!(
+        compare("v1.2.4-0.20190101000000-abcdefabcdef", "v1.2.3"),
+        Ordering::Greater
+    );
+    assert_eq!(
+        compare("v1.2.4-0.20190101000000-abcdefabcdef", "v1.2.4-rc1"),
+        Ordering::Less
+    );
 }
 
 #[test]
@@ -114,12 +145,31 @@ fn sort_is_sorted() {
         let c = compare(&w[0], &w[1]).then_with(|| w[0].cmp(&w[1]));
         assert_ne!(c, Ordering::Greater, "{} > {}", w[0], w[1]);
     }
-    let mut v: Vec<String> = ["v1.10.0", "v1.2.0", "v1.2.0+b", "v1.2.0+a", "bad", "v1.2.0-rc.1", "v0.9"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut v: Vec<String> = [
+        "v1.10.0",
+        "v1.2.0",
+        "v1.2.0+b",
+        "v1.2.0+a",
+        "bad",
+        "v1.2.0-rc.1",
+        "v0.9",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     sort_versions(&mut v);
-    assert_eq!(v, ["bad", "v0.9", "v1.2.0-rc.1", "v1.2.0", "v1.2.0+a", "v1.2.0+b", "v1.10.0"]);
+    assert_eq!(
+        v,
+        [
+            "bad",
+            "v0.9",
+            "v1.2.0-rc.1",
+            "v1.2.0",
+            "v1.2.0+a",
+            "v1.2.0+b",
+            "v1.10.0"
+        ]
+    );
 }
 
 #[test]
@@ -127,7 +177,9 @@ fn canonical_module_versions() {
     assert!(is_canonical_module_version("v2.0.0+incompatible"));
     assert!(is_canonical_module_version("v1.0.0"));
     assert!(is_canonical_module_version("v1.0.0-pre.1"));
-    assert!(is_canonical_module_version("v0.0.0-20190101000000-abcdefabcdef"));
+    assert!(is_canonical_module_version(
+        "v0.0.0-20190101000000-abcdefabcdef"
+    ));
     assert!(!is_canonical_module_version("v1.0.0+build"));
     assert!(!is_canonical_module_version("v1.2"));
     assert!(!is_canonical_module_version("v1"));
@@ -135,6 +187,12 @@ fn canonical_module_versions() {
     assert!(!is_canonical_module_version("bad"));
     assert!(!is_canonical_module_version("v2.0.0+incompatible.x"));
     assert_eq!(canonical_module_version("v2.0+incompatible"), None);
-    assert_eq!(canonical_module_version("v2.0.0+incompatible").as_deref(), Some("v2.0.0+incompatible"));
-    assert_eq!(canonical_module_version("v2.0.0+meta").as_deref(), Some("v2.0.0"));
+    assert_eq!(
+        canonical_module_version("v2.0.0+incompatible").as_deref(),
+        Some("v2.0.0+incompatible")
+    );
+    assert_eq!(
+        canonical_module_version("v2.0.0+meta").as_deref(),
+        Some("v2.0.0")
+    );
 }

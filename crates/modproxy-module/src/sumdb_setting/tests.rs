@@ -36,7 +36,10 @@ fn known_names() {
     // The known name may be followed by a URL.
     let c = db("sum.golang.org https://goproxy.example/sumdb/sum.golang.org/");
     assert_eq!(c.key, SUM_GOLANG_ORG_KEY);
-    assert_eq!(c.url.as_deref(), Some("https://goproxy.example/sumdb/sum.golang.org"));
+    assert_eq!(
+        c.url.as_deref(),
+        Some("https://goproxy.example/sumdb/sum.golang.org")
+    );
 }
 
 #[test]
@@ -48,7 +51,10 @@ fn builtin_key_hash_checks_out() {
     assert_eq!(key[0], ALG_ED25519);
     assert_eq!(format!("{:08x}", key_hash(name, &key)), hash16);
     // And the key from Go's note package tests.
-    assert!(check_verifier_key("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").is_ok());
+    assert!(check_verifier_key(
+        "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+    )
+    .is_ok());
 }
 
 #[test]
@@ -65,7 +71,10 @@ fn explicit_keys() {
     assert_eq!(c.url.as_deref(), Some("http://127.0.0.1:8080/db"));
     assert_eq!(c.base_url(), "http://127.0.0.1:8080/db");
     let setting = SumDbSetting::Db(c);
-    assert_eq!(setting.to_string(), format!("{EXAMPLE_KEY} http://127.0.0.1:8080/db"));
+    assert_eq!(
+        setting.to_string(),
+        format!("{EXAMPLE_KEY} http://127.0.0.1:8080/db")
+    );
     assert_eq!(SumDbSetting::parse(&setting.to_string()).unwrap(), setting);
 
     let c = db("sum.example.com/db+cc3c5074+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f");
@@ -82,27 +91,56 @@ fn rejections() {
         ("a b c", TooManyFields),
         ("sum.golang.org https://a https://b", TooManyFields),
         ("sum.example.com", MalformedVerifierId),
-        ("sum.golang.google.cn https://x.example", MalformedVerifierId),
+        (
+            "sum.golang.google.cn https://x.example",
+            MalformedVerifierId,
+        ),
         ("sum.example.com+7eb4bc0b", MalformedVerifierId),
-        ("sum.example.com+7eb4bc0+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f", MalformedVerifierId),
-        ("sum.example.com+7eb4bc0g+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f", MalformedVerifierId),
+        (
+            "sum.example.com+7eb4bc0+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f",
+            MalformedVerifierId,
+        ),
+        (
+            "sum.example.com+7eb4bc0g+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f",
+            MalformedVerifierId,
+        ),
         ("sum.example.com+7eb4bc0b+not*base64", MalformedVerifierId),
         ("sum.example.com+7eb4bc0b+", MalformedVerifierId),
-        ("+7eb4bc0b+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f", MalformedVerifierId),
+        (
+            "+7eb4bc0b+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f",
+            MalformedVerifierId,
+        ),
         // Wrong hash.
-        ("sum.example.com+7eb4bc0c+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f", InvalidVerifierHash),
-        ("sum.golang.org+033de0af+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8", InvalidVerifierHash),
-        ("other.example+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8", InvalidVerifierHash),
+        (
+            "sum.example.com+7eb4bc0c+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f",
+            InvalidVerifierHash,
+        ),
+        (
+            "sum.golang.org+033de0af+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8",
+            InvalidVerifierHash,
+        ),
+        (
+            "other.example+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8",
+            InvalidVerifierHash,
+        ),
         // Algorithm 2, correctly hashed.
-        ("sum.example.com+a8e8ec2d+AgABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f", UnknownVerifierAlgorithm),
+        (
+            "sum.example.com+a8e8ec2d+AgABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f",
+            UnknownVerifierAlgorithm,
+        ),
         // Ed25519 with a 31-byte key, correctly hashed.
-        ("sum.example.com+928ac720+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4=", MalformedVerifierId),
+        (
+            "sum.example.com+928ac720+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4=",
+            MalformedVerifierId,
+        ),
     ];
     for (s, want) in cases {
         assert_eq!(&SumDbSetting::parse(s).unwrap_err(), want, "parse({s:?})");
     }
     assert_eq!(
-        SumDbSetting::parse("sum.example.com").unwrap_err().to_string(),
+        SumDbSetting::parse("sum.example.com")
+            .unwrap_err()
+            .to_string(),
         "invalid GOSUMDB: malformed verifier id"
     );
     assert_eq!(
@@ -113,11 +151,18 @@ fn rejections() {
 
 #[test]
 fn bad_names_and_urls() {
-    let err = SumDbSetting::parse("example.com?x+a4d1b70d+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f")
-        .unwrap_err();
-    assert_eq!(err.to_string(), "invalid sumdb name (must be host[/path]): example.com?x");
+    let err =
+        SumDbSetting::parse("example.com?x+a4d1b70d+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f")
+            .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid sumdb name (must be host[/path]): example.com?x"
+    );
     for url in ["ftp://x.example", "x.example", "https://", "file:///tmp/db"] {
         let err = SumDbSetting::parse(&format!("{EXAMPLE_KEY} {url}")).unwrap_err();
-        assert!(matches!(err, SumDbSettingError::InvalidUrl { .. }), "{url}: {err}");
+        assert!(
+            matches!(err, SumDbSettingError::InvalidUrl { .. }),
+            "{url}: {err}"
+        );
     }
 }

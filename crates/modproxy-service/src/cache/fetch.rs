@@ -32,6 +32,10 @@ impl Cache {
     /// Runs one fetch of `request` to its end, reporting on `progress`.
     pub(super) async fn run_fetch(self: Arc<Self>, request: ModuleRequest, progress: Progress) {
         let key = request.protocol_path();
+        if self.has_usable(&request, &key).await {
+            progress.send_replace(FlightState::Done(Ok(Landed::Stored)));
+            return;
+        }
         let result = match &request.endpoint {
             Endpoint::Zip(_) => self.fetch_zip(&request, &key, &progress).await,
             _ => self.fetch_small(&request, &key).await.map(Landed::Bytes),
@@ -48,6 +52,18 @@ impl Cache {
             Err(e) => tracing::warn!(%request, error = %e, "fetch failed"),
         }
         progress.send_replace(FlightState::Done(result));
+    }
+
+    /// Whether the store already holds a usable copy: a request that missed
+    /// may start its fetch just after another fetch of the same key published.
+    async fn has_usable(&self, request: &ModuleRequest, key: &str) -> bool {
+        match self.store.get(key).await {
+            Ok(Some(object)) => {
+                request.endpoint.is_immutable()
+                    || super::age(object.modified) < self.policy.fresh_for
+            }
+            _ => false,
+        }
     }
 
     async fn fetch_small(&self, request: &ModuleRequest, key: &str) -> Result<Bytes, ServeError> {

@@ -30,6 +30,8 @@ pub enum Landed {
     Bytes(Bytes),
     /// A large object in the (now published) spool file.
     Spool { file: Arc<File>, size: u64 },
+    /// Nothing fetched: a racing fetch published it to the store just before.
+    Stored,
 }
 
 /// The progress of a fetch, as waiters see it.
@@ -151,13 +153,17 @@ impl SpoolReader {
                     return (!rest.is_empty()).then_some(Ok(rest));
                 }
                 FlightState::Done(Err(e)) => return Some(Err(io::Error::other(e.to_string()))),
+                FlightState::Done(Ok(Landed::Stored)) => {
+                    return Some(Err(io::Error::other("internal error: no spool to read")))
+                }
             };
             if let Some(file) = file.filter(|_| self.offset < available) {
                 let len = (available - self.offset).min(READ_CHUNK) as usize;
                 let offset = self.offset;
                 let read = tokio::task::spawn_blocking(move || {
                     let mut buf = vec![0; len];
-                    file.read_exact_at(&mut buf, offset).map(|()| Bytes::from(buf))
+                    file.read_exact_at(&mut buf, offset)
+                        .map(|()| Bytes::from(buf))
                 })
                 .await
                 .unwrap_or_else(|e| Err(io::Error::other(e)));

@@ -152,7 +152,11 @@ impl Cache {
     }
 
     /// Joins (or starts) the fetch of `key` and answers from it.
-    async fn fetch(self: &Arc<Self>, request: &ModuleRequest, key: &str) -> Result<Answer, ServeError> {
+    async fn fetch(
+        self: &Arc<Self>,
+        request: &ModuleRequest,
+        key: &str,
+    ) -> Result<Answer, ServeError> {
         let mut rx = self.start_fetch(request, key);
         match flight::started(&mut rx).await {
             FlightState::Pending => unreachable!("started() waits past Pending"),
@@ -171,6 +175,12 @@ impl Cache {
                 length: Some(size),
                 body: AnswerBody::Spool(SpoolReader::new(rx)),
             }),
+            FlightState::Done(Ok(Landed::Stored)) => match self.store.get(key).await? {
+                Some(object) => Ok(Answer::stored(CacheStatus::Hit, object)),
+                None => Err(ServeError::Internal(format!(
+                    "{request}: vanished from the store"
+                ))),
+            },
             FlightState::Done(Err(e)) => Err(e),
         }
     }
@@ -192,7 +202,10 @@ impl Cache {
     /// recently; says whether the stored copy is UPDATING or STALE.
     fn refresh_in_background(self: &Arc<Self>, request: &ModuleRequest, key: &str) -> CacheStatus {
         let failed_at = {
-            let failed = self.refresh_failed.lock().unwrap_or_else(|p| p.into_inner());
+            let failed = self
+                .refresh_failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             failed.get(key).copied()
         };
         let backoff = self.policy.negative_ttl.max(Duration::from_secs(1));
@@ -205,7 +218,10 @@ impl Cache {
         let key = key.to_string();
         tokio::spawn(async move {
             let result = flight::finished(&mut rx).await;
-            let mut failed = cache.refresh_failed.lock().unwrap_or_else(|p| p.into_inner());
+            let mut failed = cache
+                .refresh_failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             match result {
                 Ok(_) => failed.remove(&key),
                 Err(_) => failed.insert(key, Instant::now()),

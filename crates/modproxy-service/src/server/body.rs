@@ -53,10 +53,17 @@ where
     ResponseBody::Stream { rx, length }
 }
 
-async fn pump_reader(mut reader: Pin<Box<dyn AsyncRead + Send>>, tx: mpsc::Sender<io::Result<Bytes>>) {
+async fn pump_reader(
+    mut reader: Pin<Box<dyn AsyncRead + Send>>,
+    tx: mpsc::Sender<io::Result<Bytes>>,
+) {
     loop {
         let mut buf = Vec::with_capacity(READ_CHUNK);
-        match (&mut reader).take(READ_CHUNK as u64).read_to_end(&mut buf).await {
+        match (&mut reader)
+            .take(READ_CHUNK as u64)
+            .read_to_end(&mut buf)
+            .await
+        {
             Ok(0) => return,
             Ok(_) => {
                 if tx.send(Ok(Bytes::from(buf))).await.is_err() {

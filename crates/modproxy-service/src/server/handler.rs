@@ -106,7 +106,9 @@ impl Handler {
                 cache: CacheStatus::Bypass,
                 content_type: "text/plain; charset=utf-8",
                 length: None,
-                body: ResponseBody::text("modproxy: a caching Go module proxy. Set GOPROXY to this URL.\n"),
+                body: ResponseBody::text(
+                    "modproxy: a caching Go module proxy. Set GOPROXY to this URL.\n",
+                ),
             };
         }
         let rest = rest.strip_prefix('/').unwrap_or(rest);

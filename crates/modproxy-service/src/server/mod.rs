@@ -76,12 +76,13 @@ impl Handler {
 impl Server {
     pub async fn bind(settings: &Settings) -> Result<Server, StartError> {
         let handler = Arc::new(Handler::new(settings)?);
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: settings.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: settings.listen,
+                    source,
+                })?;
         Ok(Server { listener, handler })
     }
 

@@ -58,14 +58,19 @@ impl SumDbProxy {
             .strip_prefix(db.name.as_str())
             .and_then(|t| t.strip_prefix('/'))
             .ok_or_else(|| {
-                ServeError::NotFound(format!("checksum database not proxied here; this proxy serves {}", db.name))
+                ServeError::NotFound(format!(
+                    "checksum database not proxied here; this proxy serves {}",
+                    db.name
+                ))
             })?;
         let allowed = tail == "supported"
             || tail == "latest"
             || tail.starts_with("lookup/")
             || tail.starts_with("tile/");
         if !allowed {
-            return Err(ServeError::NotFound(format!("not a checksum database path: {tail}")));
+            return Err(ServeError::NotFound(format!(
+                "not a checksum database path: {tail}"
+            )));
         }
         if let Some(lookup) = tail.strip_prefix("lookup/") {
             self.refuse_private(lookup)?;
@@ -120,7 +125,11 @@ impl SumDbProxy {
 
     /// The base URL of the database: the first upstream proxy supporting it,
     /// or the database itself where the list says `direct`.
-    async fn route(&self, name: &str, url: Option<&str>) -> Result<Option<ProxyUpstream>, ServeError> {
+    async fn route(
+        &self,
+        name: &str,
+        url: Option<&str>,
+    ) -> Result<Option<ProxyUpstream>, ServeError> {
         if let Some((at, route)) = &*self.route.lock().unwrap_or_else(|p| p.into_inner()) {
             if at.elapsed() < ROUTE_TTL {
                 return Ok(route.clone());
@@ -132,7 +141,11 @@ impl SumDbProxy {
                 Source::Proxy(p) => {
                     let candidate = ProxyUpstream::new(&format!("{}/sumdb/{name}", p.base()));
                     match candidate
-                        .get(self.upstreams.client(), self.upstreams.timeouts(), "supported")
+                        .get(
+                            self.upstreams.client(),
+                            self.upstreams.timeouts(),
+                            "supported",
+                        )
                         .await
                     {
                         Ok(_) => {
@@ -151,7 +164,8 @@ impl SumDbProxy {
                 Source::Off => break,
             }
         }
-        *self.route.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), found.clone()));
+        *self.route.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), found.clone()));
         Ok(found)
     }
 }

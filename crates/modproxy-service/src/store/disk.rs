@@ -76,8 +76,7 @@ impl DiskStore {
             .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
             .take(64)
             .collect();
-        self.tmp
-            .join(format!("{}-{n}-{name}", std::process::id()))
+        self.tmp.join(format!("{}-{n}-{name}", std::process::id()))
     }
 
     async fn publish(&self, key: &str, from: &Path) -> io::Result<()> {

@@ -18,7 +18,9 @@ pub fn run(args: &ServeArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let server = Server::bind(&settings).await?;
-        let addr = server.local_addr().context("cannot read the listening address")?;
+        let addr = server
+            .local_addr()
+            .context("cannot read the listening address")?;
         tracing::info!(
             %addr,
             data = %settings.data_dir.display(),

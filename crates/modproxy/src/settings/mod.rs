@@ -90,11 +90,17 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
     };
 
     let listen_raw = m.pick("listen", env::LISTEN, &args.listen, file.listen.clone());
-    let listen_key = listen_raw.as_ref().map_or("--listen".to_string(), |r| r.key.clone());
+    let listen_key = listen_raw
+        .as_ref()
+        .map_or("--listen".to_string(), |r| r.key.clone());
     let listen: SocketAddr = m.parse(
         listen_raw,
         || DEFAULT_LISTEN.parse().expect("default address parses"),
-        |s| s.trim().parse().map_err(|_| format!("{s:?} is not an address like 127.0.0.1:3000 or [::1]:3000")),
+        |s| {
+            s.trim()
+                .parse()
+                .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:3000 or [::1]:3000"))
+        },
     )?;
     let data_dir = m.parse(
         m.pick("data", env::DATA, &args.data, file.data.clone()),
@@ -102,15 +108,40 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
         |s| Ok(Some(PathBuf::from(s))),
     )?;
     let data_dir = data_dir.ok_or_else(|| {
-        anyhow!("no data directory: set --data (or {}), or HOME or XDG_CACHE_HOME", env::DATA)
+        anyhow!(
+            "no data directory: set --data (or {}), or HOME or XDG_CACHE_HOME",
+            env::DATA
+        )
     })?;
 
-    let upstream_raw = m.pick("upstream", env::UPSTREAM, &args.upstream, file.upstream_list());
-    let upstream_key = upstream_raw.as_ref().map_or("--upstream".to_string(), |r| r.key.clone());
-    let upstream = m.parse(upstream_raw, || proxy_list(DEFAULT_UPSTREAM), parse_proxy_list)?;
-    let private_raw = m.pick("private_upstream", env::PRIVATE_UPSTREAM, &args.private_upstream, file.private_upstream.clone());
-    let private_key = private_raw.as_ref().map_or("--private-upstream".to_string(), |r| r.key.clone());
-    let private_upstream = m.parse(private_raw, || proxy_list(DEFAULT_PRIVATE_UPSTREAM), parse_proxy_list)?;
+    let upstream_raw = m.pick(
+        "upstream",
+        env::UPSTREAM,
+        &args.upstream,
+        file.upstream_list(),
+    );
+    let upstream_key = upstream_raw
+        .as_ref()
+        .map_or("--upstream".to_string(), |r| r.key.clone());
+    let upstream = m.parse(
+        upstream_raw,
+        || proxy_list(DEFAULT_UPSTREAM),
+        parse_proxy_list,
+    )?;
+    let private_raw = m.pick(
+        "private_upstream",
+        env::PRIVATE_UPSTREAM,
+        &args.private_upstream,
+        file.private_upstream.clone(),
+    );
+    let private_key = private_raw
+        .as_ref()
+        .map_or("--private-upstream".to_string(), |r| r.key.clone());
+    let private_upstream = m.parse(
+        private_raw,
+        || proxy_list(DEFAULT_PRIVATE_UPSTREAM),
+        parse_proxy_list,
+    )?;
     check_no_loop(&upstream, listen, &upstream_key, &listen_key)?;
     check_no_loop(&private_upstream, listen, &private_key, &listen_key)?;
 
@@ -131,28 +162,53 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
         patterns,
     )?;
     let cached_only = m.parse(
-        m.pick("cached_only", env::CACHED_ONLY, &args.cached_only, file.cached_only.map(|b| b.to_string())),
+        m.pick(
+            "cached_only",
+            env::CACHED_ONLY,
+            &args.cached_only,
+            file.cached_only.map(|b| b.to_string()),
+        ),
         || false,
         values::boolean,
     )?;
     let max_size = m.parse(
-        m.pick("max_size", env::MAX_SIZE, &args.max_size, file.max_size.as_ref().map(|v| v.as_text())),
+        m.pick(
+            "max_size",
+            env::MAX_SIZE,
+            &args.max_size,
+            file.max_size.as_ref().map(|v| v.as_text()),
+        ),
         || None,
         |s| values::size(s).map(Some),
     )?;
     if max_size.is_some() {
         let key = m
-            .pick("max_size", env::MAX_SIZE, &args.max_size, Some(String::new()))
+            .pick(
+                "max_size",
+                env::MAX_SIZE,
+                &args.max_size,
+                Some(String::new()),
+            )
             .map_or_else(|| m.file_key("max_size"), |r| r.key);
         bail!("{key}: a store size budget is not supported yet (eviction and `modproxy gc` are not implemented); remove the setting");
     }
     let path_prefix = m.parse(
-        m.pick("path_prefix", env::PATH_PREFIX, &args.path_prefix, file.path_prefix.clone()),
+        m.pick(
+            "path_prefix",
+            env::PATH_PREFIX,
+            &args.path_prefix,
+            file.path_prefix.clone(),
+        ),
         String::new,
         parse_path_prefix,
     )?;
     let log_format = m.parse(
-        m.pick("log_format", env::LOG_FORMAT, &args.log_format, file.log_format.clone()),
+        m.pick(
+            "log_format",
+            env::LOG_FORMAT,
+            &args.log_format,
+            file.log_format.clone(),
+        ),
         || LogFormat::Text,
         str::parse,
     )?;
@@ -168,16 +224,36 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
     let cache = CachePolicy {
         fresh_for: d("cache.fresh_for", &file.cache.fresh_for, defaults.fresh_for)?,
         max_stale: d("cache.max_stale", &file.cache.max_stale, defaults.max_stale)?,
-        negative_ttl: d("cache.negative_ttl", &file.cache.negative_ttl, defaults.negative_ttl)?,
+        negative_ttl: d(
+            "cache.negative_ttl",
+            &file.cache.negative_ttl,
+            defaults.negative_ttl,
+        )?,
     };
     let t = file.upstream_table();
     let field = |f: fn(&file::UpstreamTable) -> &Option<String>| t.and_then(|t| f(t).clone());
     let defaults = UpstreamTimeouts::default();
     let timeouts = UpstreamTimeouts {
-        connect: d("upstream.connect_timeout", &field(|t| &t.connect_timeout), defaults.connect)?,
-        headers: d("upstream.headers_timeout", &field(|t| &t.headers_timeout), defaults.headers)?,
-        stall: d("upstream.stall_timeout", &field(|t| &t.stall_timeout), defaults.stall)?,
-        deadline: d("upstream.fetch_deadline", &field(|t| &t.fetch_deadline), defaults.deadline)?,
+        connect: d(
+            "upstream.connect_timeout",
+            &field(|t| &t.connect_timeout),
+            defaults.connect,
+        )?,
+        headers: d(
+            "upstream.headers_timeout",
+            &field(|t| &t.headers_timeout),
+            defaults.headers,
+        )?,
+        stall: d(
+            "upstream.stall_timeout",
+            &field(|t| &t.stall_timeout),
+            defaults.stall,
+        )?,
+        deadline: d(
+            "upstream.fetch_deadline",
+            &field(|t| &t.fetch_deadline),
+            defaults.deadline,
+        )?,
     };
 
     Ok(Resolved {
@@ -240,12 +316,19 @@ fn default_data_dir() -> Option<PathBuf> {
 }
 
 /// Refuses an upstream that is this proxy itself: every miss would loop.
-fn check_no_loop(list: &ProxyList, listen: SocketAddr, key: &str, listen_key: &str) -> anyhow::Result<()> {
+fn check_no_loop(
+    list: &ProxyList,
+    listen: SocketAddr,
+    key: &str,
+    listen_key: &str,
+) -> anyhow::Result<()> {
     if listen.port() == 0 {
         return Ok(());
     }
     for entry in &list.entries {
-        let ProxySpec::Url(url) = &entry.spec else { continue };
+        let ProxySpec::Url(url) = &entry.spec else {
+            continue;
+        };
         if points_at(url, listen) {
             bail!(
                 "invalid {key}: {url} is this proxy itself ({listen_key} is {listen}); requests would loop. Use the upstream's own address"
@@ -257,7 +340,9 @@ fn check_no_loop(list: &ProxyList, listen: SocketAddr, key: &str, listen_key: &s
 
 /// Whether `url` addresses the socket `listen` on this machine.
 fn points_at(url: &str, listen: SocketAddr) -> bool {
-    let Some((scheme, rest)) = url.split_once("://") else { return false };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
     let authority = rest.split('/').next().unwrap_or(rest);
     let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
     let (host, port) = match authority.rsplit_once(':') {
@@ -273,7 +358,11 @@ fn points_at(url: &str, listen: SocketAddr) -> bool {
         return true;
     }
     match host.parse::<IpAddr>() {
-        Ok(ip) => ip == listen.ip() || ((ip.is_loopback() || ip.is_unspecified()) && (listen.ip().is_loopback() || listen.ip().is_unspecified())),
+        Ok(ip) => {
+            ip == listen.ip()
+                || ((ip.is_loopback() || ip.is_unspecified())
+                    && (listen.ip().is_loopback() || listen.ip().is_unspecified()))
+        }
         Err(_) => false,
     }
 }

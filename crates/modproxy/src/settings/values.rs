@@ -16,7 +16,11 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         "m" => 60,
         "h" => 3600,
         "d" => 86400,
-        _ => return Err(format!("{s:?} is not a duration: unit must be ms, s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration: unit must be ms, s, m, h or d"
+            ))
+        }
     };
     Ok(Duration::from_secs(n.saturating_mul(secs)))
 }
@@ -38,7 +42,11 @@ pub fn size(s: &str) -> Result<u64, String> {
         "gib" | "g" => 1 << 30,
         "tb" => 1000u64.pow(4),
         "tib" | "t" => 1 << 40,
-        _ => return Err(format!("{s:?} is not a size: unit must be B, KB, KiB, MB, MiB, GB, GiB, TB or TiB")),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a size: unit must be B, KB, KiB, MB, MiB, GB, GiB, TB or TiB"
+            ))
+        }
     };
     n.checked_mul(factor)
         .ok_or_else(|| format!("{s:?} is too large"))

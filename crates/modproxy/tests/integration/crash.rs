@@ -1,0 +1,75 @@
+//! A crash (SIGKILL) in the middle of a download leaves nothing partial
+//! visible, and the next start cleans up and fetches again.
+
+use std::time::{Duration, Instant};
+
+use crate::fault::{synthetic_bytes, FaultServer, Synthetic};
+use crate::util::{files_under, Modproxy, RefProxy, TempDir};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_download_leaves_no_partial_object() {
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let path = "/example.com/big/@v/v1.0.0.zip";
+    let stalling = Synthetic {
+        size: 64 << 20,
+        seed: 3,
+        chunk: 256 << 10,
+        delay: Duration::ZERO,
+        stall_after: Some(16 << 20),
+    };
+    server.add_synthetic(path, stalling);
+    let data = TempDir::new("data");
+    let mut proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+
+    // A client starts the download and receives part of it.
+    let mut response = reqwest::get(format!("{}{path}", proxy.url)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut received = 0usize;
+    let started = Instant::now();
+    while received < 8 << 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "download did not start"
+        );
+        received += response
+            .chunk()
+            .await
+            .unwrap()
+            .expect("body continues")
+            .len();
+    }
+    proxy.kill();
+    drop(response);
+
+    let stored = files_under(data.path());
+    assert!(
+        !stored.iter().any(|f| f == "example.com/big/@v/v1.0.0.zip"),
+        "partial zip visible after the crash: {stored:?}"
+    );
+
+    // The next start removes the leftovers and fetches the whole zip again.
+    server.add_synthetic(
+        path,
+        Synthetic {
+            stall_after: None,
+            ..stalling
+        },
+    );
+    let proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+    assert_eq!(
+        files_under(data.path()),
+        Vec::<String>::new(),
+        "leftovers after restart"
+    );
+    let body = reqwest::get(format!("{}{path}", proxy.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(body[..] == synthetic_bytes(stalling.seed, stalling.size)[..]);
+    assert_eq!(server.count(path), 2);
+    let published = std::fs::read(data.path().join("example.com/big/@v/v1.0.0.zip")).unwrap();
+    assert_eq!(published.len() as u64, stalling.size);
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the real `modproxy` binary between the real `go`
+//! command and the Go team's reference proxy and checksum DB, with the
+//! tests' own fault server in between where a test needs to count or break
+//! upstream traffic. Run them with `./scripts/test`.
+
+mod fault;
+mod util;
+
+mod coalescing;
+mod config;
+mod crash;
+mod go_client;
+mod protocol;

@@ -1,0 +1,309 @@
+//! Helpers that start the real parts: the go command, the Go team's
+//! reference proxy and checksum DB, and the modproxy binary.
+//!
+//! `scripts/test` installs the toolchain and builds the reference proxy, and
+//! passes them in `MODPROXY_TEST_GOROOT` and `MODPROXY_TEST_GOREF`. Without
+//! them a test fails (never skips) and says how to run it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+/// The reference checksum DB's name and key (GOSUMDB syntax).
+pub const REF_SUMDB: &str =
+    "localhost.localdev/sumdb+00000c67+AcTrnkbUA+TU4heY3hkjiSES/DSQniBqIeQ/YppAUtK6";
+
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the suite with ./scripts/test, which installs the Go toolchain and builds the reference proxy")
+    })
+}
+
+pub fn goroot() -> PathBuf {
+    PathBuf::from(required_env("MODPROXY_TEST_GOROOT"))
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("modproxy-it-{}-{n}-{label}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Reads lines from `out` (in a thread, which keeps draining it) until one
+/// starts with `prefix`; `None` if it closes or 30 s pass first.
+fn wait_for_line(out: impl Read + Send + 'static, prefix: &str) -> Option<String> {
+    let (tx, rx) = mpsc::channel();
+    let prefix = prefix.to_string();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(out);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(rest) = line.trim().strip_prefix(&prefix) {
+                let _ = tx.send(rest.to_string());
+            }
+            line.clear();
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30)).ok()
+}
+
+/// The Go team's reference proxy (`cmd/go`'s test proxy) with its checksum DB.
+pub struct RefProxy {
+    child: Child,
+    /// Proxy protocol base, `http://127.0.0.1:PORT/mod`.
+    pub url: String,
+}
+
+impl RefProxy {
+    pub fn start() -> RefProxy {
+        let mut child = Command::new(required_env("MODPROXY_TEST_GOREF"))
+            .arg("-proxy=127.0.0.1:0")
+            .current_dir(goroot().join("src/cmd/go"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the reference proxy");
+        let stderr = child.stderr.take().unwrap();
+        let Some(url) = wait_for_line(stderr, "go test proxy running at GOPROXY=") else {
+            let _ = child.kill();
+            panic!("the reference proxy did not start");
+        };
+        RefProxy { child, url }
+    }
+
+    /// Stops it (the upstream goes away).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RefProxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running `modproxy serve`.
+pub struct Modproxy {
+    child: Child,
+    /// What it printed: the GOPROXY value to use.
+    pub url: String,
+    pub addr: SocketAddr,
+    logs: Arc<Mutex<String>>,
+}
+
+impl Modproxy {
+    /// Starts `modproxy serve --listen 127.0.0.1:0 --data DATA ARGS…`.
+    pub fn start(data: &Path, args: &[&str]) -> Modproxy {
+        Self::try_start(data, args).unwrap_or_else(|e| panic!("modproxy did not start: {e}"))
+    }
+
+    /// Like [`Modproxy::start`], but returns stderr when it exits instead.
+    pub fn try_start(data: &Path, args: &[&str]) -> Result<Modproxy, String> {
+        let mut child = modproxy_command(data, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn modproxy");
+        let stdout = child.stdout.take().unwrap();
+        let url = match wait_for_line(stdout, "export GOPROXY=") {
+            Some(url) => url,
+            None => {
+                let _ = child.kill();
+                let mut err = String::new();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                let _ = child.wait();
+                return Err(err);
+            }
+        };
+        // Keep the logs (which also keeps the pipe drained), to show them
+        // when a test fails.
+        let logs = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&logs);
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let authority = url.trim_start_matches("http://");
+        let authority = authority.split('/').next().unwrap();
+        let addr = authority.parse().expect("modproxy printed an address");
+        Ok(Modproxy {
+            child,
+            url,
+            addr,
+            logs,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Modproxy {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let logs = self.logs.lock().unwrap();
+            let tail: Vec<&str> = logs.lines().rev().take(40).collect();
+            eprintln!("--- modproxy log (last lines) ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// The binary under test, with its store at `data`.
+pub fn modproxy_command(data: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modproxy"));
+    cmd.arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("MODPROXY_CONFIG")
+        .env("MODPROXY_LOG", "info");
+    cmd
+}
+
+/// A go command with its own GOPATH, module cache, build cache and HOME.
+pub struct GoEnv {
+    home: TempDir,
+}
+
+impl GoEnv {
+    pub fn new() -> GoEnv {
+        GoEnv {
+            home: TempDir::new("go"),
+        }
+    }
+
+    pub fn modcache(&self) -> PathBuf {
+        self.home.path().join("modcache")
+    }
+
+    /// Runs `go ARGS` in `dir` with GOPROXY=`goproxy` and the reference
+    /// checksum DB.
+    pub fn run(&self, dir: &Path, goproxy: &str, args: &[&str]) -> Output {
+        let goroot = goroot();
+        let home = self.home.path();
+        let path = format!(
+            "{}:{}",
+            goroot.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new(goroot.join("bin/go"))
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", path)
+            .env("GOROOT", &goroot)
+            .env("GOTOOLCHAIN", "local")
+            .env("HOME", home)
+            .env("GOPATH", home.join("gopath"))
+            .env("GOMODCACHE", self.modcache())
+            .env("GOCACHE", home.join("gocache"))
+            .env("GOFLAGS", "-modcacherw")
+            .env("GOPROXY", goproxy)
+            .env("GOSUMDB", REF_SUMDB)
+            .env("GONOSUMDB", "")
+            .env("GOPRIVATE", "")
+            .env("GONOPROXY", "")
+            .env("CGO_ENABLED", "0")
+            .output()
+            .expect("run go")
+    }
+
+    /// Like [`GoEnv::run`], failing the test with go's output on error.
+    pub fn ok(&self, dir: &Path, goproxy: &str, args: &[&str]) -> String {
+        let out = self.run(dir, goproxy, args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "go {args:?} failed:\n{text}");
+        text
+    }
+}
+
+/// A module `example.com/hello` whose main package prints `quote.Hello()`.
+pub fn hello_module(dir: &Path) {
+    std::fs::write(dir.join("go.mod"), "module example.com/hello\n\ngo 1.21\n").unwrap();
+    std::fs::write(
+        dir.join("main.go"),
+        "package main\n\nimport (\n\t\"fmt\"\n\n\t\"rsc.io/quote\"\n)\n\nfunc main() { fmt.Println(quote.Hello()) }\n",
+    )
+    .unwrap();
+}
+
+/// Every file below `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Peak resident memory of a process, in bytes (Linux `VmHWM`).
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb * 1024
+}

@@ -280,7 +280,7 @@ mod tests {
             "rsc.io/quote/@v/v1.0.0.zip/extra",
             "rsc.io/quote",
             "rsc.io/quote/@v/",
-            "rsc.io/qu!ote/@v/list",
+            "rsc.io/qu!Ote/@v/list",
             "rsc.io/quote/@v/%zz.info",
             "",
         ] {

@@ -178,9 +178,7 @@ impl Cache {
             .spool_counter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = key.rsplit('/').next().unwrap_or("zip");
-        self.store
-            .spool_dir()
-            .join(format!("spool-{}-{n}-{name}", std::process::id()))
+        self.store.spool_dir().join(format!("spool-{n}-{name}"))
     }
 }
 

@@ -7,13 +7,15 @@
 //!   rsc.io/quote/@v/v1.5.2.mod
 //!   rsc.io/quote/@v/v1.5.2.zip
 //!   rsc.io/quote/@latest
-//!   .tmp/                              spool and temporary files, emptied at start
+//!   .tmp/$pid/                         spool and temporary files of one process
 //! ```
 //!
-//! Writes go to `.tmp/` and are renamed into place, so a crash at any moment
-//! leaves only complete objects in the tree; `.tmp/` leftovers are removed
-//! when the store is opened. Module paths cannot have an element starting
-//! with a dot, so `.tmp` never collides with a module.
+//! Writes go to `.tmp/$pid/` and are renamed into place, so a crash at any
+//! moment leaves only complete objects in the tree. When a store is opened,
+//! the `.tmp/` directories of processes that are gone are removed; those of
+//! live processes (another modproxy on the same directory) are left alone.
+//! Module paths cannot have an element starting with a dot, so `.tmp` never
+//! collides with a module.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -42,12 +44,10 @@ impl DiskStore {
             move |source| StoreError::Setup { path, source }
         };
         std::fs::create_dir_all(root).map_err(setup(root))?;
-        let tmp = root.join(".tmp");
-        match std::fs::remove_dir_all(&tmp) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(setup(&tmp)(e)),
-        }
+        let tmp_root = root.join(".tmp");
+        std::fs::create_dir_all(&tmp_root).map_err(setup(&tmp_root))?;
+        remove_leftovers(&tmp_root).map_err(setup(&tmp_root))?;
+        let tmp = tmp_root.join(std::process::id().to_string());
         std::fs::create_dir_all(&tmp).map_err(setup(&tmp))?;
         Ok(DiskStore {
             root: root.to_path_buf(),
@@ -86,6 +86,39 @@ impl DiskStore {
         }
         tokio::fs::rename(from, &to).await
     }
+}
+
+/// Removes the temporary directories of processes that no longer run (and
+/// anything else found in `.tmp/`).
+fn remove_leftovers(tmp_root: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(tmp_root)? {
+        let entry = entry?;
+        let owner = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok());
+        if owner.is_some_and(process_alive) {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match removed {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => tracing::info!(path = %path.display(), "removed leftovers of an unfinished write"),
+        }
+    }
+    Ok(())
+}
+
+/// Whether process `pid` runs (Linux: it has a `/proc` entry). Our own pid
+/// counts as gone: a directory with it is from an earlier process that had
+/// the same pid.
+fn process_alive(pid: u32) -> bool {
+    pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists()
 }
 
 #[async_trait]
@@ -169,9 +202,16 @@ mod tests {
         assert_eq!((s.as_str(), obj.size), ("v1.0.0\n", 7));
 
         std::fs::write(store.temp_path("half.zip"), b"partial").unwrap();
+        // A dead process's leftovers go; a live one's (pid 1) stay.
+        let dead = dir.join(".tmp/4294967295");
+        let live = dir.join(".tmp/1");
+        std::fs::create_dir_all(&dead).unwrap();
+        std::fs::create_dir_all(&live).unwrap();
         drop(store);
         let store = DiskStore::open(&dir).unwrap();
         assert_eq!(std::fs::read_dir(store.spool_dir()).unwrap().count(), 0);
+        assert!(!dead.exists());
+        assert!(live.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

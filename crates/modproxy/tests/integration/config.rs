@@ -214,3 +214,27 @@ async fn path_prefix_and_cached_only() {
     assert!(miss.text().await.unwrap().contains("cached-only"));
     assert_eq!(recorder.total(), before);
 }
+
+#[test]
+fn no_data_flag_stores_under_the_user_cache_directory_and_logs_json() {
+    let home = TempDir::new("home");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_modproxy"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("HOME", home.path())
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("MODPROXY_DATA")
+        .env_remove("MODPROXY_CONFIG");
+    let proxy = Modproxy::spawn(cmd).unwrap();
+    assert!(home.path().join(".cache/modproxy/.tmp").is_dir());
+    let mut logs = proxy.logs();
+    for _ in 0..100 {
+        if !logs.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        logs = proxy.logs();
+    }
+    let first = logs.lines().next().expect("a start-up log line");
+    let line: serde_json::Value = serde_json::from_str(first).expect("JSON log line");
+    assert_eq!(line["message"], "modproxy listening", "{first}");
+}

@@ -124,7 +124,12 @@ impl Modproxy {
 
     /// Like [`Modproxy::start`], but returns stderr when it exits instead.
     pub fn try_start(data: &Path, args: &[&str]) -> Result<Modproxy, String> {
-        let mut child = modproxy_command(data, args)
+        Self::spawn(modproxy_command(data, args))
+    }
+
+    /// Starts a prepared `modproxy serve` command and waits for its banner.
+    pub fn spawn(mut command: Command) -> Result<Modproxy, String> {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -167,6 +172,11 @@ impl Modproxy {
             addr,
             logs,
         })
+    }
+
+    /// Its log lines so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
     }
 
     pub fn pid(&self) -> u32 {

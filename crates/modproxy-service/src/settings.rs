@@ -34,8 +34,10 @@ pub struct Settings {
     pub path_prefix: String,
     /// Freshness and staleness of cached entries.
     pub cache: CachePolicy,
-    /// Bounds on every upstream network step.
-    pub timeouts: UpstreamTimeouts,
+    /// Bounds, retries, circuit breaker and hedging for upstream requests.
+    pub upstream_policy: UpstreamPolicy,
+    /// How long in-flight requests may run after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
 }
 
 /// How long mutable and negative entries are trusted.
@@ -61,29 +63,50 @@ impl Default for CachePolicy {
     }
 }
 
-/// Bounds on upstream network steps, so a fetch never hangs.
+/// How upstream requests are bounded and retried, so a fetch never hangs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UpstreamTimeouts {
+pub struct UpstreamPolicy {
     /// TCP (and TLS) connect.
     pub connect: Duration,
     /// From sending the request to the response headers.
     pub headers: Duration,
     /// Longest wait for the next body bytes.
     pub stall: Duration,
-    /// Whole fetch, headers and body.
+    /// Whole fetch, headers and body, retries included.
     pub deadline: Duration,
+    /// Extra attempts after a connection error, 429 or 5xx, or a broken or
+    /// stalled body (resumed where it stopped). Never after 404/410.
+    pub retries: u32,
+    /// First backoff; doubled per attempt, with jitter.
+    pub retry_base: Duration,
+    /// Consecutive failed fetches that open an upstream's circuit breaker.
+    /// A timeout opens it at once: that is the failure worth not repeating.
+    pub breaker_threshold: u32,
+    /// How long an open breaker skips its upstream before one probe.
+    pub breaker_cooldown: Duration,
+    /// With `|`: start the next upstream when this one has not answered
+    /// with headers after this long, and take the first answer.
+    pub hedge_after: Option<Duration>,
 }
 
-impl Default for UpstreamTimeouts {
+impl Default for UpstreamPolicy {
     fn default() -> Self {
-        UpstreamTimeouts {
+        UpstreamPolicy {
             connect: Duration::from_secs(3),
             headers: Duration::from_secs(10),
             stall: Duration::from_secs(30),
             deadline: Duration::from_secs(5 * 60),
+            retries: 2,
+            retry_base: Duration::from_millis(100),
+            breaker_threshold: 3,
+            breaker_cooldown: Duration::from_secs(30),
+            hedge_after: None,
         }
     }
 }
+
+/// Default time in-flight requests get to finish at shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 impl Settings {
     /// The base URL a `go` command should use, for the start-up banner.

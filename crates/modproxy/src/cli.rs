@@ -66,6 +66,36 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text]
     #[arg(long, env = env::LOG_FORMAT, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Upstream TCP/TLS connect timeout [default: 3s]
+    #[arg(long, env = env::CONNECT_TIMEOUT, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+    /// Upstream time to response headers [default: 10s]
+    #[arg(long, env = env::HEADERS_TIMEOUT, value_name = "DURATION")]
+    pub headers_timeout: Option<String>,
+    /// Longest wait for more upstream body bytes [default: 30s]
+    #[arg(long, env = env::STALL_TIMEOUT, value_name = "DURATION")]
+    pub stall_timeout: Option<String>,
+    /// Overall deadline of one upstream fetch [default: 5m]
+    #[arg(long, env = env::FETCH_DEADLINE, value_name = "DURATION")]
+    pub fetch_deadline: Option<String>,
+    /// Retries after connection errors, 429, 5xx or a broken body [default: 2]
+    #[arg(long, env = env::RETRIES, value_name = "N")]
+    pub retries: Option<String>,
+    /// First retry backoff, doubled per attempt, jittered [default: 100ms]
+    #[arg(long, env = env::RETRY_BASE, value_name = "DURATION")]
+    pub retry_base: Option<String>,
+    /// Consecutive failed fetches that open an upstream's circuit breaker [default: 3]
+    #[arg(long, env = env::BREAKER_THRESHOLD, value_name = "N")]
+    pub breaker_threshold: Option<String>,
+    /// How long an open circuit breaker skips its upstream [default: 30s]
+    #[arg(long, env = env::BREAKER_COOLDOWN, value_name = "DURATION")]
+    pub breaker_cooldown: Option<String>,
+    /// With `|` lists: race the next upstream after this long without headers [default: off]
+    #[arg(long, env = env::HEDGE_AFTER, value_name = "DURATION")]
+    pub hedge_after: Option<String>,
+    /// Time in-flight requests get to finish on SIGTERM/SIGINT [default: 30s]
+    #[arg(long, env = env::SHUTDOWN_GRACE, value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
 }
 
 /// Which options came from `MODPROXY_*` variables rather than flags, so that

@@ -1,19 +1,15 @@
 //! The fetch task behind a flight: upstream → validation → store.
 //!
 //! Small files (`.info`, `.mod`, lists) are read whole (under a size limit),
-//! checked and published. Zips are written to a spool file as they arrive,
-//! published by rename once complete. On any failure nothing is published and
-//! the spool file is removed.
+//! checked and published (zips: see [`super::zip`]). On any failure nothing
+//! is published.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use modproxy_module::{pseudo, semver};
 
-use super::flight::{FlightState, Landed, Progress};
+use super::flight::{FlightState, Landed, Progress, Relay};
 use super::Cache;
 use crate::error::ServeError;
 use crate::request::{Endpoint, ModuleRequest};
@@ -23,21 +19,22 @@ use crate::upstream::Fetched;
 const MOD_LIMIT: u64 = 16 << 20;
 /// Largest `.info`, `@latest` or version list accepted.
 const META_LIMIT: u64 = 16 << 20;
-/// Largest module zip accepted (the go command's limit).
-const ZIP_LIMIT: u64 = 500 << 20;
-/// Spool writes are batched to this size, then shown to waiters.
-const WRITE_BATCH: usize = 128 * 1024;
 
 impl Cache {
     /// Runs one fetch of `request` to its end, reporting on `progress`.
-    pub(super) async fn run_fetch(self: Arc<Self>, request: ModuleRequest, progress: Progress) {
+    pub(super) async fn run_fetch(
+        self: Arc<Self>,
+        request: ModuleRequest,
+        progress: Progress,
+        relay: Relay,
+    ) {
         let key = request.protocol_path();
         if self.has_usable(&request, &key).await {
             progress.send_replace(FlightState::Done(Ok(Landed::Stored)));
             return;
         }
         let result = match &request.endpoint {
-            Endpoint::Zip(_) => self.fetch_zip(&request, &key, &progress).await,
+            Endpoint::Zip(_) => self.fetch_zip(&request, &key, &progress, &relay).await,
             _ => self.fetch_small(&request, &key).await.map(Landed::Bytes),
         };
         match &result {
@@ -113,135 +110,14 @@ impl Cache {
     /// Publishes a small object. A store failure is logged, not fatal: the
     /// client is still answered with the bytes it asked for.
     async fn publish(&self, key: &str, body: Bytes) {
-        if let Err(e) = self.store.put(key, body).await {
-            tracing::error!(error = %e, "not cached");
-        }
-    }
-
-    async fn fetch_zip(
-        &self,
-        request: &ModuleRequest,
-        key: &str,
-        progress: &Progress,
-    ) -> Result<Landed, ServeError> {
-        let mut fetched = self.upstreams.fetch(&request.module, key).await?;
-        let what = request.to_string();
-        if fetched.content_length.is_some_and(|n| n > ZIP_LIMIT) {
-            let reason = format!("larger than the limit of {ZIP_LIMIT} bytes");
-            return Err(fetched.invalid(&what, reason).into());
-        }
-        let spool = Spool::create(self.spool_path(key))?;
-        progress.send_replace(FlightState::Streaming {
-            file: Arc::clone(&spool.file),
-            written: 0,
-            length: fetched.content_length,
-        });
-        let mut batch = Vec::with_capacity(WRITE_BATCH);
-        let mut written = 0u64;
-        loop {
-            let chunk = fetched.chunk().await?;
-            let end = chunk.is_none();
-            if let Some(chunk) = chunk {
-                batch.extend_from_slice(&chunk);
-            }
-            if batch.len() >= WRITE_BATCH || (end && !batch.is_empty()) {
-                if written + batch.len() as u64 > ZIP_LIMIT {
-                    let reason = format!("larger than the limit of {ZIP_LIMIT} bytes");
-                    return Err(fetched.invalid(&what, reason).into());
-                }
-                batch = spool.write_at(batch, written).await?;
-                written += batch.len() as u64;
-                batch.clear();
-                progress.send_modify(|state| {
-                    if let FlightState::Streaming { written: w, .. } = state {
-                        *w = written;
-                    }
-                });
-            }
-            if end {
-                break;
-            }
-        }
-        if let Some(expected) = fetched.content_length.filter(|n| *n != written) {
-            let reason = format!("body ended after {written} of {expected} bytes");
-            return Err(fetched.invalid(&what, reason).into());
-        }
-        let file = spool.publish(&*self.store, key).await?;
-        Ok(Landed::Spool {
-            file,
-            size: written,
-        })
-    }
-
-    fn spool_path(&self, key: &str) -> PathBuf {
-        let n = self
-            .spool_counter
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = key.rsplit('/').next().unwrap_or("zip");
-        self.store.spool_dir().join(format!("spool-{n}-{name}"))
-    }
-}
-
-/// A file being downloaded; removed on drop unless published.
-struct Spool {
-    file: Arc<File>,
-    path: Option<PathBuf>,
-}
-
-impl Spool {
-    fn create(path: PathBuf) -> Result<Spool, ServeError> {
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| spool_error(&path, e))?;
-        Ok(Spool {
-            file: Arc::new(file),
-            path: Some(path),
-        })
-    }
-
-    /// Writes `buf` at `offset` off the async threads; hands the buffer back.
-    async fn write_at(&self, buf: Vec<u8>, offset: u64) -> Result<Vec<u8>, ServeError> {
-        let file = Arc::clone(&self.file);
-        let path = self.path.clone().unwrap_or_default();
-        tokio::task::spawn_blocking(move || file.write_all_at(&buf, offset).map(|()| buf))
-            .await
-            .map_err(|e| ServeError::Internal(format!("spool writer panicked: {e}")))?
-            .map_err(|e| spool_error(&path, e))
-    }
-
-    async fn publish(
-        mut self,
-        store: &dyn crate::store::Store,
-        key: &str,
-    ) -> Result<Arc<File>, ServeError> {
-        let path = self.path.take().unwrap_or_default();
-        let file = Arc::clone(&self.file);
-        let sync = Arc::clone(&file);
-        tokio::task::spawn_blocking(move || sync.sync_data())
-            .await
-            .map_err(|e| ServeError::Internal(format!("spool sync panicked: {e}")))?
-            .map_err(|e| spool_error(&path, e))?;
-        store.put_file(key, &path).await?;
-        Ok(file)
-    }
-}
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        if let Some(path) = &self.path {
-            let _ = std::fs::remove_file(path);
+        match self.store.put(key, body).await {
+            Ok(()) => self.store_health.succeeded(),
+            Err(e) => self.store_health.failed(e.kind(), &e),
         }
     }
 }
 
-fn spool_error(path: &std::path::Path, e: std::io::Error) -> ServeError {
-    ServeError::Internal(format!("spool file {}: {e}", path.display()))
-}
-
-fn invalid(upstream: &str, what: &str, reason: String) -> ServeError {
+pub(super) fn invalid(upstream: &str, what: &str, reason: String) -> ServeError {
     crate::upstream::UpstreamError::Invalid {
         upstream: upstream.to_string(),
         what: what.to_string(),

@@ -1,12 +1,18 @@
 //! Request coalescing: one upstream fetch per missing object, however many
 //! requests wait for it.
 //!
-//! A [`Flight`] is a running fetch. Its progress is published on a `watch`
+//! A flight is a running fetch. Its progress is published on a `watch`
 //! channel: `Pending` until the upstream answers, then `Streaming` while a
 //! large body is written to a spool file (waiters read the spool behind the
 //! writer, so every waiter gets bytes as they arrive and nothing big is held
 //! in memory), then `Done`. The fetch runs in its own task, so a client that
 //! goes away does not cancel what the store and other waiters still need.
+//!
+//! When the spool cannot be written (disk full, I/O error), the rest of the
+//! body is relayed to the waiters through a bounded broadcast channel
+//! instead: they are still served, nothing is cached, and the fetcher slows
+//! to the slowest waiter rather than buffering. Every waiter subscribes to
+//! the relay when it joins, so it cannot miss a relayed piece.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -16,20 +22,27 @@ use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::error::ServeError;
 
 /// Largest piece a waiter reads from the spool at once.
 const READ_CHUNK: u64 = 256 * 1024;
+/// Relay pieces in flight before the fetcher waits for the slowest waiter.
+pub const RELAY_CAPACITY: usize = 64;
 
 /// What a finished fetch produced.
 #[derive(Debug, Clone)]
 pub enum Landed {
     /// A small object, kept in memory.
     Bytes(Bytes),
-    /// A large object in the (now published) spool file.
+    /// A large object in the spool file (published unless the store failed).
     Spool { file: Arc<File>, size: u64 },
+    /// A large object partly spooled, the rest relayed; not cached.
+    Relayed {
+        file: Option<Arc<File>>,
+        spooled: u64,
+    },
     /// Nothing fetched: a racing fetch published it to the store just before.
     Stored,
 }
@@ -39,38 +52,55 @@ pub enum Landed {
 pub enum FlightState {
     Pending,
     Streaming {
-        file: Arc<File>,
+        /// The spool file, readable up to `written`.
+        file: Option<Arc<File>>,
         written: u64,
         length: Option<u64>,
+        /// Bytes from here on come through the relay.
+        relay_from: Option<u64>,
+        /// Bytes sent through the relay so far (updated before each send).
+        relayed: u64,
     },
     Done(Result<Landed, ServeError>),
 }
 
 /// The sending half, held by the fetch task.
 pub type Progress = watch::Sender<FlightState>;
+/// Pieces `(offset, bytes)` relayed when the spool fails.
+pub type Relay = broadcast::Sender<(u64, Bytes)>;
+
+/// A waiter's view of a flight.
+pub struct Joined {
+    pub rx: watch::Receiver<FlightState>,
+    pub relay: broadcast::Receiver<(u64, Bytes)>,
+}
+
+struct Running {
+    id: u64,
+    rx: watch::Receiver<FlightState>,
+    relay: Relay,
+}
 
 /// Fetches in flight, by store key.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Flights {
-    running: Mutex<HashMap<String, (u64, watch::Receiver<FlightState>)>>,
+    running: Mutex<HashMap<String, Running>>,
     next_id: Mutex<u64>,
 }
 
 impl Flights {
     /// Joins the fetch of `key`, starting it with `start` if none is running.
-    /// Returns the progress receiver and whether this call started the fetch.
-    pub fn join<F, Fut>(
-        self: &Arc<Self>,
-        key: &str,
-        start: F,
-    ) -> (watch::Receiver<FlightState>, bool)
+    pub fn join<F, Fut>(self: &Arc<Self>, key: &str, start: F) -> Joined
     where
-        F: FnOnce(Progress) -> Fut,
+        F: FnOnce(Progress, Relay) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, rx)) = running.get(key) {
-            return (rx.clone(), false);
+        if let Some(r) = running.get(key) {
+            return Joined {
+                rx: r.rx.clone(),
+                relay: r.relay.subscribe(),
+            };
         }
         let id = {
             let mut next = self.next_id.lock().unwrap_or_else(|p| p.into_inner());
@@ -78,20 +108,47 @@ impl Flights {
             *next
         };
         let (tx, rx) = watch::channel(FlightState::Pending);
-        running.insert(key.to_string(), (id, rx.clone()));
+        let (relay, relay_rx) = broadcast::channel(RELAY_CAPACITY);
+        running.insert(
+            key.to_string(),
+            Running {
+                id,
+                rx: rx.clone(),
+                relay: relay.clone(),
+            },
+        );
         drop(running);
 
-        let fetch = start(tx);
+        let fetch = start(tx, relay);
         let flights = Arc::clone(self);
         let key = key.to_string();
         tokio::spawn(async move {
             fetch.await;
             let mut running = flights.running.lock().unwrap_or_else(|p| p.into_inner());
-            if running.get(&key).is_some_and(|(i, _)| *i == id) {
+            if running.get(&key).is_some_and(|r| r.id == id) {
                 running.remove(&key);
             }
         });
-        (rx, true)
+        Joined {
+            rx,
+            relay: relay_rx,
+        }
+    }
+
+    /// Starts a fetch that nobody else can join (for a waiter that came too
+    /// late to a relayed flight).
+    pub fn solo<F, Fut>(start: F) -> Joined
+    where
+        F: FnOnce(Progress, Relay) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (tx, rx) = watch::channel(FlightState::Pending);
+        let (relay, relay_rx) = broadcast::channel(RELAY_CAPACITY);
+        tokio::spawn(start(tx, relay));
+        Joined {
+            rx,
+            relay: relay_rx,
+        }
     }
 }
 
@@ -125,58 +182,123 @@ fn abandoned() -> ServeError {
     ServeError::Internal("internal error: fetch ended without an answer".to_string())
 }
 
-/// Reads a spooled object behind its writer, from the start.
+/// Where the next bytes of a streamed object are.
+struct Snapshot {
+    file: Option<Arc<File>>,
+    spooled: u64,
+    relay_from: Option<u64>,
+    complete: bool,
+}
+
+/// Reads a streamed object from the start: from the spool behind its
+/// writer, then from the relay if the spool failed.
 pub struct SpoolReader {
-    rx: watch::Receiver<FlightState>,
+    joined: Joined,
     offset: u64,
 }
 
 impl SpoolReader {
-    pub fn new(rx: watch::Receiver<FlightState>) -> SpoolReader {
-        SpoolReader { rx, offset: 0 }
+    pub fn new(joined: Joined) -> SpoolReader {
+        SpoolReader { joined, offset: 0 }
+    }
+
+    fn snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        let state = self.joined.rx.borrow_and_update();
+        Ok(Some(match &*state {
+            FlightState::Pending => return Ok(None),
+            FlightState::Streaming {
+                file,
+                written,
+                relay_from,
+                ..
+            } => Snapshot {
+                file: file.clone(),
+                spooled: *written,
+                relay_from: *relay_from,
+                complete: false,
+            },
+            FlightState::Done(Ok(Landed::Spool { file, size })) => Snapshot {
+                file: Some(Arc::clone(file)),
+                spooled: *size,
+                relay_from: None,
+                complete: true,
+            },
+            FlightState::Done(Ok(Landed::Relayed { file, spooled })) => Snapshot {
+                file: file.clone(),
+                spooled: *spooled,
+                relay_from: Some(*spooled),
+                complete: true,
+            },
+            FlightState::Done(Ok(Landed::Bytes(_) | Landed::Stored)) => {
+                return Err(io::Error::other("internal error: no stream to read"))
+            }
+            FlightState::Done(Err(e)) => return Err(io::Error::other(e.to_string())),
+        }))
     }
 
     /// The next bytes, `None` at the end, an error if the fetch failed.
     pub async fn next(&mut self) -> Option<io::Result<Bytes>> {
         loop {
-            let (file, available, complete) = match &*self.rx.borrow_and_update() {
-                FlightState::Pending => (None, 0, false),
-                FlightState::Streaming { file, written, .. } => {
-                    (Some(Arc::clone(file)), *written, false)
-                }
-                FlightState::Done(Ok(Landed::Spool { file, size })) => {
-                    (Some(Arc::clone(file)), *size, true)
-                }
-                FlightState::Done(Ok(Landed::Bytes(b))) => {
-                    let rest = b.slice((self.offset as usize).min(b.len())..);
-                    self.offset += rest.len() as u64;
-                    return (!rest.is_empty()).then_some(Ok(rest));
-                }
-                FlightState::Done(Err(e)) => return Some(Err(io::Error::other(e.to_string()))),
-                FlightState::Done(Ok(Landed::Stored)) => {
-                    return Some(Err(io::Error::other("internal error: no spool to read")))
-                }
+            let snap = match self.snapshot() {
+                Ok(s) => s,
+                Err(e) => return Some(Err(e)),
             };
-            if let Some(file) = file.filter(|_| self.offset < available) {
-                let len = (available - self.offset).min(READ_CHUNK) as usize;
-                let offset = self.offset;
-                let read = tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0; len];
-                    file.read_exact_at(&mut buf, offset)
-                        .map(|()| Bytes::from(buf))
-                })
-                .await
-                .unwrap_or_else(|e| Err(io::Error::other(e)));
-                if let Ok(b) = &read {
-                    self.offset += b.len() as u64;
+            if let Some(snap) = snap {
+                if let Some(file) = snap.file.filter(|_| self.offset < snap.spooled) {
+                    return Some(self.read_spool(file, snap.spooled).await);
                 }
-                return Some(read);
+                if snap.relay_from.is_some_and(|x| self.offset >= x) {
+                    return self.read_relay().await;
+                }
+                if snap.complete {
+                    return None;
+                }
             }
-            if complete {
-                return None;
-            }
-            if self.rx.changed().await.is_err() {
+            if self.joined.rx.changed().await.is_err() {
                 return Some(Err(io::Error::other(abandoned().to_string())));
+            }
+        }
+    }
+
+    async fn read_spool(&mut self, file: Arc<File>, available: u64) -> io::Result<Bytes> {
+        let len = (available - self.offset).min(READ_CHUNK) as usize;
+        let offset = self.offset;
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0; len];
+            file.read_exact_at(&mut buf, offset)
+                .map(|()| Bytes::from(buf))
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))?;
+        self.offset += read.len() as u64;
+        Ok(read)
+    }
+
+    async fn read_relay(&mut self) -> Option<io::Result<Bytes>> {
+        loop {
+            match self.joined.relay.recv().await {
+                Ok((at, bytes)) => {
+                    let end = at + bytes.len() as u64;
+                    if end <= self.offset {
+                        continue;
+                    }
+                    if at > self.offset {
+                        return Some(Err(io::Error::other("internal error: relay gap")));
+                    }
+                    let piece = bytes.slice((self.offset - at) as usize..);
+                    self.offset = end;
+                    return Some(Ok(piece));
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    // The fetch ended: its final state says how.
+                    return match finished(&mut self.joined.rx).await {
+                        Ok(_) => None,
+                        Err(e) => Some(Err(io::Error::other(e.to_string()))),
+                    };
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return Some(Err(io::Error::other("internal error: relay overrun")))
+                }
             }
         }
     }

@@ -11,7 +11,9 @@
 
 mod fetch;
 mod flight;
+mod health;
 mod negative;
+mod zip;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -27,7 +29,8 @@ use crate::request::ModuleRequest;
 use crate::settings::CachePolicy;
 use crate::store::{Store, StoredObject};
 use crate::upstream::Upstreams;
-use flight::{FlightState, Flights, Landed};
+use flight::{FlightState, Flights, Joined, Landed};
+use health::StoreHealth;
 use negative::NegativeCache;
 
 pub use flight::SpoolReader;
@@ -92,6 +95,7 @@ pub struct Cache {
     /// Mutable entries whose last refresh failed, and when.
     refresh_failed: Mutex<HashMap<String, Instant>>,
     spool_counter: AtomicU64,
+    store_health: StoreHealth,
 }
 
 impl Cache {
@@ -110,6 +114,7 @@ impl Cache {
             negative: NegativeCache::default(),
             refresh_failed: Mutex::default(),
             spool_counter: AtomicU64::new(0),
+            store_health: StoreHealth::default(),
         })
     }
 
@@ -157,13 +162,25 @@ impl Cache {
         request: &ModuleRequest,
         key: &str,
     ) -> Result<Answer, ServeError> {
-        let mut rx = self.start_fetch(request, key);
-        match flight::started(&mut rx).await {
+        let mut joined = self.start_fetch(request, key);
+        if relayed_already(&joined) {
+            // Pieces went out before we subscribed: fetch on our own.
+            let cache = Arc::clone(self);
+            let request = request.clone();
+            joined =
+                Flights::solo(move |progress, relay| cache.run_fetch(request, progress, relay));
+        }
+        match flight::started(&mut joined.rx).await {
             FlightState::Pending => unreachable!("started() waits past Pending"),
             FlightState::Streaming { length, .. } => Ok(Answer {
                 status: CacheStatus::Miss,
                 length,
-                body: AnswerBody::Spool(SpoolReader::new(rx)),
+                body: AnswerBody::Spool(SpoolReader::new(joined)),
+            }),
+            FlightState::Done(Ok(Landed::Relayed { .. })) => Ok(Answer {
+                status: CacheStatus::Miss,
+                length: None,
+                body: AnswerBody::Spool(SpoolReader::new(joined)),
             }),
             FlightState::Done(Ok(Landed::Bytes(bytes))) => Ok(Answer {
                 status: CacheStatus::Miss,
@@ -173,7 +190,7 @@ impl Cache {
             FlightState::Done(Ok(Landed::Spool { size, .. })) => Ok(Answer {
                 status: CacheStatus::Miss,
                 length: Some(size),
-                body: AnswerBody::Spool(SpoolReader::new(rx)),
+                body: AnswerBody::Spool(SpoolReader::new(joined)),
             }),
             FlightState::Done(Ok(Landed::Stored)) => match self.store.get(key).await? {
                 Some(object) => Ok(Answer::stored(CacheStatus::Hit, object)),
@@ -185,17 +202,12 @@ impl Cache {
         }
     }
 
-    fn start_fetch(
-        self: &Arc<Self>,
-        request: &ModuleRequest,
-        key: &str,
-    ) -> tokio::sync::watch::Receiver<FlightState> {
+    fn start_fetch(self: &Arc<Self>, request: &ModuleRequest, key: &str) -> Joined {
         let cache = Arc::clone(self);
         let request = request.clone();
-        let (rx, _started) = self
-            .flights
-            .join(key, move |progress| cache.run_fetch(request, progress));
-        rx
+        self.flights.join(key, move |progress, relay| {
+            cache.run_fetch(request, progress, relay)
+        })
     }
 
     /// Starts a refresh of a stale mutable entry unless its last one failed
@@ -213,7 +225,7 @@ impl Cache {
             tracing::warn!(%request, "serving stale copy: the last refresh failed");
             return CacheStatus::Stale;
         }
-        let mut rx = self.start_fetch(request, key);
+        let mut rx = self.start_fetch(request, key).rx;
         let cache = Arc::clone(self);
         let key = key.to_string();
         tokio::spawn(async move {
@@ -232,6 +244,15 @@ impl Cache {
         } else {
             CacheStatus::Updating
         }
+    }
+}
+
+/// Whether a flight has relayed pieces a new waiter can no longer receive.
+fn relayed_already(joined: &Joined) -> bool {
+    match &*joined.rx.borrow() {
+        FlightState::Streaming { relayed, .. } => *relayed > 0,
+        FlightState::Done(Ok(Landed::Relayed { .. })) => true,
+        _ => false,
     }
 }
 

@@ -28,9 +28,6 @@ use crate::upstream::Upstreams;
 use handler::RequestIds;
 use sumdb::SumDbProxy;
 
-/// How long in-flight requests may run after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -50,6 +47,7 @@ pub enum StartError {
 pub struct Server {
     listener: TcpListener,
     handler: Arc<Handler>,
+    shutdown_grace: Duration,
 }
 
 impl Handler {
@@ -83,7 +81,11 @@ impl Server {
                     addr: settings.listen,
                     source,
                 })?;
-        Ok(Server { listener, handler })
+        Ok(Server {
+            listener,
+            handler,
+            shutdown_grace: settings.shutdown_grace,
+        })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -125,7 +127,7 @@ impl Server {
         }
         drop(self.listener);
         tracing::info!("shutting down: finishing in-flight requests");
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        if tokio::time::timeout(self.shutdown_grace, graceful.shutdown())
             .await
             .is_err()
         {

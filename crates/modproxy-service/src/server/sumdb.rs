@@ -18,7 +18,7 @@ use super::body::ResponseBody;
 use super::handler::Outcome;
 use crate::cache::CacheStatus;
 use crate::error::ServeError;
-use crate::upstream::{ProxyUpstream, Source, UpstreamError, Upstreams};
+use crate::upstream::{ProxyUpstream, Source, Upstreams};
 
 /// How long the chosen route to the database is reused.
 const ROUTE_TTL: Duration = Duration::from_secs(300);
@@ -90,9 +90,7 @@ impl SumDbProxy {
                 body: ResponseBody::empty(),
             });
         }
-        let mut fetched = route
-            .get(self.upstreams.client(), self.upstreams.timeouts(), tail)
-            .await?;
+        let mut fetched = route.get(self.upstreams.http(), tail).await?;
         // Checksum DB answers are small (a tile is at most 8 KiB).
         let mut body = Vec::new();
         while let Some(chunk) = fetched.chunk().await? {
@@ -139,26 +137,20 @@ impl SumDbProxy {
         for source in self.upstreams.public().sources() {
             match source {
                 Source::Proxy(p) => {
-                    let candidate = ProxyUpstream::new(&format!("{}/sumdb/{name}", p.base()));
-                    match candidate
-                        .get(
-                            self.upstreams.client(),
-                            self.upstreams.timeouts(),
-                            "supported",
-                        )
-                        .await
-                    {
+                    let base = format!("{}/sumdb/{name}", p.base());
+                    let candidate = ProxyUpstream::new(&base, &self.upstreams.http().policy);
+                    match candidate.get(self.upstreams.http(), "supported").await {
                         Ok(_) => {
                             found = Some(candidate);
                             break;
                         }
-                        Err(UpstreamError::NotFound { .. }) => continue,
+                        Err(e) if e.is_not_found() => continue,
                         Err(e) => return Err(e.into()),
                     }
                 }
                 Source::Direct => {
                     let base = url.map_or_else(|| format!("https://{name}"), str::to_string);
-                    found = Some(ProxyUpstream::new(&base));
+                    found = Some(ProxyUpstream::new(&base, &self.upstreams.http().policy));
                     break;
                 }
                 Source::Off => break,

@@ -50,6 +50,17 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The underlying I/O error kind (to tell causes apart).
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            StoreError::Read { source, .. }
+            | StoreError::Write { source, .. }
+            | StoreError::Setup { source, .. } => source.kind(),
+        }
+    }
+}
+
 /// A place for published objects.
 #[async_trait]
 pub trait Store: Send + Sync {

@@ -27,12 +27,21 @@ pub enum UpstreamError {
         after: Duration,
     },
     /// The connection could not be made or broke.
-    #[error("upstream {upstream}: {step}: {source}")]
+    #[error("upstream {upstream}: {step} failed after {}: {}", fmt_duration(*after), error_chain(source))]
     Network {
         upstream: String,
-        step: &'static str,
+        step: String,
+        after: Duration,
         #[source]
         source: reqwest::Error,
+    },
+    /// Skipped: its circuit breaker is open after recent failures.
+    #[error("upstream {upstream}: skipped for another {}s after repeated failures (last: {last_error})", retry_in.as_secs() + 1)]
+    Skipped {
+        upstream: String,
+        retry_in: Duration,
+        last_error: String,
+        timed_out: bool,
     },
     /// Any other HTTP status.
     #[error("upstream {upstream}: HTTP {status}: {message}")]
@@ -64,19 +73,51 @@ impl UpstreamError {
 
     /// A timeout (answered 504) rather than a failure (502).
     pub fn is_timeout(&self) -> bool {
-        matches!(self, UpstreamError::Timeout { .. })
+        match self {
+            UpstreamError::Timeout { .. } => true,
+            UpstreamError::Skipped { timed_out, .. } => *timed_out,
+            _ => false,
+        }
+    }
+
+    /// Worth another attempt: connection errors, 429 and 5xx. Not 404/410,
+    /// and not a timeout waiting for headers (that would multiply the wait;
+    /// the circuit breaker handles a silent upstream).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            UpstreamError::Network { .. } => true,
+            UpstreamError::Status { status, .. } => *status == 429 || *status >= 500,
+            UpstreamError::Invalid { reason, .. } => reason.starts_with("connection closed"),
+            _ => false,
+        }
     }
 }
 
 fn fmt_duration(d: Duration) -> String {
-    if d.as_millis() % 1000 == 0 {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())
     } else {
-        format!("{}ms", d.as_millis())
+        format!("{:.1}s", d.as_secs_f64())
     }
 }
 
 fn join(errors: &[UpstreamError]) -> String {
     let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
     parts.join("; ")
+}
+
+/// An error and its causes on one line (reqwest's own message is terse).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
 }

@@ -1,12 +1,17 @@
 //! The upstream chain: GOPROXY-style lists of proxies, `direct` and `off`.
 //!
 //! `,` after an entry falls through to the next one only when the entry
-//! answered "not found" (404/410); `|` falls through on any error. Private
+//! answered "not found" (404/410); `|` falls through on any error, including
+//! a skip by the circuit breaker. With `hedge_after`, an entry followed by
+//! `|` that has not answered in time races the rest of the list. Private
 //! module paths use their own list and never reach a public upstream.
 
+mod breaker;
 mod error;
 mod proxy;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use modproxy_module::goproxy::{ProxyList, ProxySpec};
@@ -14,9 +19,9 @@ use modproxy_module::path::ModulePath;
 use modproxy_module::pattern::PathPatterns;
 
 pub use error::UpstreamError;
-pub use proxy::{Fetched, ProxyUpstream};
+pub use proxy::{Fetched, Http, ProxyUpstream};
 
-use crate::settings::{Settings, UpstreamTimeouts};
+use crate::settings::{Settings, UpstreamPolicy};
 
 /// One entry of an upstream list.
 #[derive(Debug, Clone)]
@@ -33,13 +38,13 @@ pub struct Chain {
 }
 
 impl Chain {
-    pub fn new(list: &ProxyList) -> Chain {
+    pub fn new(list: &ProxyList, policy: &UpstreamPolicy) -> Chain {
         let entries = list
             .entries
             .iter()
             .map(|e| {
                 let source = match &e.spec {
-                    ProxySpec::Url(url) => Source::Proxy(ProxyUpstream::new(url)),
+                    ProxySpec::Url(url) => Source::Proxy(ProxyUpstream::new(url, policy)),
                     ProxySpec::Direct => Source::Direct,
                     ProxySpec::Off => Source::Off,
                 };
@@ -58,36 +63,33 @@ impl Chain {
 /// All upstreams with the one shared HTTP client.
 #[derive(Debug)]
 pub struct Upstreams {
-    client: reqwest::Client,
-    timeouts: UpstreamTimeouts,
+    http: Http,
     public: Chain,
     private: Chain,
     private_patterns: PathPatterns,
 }
 
+type Attempt<'a> = Pin<Box<dyn Future<Output = Result<Fetched, Vec<UpstreamError>>> + Send + 'a>>;
+
 impl Upstreams {
     pub fn new(settings: &Settings) -> Result<Upstreams, reqwest::Error> {
+        let policy = settings.upstream_policy;
         let client = reqwest::Client::builder()
-            .connect_timeout(settings.timeouts.connect)
+            .connect_timeout(policy.connect)
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("modproxy/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Upstreams {
-            client,
-            timeouts: settings.timeouts,
-            public: Chain::new(&settings.upstream),
-            private: Chain::new(&settings.private_upstream),
+            http: Http { client, policy },
+            public: Chain::new(&settings.upstream, &policy),
+            private: Chain::new(&settings.private_upstream, &policy),
             private_patterns: settings.private.clone(),
         })
     }
 
-    /// The shared HTTP client.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
-    pub fn timeouts(&self) -> &UpstreamTimeouts {
-        &self.timeouts
+    /// The shared client and its policy.
+    pub fn http(&self) -> &Http {
+        &self.http
     }
 
     /// The public chain (also the route to the checksum DB).
@@ -106,38 +108,121 @@ impl Upstreams {
 
     /// Fetches the protocol file `path` of `module` along its chain.
     pub async fn fetch(&self, module: &ModulePath, path: &str) -> Result<Fetched, UpstreamError> {
-        let mut first_failure: Option<UpstreamError> = None;
-        let mut not_found: Vec<UpstreamError> = Vec::new();
-        for (source, fall_through_on_error) in &self.chain_for(module).entries {
-            let result = match source {
-                Source::Proxy(p) => p.get(&self.client, &self.timeouts, path).await,
-                Source::Direct => Err(UpstreamError::DirectUnsupported),
-                Source::Off => Err(UpstreamError::Off),
+        let chain = self.chain_for(module);
+        self.fetch_from(chain, 0, path).await.map_err(summarize)
+    }
+
+    /// Tries entries `i..` of `chain`; on failure, every error met.
+    fn fetch_from<'a>(&'a self, chain: &'a Chain, i: usize, path: &'a str) -> Attempt<'a> {
+        Box::pin(async move {
+            let Some((source, fall_through_on_error)) = chain.entries.get(i) else {
+                return Err(Vec::new());
             };
-            let err = match result {
-                Ok(fetched) => return Ok(fetched),
-                Err(e) => e,
+            let proxy = match source {
+                Source::Off => return Err(vec![UpstreamError::Off]),
+                Source::Direct => {
+                    let err = UpstreamError::DirectUnsupported;
+                    return self.after_failure(chain, i, path, err, false).await;
+                }
+                Source::Proxy(p) => p,
             };
-            if matches!(err, UpstreamError::Off) {
-                not_found.push(err);
-                break;
+            let hedge = self
+                .http
+                .policy
+                .hedge_after
+                .filter(|_| *fall_through_on_error && i + 1 < chain.entries.len());
+            match hedge {
+                None => match proxy.get(&self.http, path).await {
+                    Ok(fetched) => Ok(fetched),
+                    Err(e) => {
+                        self.after_failure(chain, i, path, e, *fall_through_on_error)
+                            .await
+                    }
+                },
+                Some(after) => self.hedged(chain, i, path, proxy, after).await,
             }
-            if err.is_not_found() {
-                tracing::debug!(%err, "falling through");
-                not_found.push(err);
-                continue;
-            }
+        })
+    }
+
+    /// Entry `i` failed with `err`: go on to the next entry or stop.
+    async fn after_failure(
+        &self,
+        chain: &Chain,
+        i: usize,
+        path: &str,
+        err: UpstreamError,
+        fall_through_on_error: bool,
+    ) -> Result<Fetched, Vec<UpstreamError>> {
+        if !err.is_not_found() && !fall_through_on_error {
             tracing::warn!(%err, "upstream failed");
-            if !fall_through_on_error {
-                return Err(first_failure.unwrap_or(err));
-            }
-            first_failure.get_or_insert(err);
+            return Err(vec![err]);
         }
-        // Like the go command: a real failure says more than "not found".
-        Err(first_failure.unwrap_or_else(|| match not_found.len() {
-            0 => UpstreamError::Off,
-            1 => not_found.remove(0),
-            _ => UpstreamError::NoneHas(not_found),
-        }))
+        if !err.is_not_found() {
+            tracing::warn!(%err, "upstream failed; trying the next one");
+        }
+        match self.fetch_from(chain, i + 1, path).await {
+            Ok(fetched) => Ok(fetched),
+            Err(mut rest) => {
+                rest.insert(0, err);
+                Err(rest)
+            }
+        }
+    }
+
+    /// Entry `i` with a hedge: if it has no headers after `after` (or fails
+    /// first), the rest of the chain starts; the first success wins.
+    async fn hedged(
+        &self,
+        chain: &Chain,
+        i: usize,
+        path: &str,
+        proxy: &ProxyUpstream,
+        after: Duration,
+    ) -> Result<Fetched, Vec<UpstreamError>> {
+        let first = proxy.get(&self.http, path);
+        tokio::pin!(first);
+        let first_err = tokio::select! {
+            result = &mut first => match result {
+                Ok(fetched) => return Ok(fetched),
+                Err(e) => Some(e),
+            },
+            () = tokio::time::sleep(after) => None,
+        };
+        if let Some(e) = first_err {
+            return self.after_failure(chain, i, path, e, true).await;
+        }
+        tracing::info!(
+            upstream = proxy.name(),
+            after_ms = after.as_millis() as u64,
+            "hedging: starting the next upstream"
+        );
+        let rest = self.fetch_from(chain, i + 1, path);
+        tokio::pin!(rest);
+        tokio::select! {
+            result = &mut first => match result {
+                Ok(fetched) => Ok(fetched),
+                Err(e) => rest.await.map_err(|mut errs| { errs.insert(0, e); errs }),
+            },
+            result = &mut rest => match result {
+                Ok(fetched) => Ok(fetched),
+                Err(mut errs) => match first.await {
+                    Ok(fetched) => Ok(fetched),
+                    Err(e) => { errs.insert(0, e); Err(errs) }
+                },
+            },
+        }
+    }
+}
+
+/// One error for a failed chain, like the go command: a real failure says
+/// more than "not found"; if all said "not found", all of them.
+fn summarize(mut errors: Vec<UpstreamError>) -> UpstreamError {
+    if let Some(i) = errors.iter().position(|e| !e.is_not_found()) {
+        return errors.swap_remove(i);
+    }
+    match errors.len() {
+        0 => UpstreamError::Off,
+        1 => errors.remove(0),
+        _ => UpstreamError::NoneHas(errors),
     }
 }

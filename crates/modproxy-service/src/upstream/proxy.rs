@@ -1,33 +1,57 @@
 //! One upstream module proxy, spoken to over HTTP with the shared client.
+//!
+//! Every step is bounded: connect (client setting), response headers,
+//! body stalls, and the whole fetch. Connection errors, 429 and 5xx are
+//! retried with jittered exponential backoff; a body that breaks or stalls
+//! is resumed where it stopped (`Range`), so waiters never see the hiccup.
+//! Each upstream has a circuit breaker.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
 use tokio::time::{timeout, Instant};
 
+use super::breaker::{Admission, Breaker};
 use super::UpstreamError;
-use crate::settings::UpstreamTimeouts;
+use crate::settings::UpstreamPolicy;
 
 /// How much of an error body is kept for the message shown to the user.
 const ERROR_BODY_LIMIT: usize = 1024;
 
-/// An upstream GOPROXY server.
+/// The shared client and the rules it is used with.
+#[derive(Debug, Clone)]
+pub struct Http {
+    pub client: reqwest::Client,
+    pub policy: UpstreamPolicy,
+}
+
+/// An upstream GOPROXY server (or any HTTP base URL, e.g. a checksum DB).
 #[derive(Debug, Clone)]
 pub struct ProxyUpstream {
     base: String,
     name: String,
+    breaker: Arc<Breaker>,
 }
 
 impl ProxyUpstream {
-    /// `base` is an `http(s)://` URL without a trailing slash.
-    pub fn new(base: &str) -> ProxyUpstream {
+    /// `base` is an `http(s)://` URL; a trailing slash is ignored.
+    pub fn new(base: &str, policy: &UpstreamPolicy) -> ProxyUpstream {
         let base = base.trim_end_matches('/').to_string();
         let name = base
             .split_once("://")
             .map(|(_, rest)| rest.to_string())
             .unwrap_or_else(|| base.clone());
-        ProxyUpstream { base, name }
+        ProxyUpstream {
+            base,
+            name,
+            breaker: Arc::new(Breaker::new(
+                policy.breaker_threshold,
+                policy.breaker_cooldown,
+            )),
+        }
     }
 
     /// The name used in messages: host, port and path, without the scheme.
@@ -40,97 +64,227 @@ impl ProxyUpstream {
     }
 
     /// GETs `$base/$path` and returns the response once its headers are in.
-    /// 404 and 410 become [`UpstreamError::NotFound`]; any status but 200 is an error.
-    pub async fn get(
-        &self,
-        client: &reqwest::Client,
-        timeouts: &UpstreamTimeouts,
-        path: &str,
-    ) -> Result<Fetched, UpstreamError> {
-        let url = format!("{}/{}", self.base, path);
-        let deadline = Instant::now() + timeouts.deadline;
-        let send = client.get(&url).send();
-        let response = match timeout(timeouts.headers, send).await {
-            Err(_) => {
-                return Err(UpstreamError::Timeout {
-                    upstream: self.name.clone(),
-                    step: "no response headers",
-                    after: timeouts.headers,
-                })
-            }
-            Ok(Err(e)) => return Err(self.network_error(e, timeouts)),
-            Ok(Ok(r)) => r,
-        };
-        let mut fetched = Fetched {
-            upstream: self.name.clone(),
-            content_length: response.content_length(),
-            response,
-            stall: timeouts.stall,
-            deadline,
-        };
-        let status = fetched.response.status();
-        if status == StatusCode::OK {
-            return Ok(fetched);
-        }
-        let body = fetched.read_error_body().await;
-        if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
-            return Err(UpstreamError::NotFound {
+    /// 404 and 410 become [`UpstreamError::NotFound`]; any other status but
+    /// 200 is an error. Skipped at once while the circuit breaker is open.
+    pub async fn get(&self, http: &Http, path: &str) -> Result<Fetched, UpstreamError> {
+        if let Admission::Open {
+            retry_in,
+            last_error,
+            timed_out,
+        } = self.breaker.admit()
+        {
+            return Err(UpstreamError::Skipped {
                 upstream: self.name.clone(),
-                message: body,
+                retry_in,
+                last_error,
+                timed_out,
             });
         }
-        Err(UpstreamError::Status {
-            upstream: self.name.clone(),
-            status: status.as_u16(),
-            message: body,
-        })
+        let result = self.get_with_retries(http, path).await;
+        match &result {
+            Ok(_) => self.breaker.success(),
+            Err(e) if e.is_not_found() => self.breaker.success(),
+            Err(e) => self.breaker.failure(e),
+        }
+        result
     }
 
-    fn network_error(&self, e: reqwest::Error, timeouts: &UpstreamTimeouts) -> UpstreamError {
-        if e.is_connect() && e.is_timeout() {
-            return UpstreamError::Timeout {
-                upstream: self.name.clone(),
-                step: "connect timed out",
-                after: timeouts.connect,
-            };
-        }
-        let step = if e.is_connect() { "connect" } else { "request" };
-        UpstreamError::Network {
+    async fn get_with_retries(&self, http: &Http, path: &str) -> Result<Fetched, UpstreamError> {
+        let deadline = Instant::now() + http.policy.deadline;
+        let mut fetched = Fetched {
             upstream: self.name.clone(),
-            step,
-            source: e,
-        }
+            url: format!("{}/{}", self.base, path),
+            http: http.clone(),
+            content_length: None,
+            response: None,
+            received: 0,
+            skip: 0,
+            retries_left: http.policy.retries,
+            attempt: 0,
+            deadline,
+        };
+        fetched.open(false).await?;
+        Ok(fetched)
     }
 }
 
-/// A 200 response whose body is still arriving, read under the stall timeout
-/// and the fetch deadline.
+/// A 200 response whose body is still arriving, read under the stall
+/// timeout and the fetch deadline, resumed after a break.
 #[derive(Debug)]
 pub struct Fetched {
     pub upstream: String,
     pub content_length: Option<u64>,
-    response: reqwest::Response,
-    stall: Duration,
+    url: String,
+    http: Http,
+    response: Option<reqwest::Response>,
+    /// Body bytes handed out so far.
+    received: u64,
+    /// Bytes to drop from a resumed response that restarted from 0.
+    skip: u64,
+    retries_left: u32,
+    attempt: u32,
     deadline: Instant,
 }
 
 impl Fetched {
+    /// Sends the request (from `received` when resuming), retrying what is
+    /// worth retrying, until a usable response or a final error.
+    async fn open(&mut self, resuming: bool) -> Result<(), UpstreamError> {
+        loop {
+            match self.attempt_once(resuming).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() && self.retries_left > 0 => {
+                    self.backoff(&e).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Waits before the next attempt; fails if that would pass the deadline.
+    async fn backoff(&mut self, cause: &UpstreamError) -> Result<(), UpstreamError> {
+        self.retries_left -= 1;
+        let base = self.http.policy.retry_base.as_secs_f64() * 2f64.powi(self.attempt as i32);
+        self.attempt += 1;
+        let wait = Duration::from_secs_f64(base * (0.5 + jitter()));
+        if Instant::now() + wait >= self.deadline {
+            return Err(self.timeout("fetch deadline exceeded", self.http.policy.deadline));
+        }
+        tracing::info!(upstream = %self.upstream, error = %cause, wait_ms = wait.as_millis() as u64, "retrying");
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    async fn attempt_once(&mut self, resuming: bool) -> Result<(), UpstreamError> {
+        let started = Instant::now();
+        let mut request = self.http.client.get(&self.url);
+        if resuming && self.received > 0 {
+            request = request.header(RANGE, format!("bytes={}-", self.received));
+        }
+        let wait = self
+            .http
+            .policy
+            .headers
+            .min(self.deadline.saturating_duration_since(started));
+        let response = match timeout(wait, request.send()).await {
+            Err(_) => return Err(self.timeout("no response headers", wait)),
+            Ok(Err(e)) => {
+                return Err(network_error(
+                    &self.upstream,
+                    e,
+                    started.elapsed(),
+                    &self.http.policy,
+                ))
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status();
+        match status {
+            StatusCode::OK => {
+                if !resuming {
+                    self.content_length = response.content_length();
+                }
+                self.skip = if resuming { self.received } else { 0 };
+                self.response = Some(response);
+                Ok(())
+            }
+            StatusCode::PARTIAL_CONTENT if resuming => {
+                let start = response
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes "))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if start != Some(self.received) {
+                    return Err(self.invalid(&self.url.clone(), "resumed at the wrong offset"));
+                }
+                self.skip = 0;
+                self.response = Some(response);
+                Ok(())
+            }
+            _ => {
+                self.response = Some(response);
+                let message = self.read_error_body().await;
+                self.response = None;
+                if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+                    Err(UpstreamError::NotFound {
+                        upstream: self.upstream.clone(),
+                        message,
+                    })
+                } else {
+                    Err(UpstreamError::Status {
+                        upstream: self.upstream.clone(),
+                        status: status.as_u16(),
+                        message,
+                    })
+                }
+            }
+        }
+    }
+
     /// The next piece of the body, `Ok(None)` at its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+        loop {
+            match self.read_raw().await {
+                Ok(Some(mut chunk)) => {
+                    if self.skip > 0 {
+                        let drop = (chunk.len() as u64).min(self.skip) as usize;
+                        self.skip -= drop as u64;
+                        chunk = chunk.slice(drop..);
+                        if chunk.is_empty() {
+                            continue;
+                        }
+                    }
+                    self.received += chunk.len() as u64;
+                    return Ok(Some(chunk));
+                }
+                Ok(None) => {
+                    let short = self.content_length.is_some_and(|n| self.received < n);
+                    if !short {
+                        return Ok(None);
+                    }
+                    let err = self.invalid("body", "connection closed before the end of the body");
+                    self.resume_after(err).await?;
+                }
+                Err(e) if e.is_retryable() || e.is_timeout() => self.resume_after(e).await?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Re-requests the rest of the body after `cause`, or fails with it.
+    async fn resume_after(&mut self, cause: UpstreamError) -> Result<(), UpstreamError> {
+        self.response = None;
+        if self.retries_left == 0 || Instant::now() >= self.deadline {
+            return Err(cause);
+        }
+        self.backoff(&cause).await?;
+        self.open(true).await
+    }
+
+    async fn read_raw(&mut self) -> Result<Option<Bytes>, UpstreamError> {
         let now = Instant::now();
         if now >= self.deadline {
-            return Err(self.timeout("fetch deadline exceeded", self.stall));
+            return Err(self.timeout("fetch deadline exceeded", self.http.policy.deadline));
         }
-        let wait = self.stall.min(self.deadline - now);
-        match timeout(wait, self.response.chunk()).await {
+        let stall = self.http.policy.stall;
+        let wait = stall.min(self.deadline - now);
+        let Some(response) = self.response.as_mut() else {
+            return Ok(None);
+        };
+        match timeout(wait, response.chunk()).await {
             Ok(Ok(chunk)) => Ok(chunk),
             Ok(Err(e)) => Err(UpstreamError::Network {
                 upstream: self.upstream.clone(),
-                step: "reading body",
+                step: "reading the body".into(),
+                after: now.elapsed(),
                 source: e,
             }),
-            Err(_) if wait < self.stall => Err(self.timeout("fetch deadline exceeded", wait)),
-            Err(_) => Err(self.timeout("body stalled, no bytes", self.stall)),
+            Err(_) if wait < stall => {
+                Err(self.timeout("fetch deadline exceeded", self.http.policy.deadline))
+            }
+            Err(_) => Err(self.timeout("body stalled, no bytes", stall)),
         }
     }
 
@@ -139,7 +293,7 @@ impl Fetched {
         if self.content_length.is_some_and(|n| n > limit) {
             return Err(self.too_large(what, limit));
         }
-        let mut buf = Vec::with_capacity(self.content_length.unwrap_or(0) as usize);
+        let mut buf = Vec::with_capacity(self.content_length.unwrap_or(0).min(limit) as usize);
         while let Some(chunk) = self.chunk().await? {
             if (buf.len() + chunk.len()) as u64 > limit {
                 return Err(self.too_large(what, limit));
@@ -173,8 +327,13 @@ impl Fetched {
     /// The first line(s) of an error body, for the message; never fails.
     async fn read_error_body(&mut self) -> String {
         let mut buf = Vec::new();
+        let reason = self
+            .response
+            .as_ref()
+            .and_then(|r| r.status().canonical_reason())
+            .unwrap_or("no reason given");
         while buf.len() < ERROR_BODY_LIMIT {
-            match self.chunk().await {
+            match self.read_raw().await {
                 Ok(Some(c)) => buf.extend_from_slice(&c),
                 _ => break,
             }
@@ -183,13 +342,64 @@ impl Fetched {
         let text = String::from_utf8_lossy(&buf);
         let text = text.trim();
         if text.is_empty() {
-            self.response
-                .status()
-                .canonical_reason()
-                .unwrap_or("no reason given")
-                .to_string()
+            reason.to_string()
         } else {
             text.lines().take(4).collect::<Vec<_>>().join("; ")
         }
     }
+}
+
+/// Names the step a request failed at: DNS lookup, TCP connect, TLS
+/// handshake, or the request itself.
+fn network_error(
+    upstream: &str,
+    e: reqwest::Error,
+    after: Duration,
+    policy: &UpstreamPolicy,
+) -> UpstreamError {
+    let mut chain = String::new();
+    let mut cause: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(c) = cause {
+        chain.push_str(&c.to_string().to_ascii_lowercase());
+        chain.push(' ');
+        cause = c.source();
+    }
+    if e.is_connect() && e.is_timeout() {
+        return UpstreamError::Timeout {
+            upstream: upstream.to_string(),
+            step: "connect timed out",
+            after: policy.connect,
+        };
+    }
+    let step = if chain.contains("dns error") || chain.contains("failed to lookup") {
+        "DNS lookup"
+    } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("handshake")
+    {
+        "TLS handshake"
+    } else if e.is_connect() {
+        "TCP connect"
+    } else {
+        "request"
+    };
+    UpstreamError::Network {
+        upstream: upstream.to_string(),
+        step: step.into(),
+        after,
+        source: e,
+    }
+}
+
+/// A number in [0, 1) that differs between calls, for backoff jitter.
+fn jitter() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let mut x = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ seed;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    (x >> 11) as f64 / (1u64 << 53) as f64
 }

@@ -25,6 +25,26 @@ pub const PATH_PREFIX: &str = "MODPROXY_PATH_PREFIX";
 pub const CONFIG: &str = "MODPROXY_CONFIG";
 /// `--log-format`: `text` or `json`.
 pub const LOG_FORMAT: &str = "MODPROXY_LOG_FORMAT";
+/// `--connect-timeout`: upstream connect timeout.
+pub const CONNECT_TIMEOUT: &str = "MODPROXY_CONNECT_TIMEOUT";
+/// `--headers-timeout`: upstream time to response headers.
+pub const HEADERS_TIMEOUT: &str = "MODPROXY_HEADERS_TIMEOUT";
+/// `--stall-timeout`: longest wait for more upstream body bytes.
+pub const STALL_TIMEOUT: &str = "MODPROXY_STALL_TIMEOUT";
+/// `--fetch-deadline`: overall deadline of one upstream fetch.
+pub const FETCH_DEADLINE: &str = "MODPROXY_FETCH_DEADLINE";
+/// `--retries`: retries of a failed upstream request.
+pub const RETRIES: &str = "MODPROXY_RETRIES";
+/// `--retry-base`: first retry backoff.
+pub const RETRY_BASE: &str = "MODPROXY_RETRY_BASE";
+/// `--breaker-threshold`: failures that open a circuit breaker.
+pub const BREAKER_THRESHOLD: &str = "MODPROXY_BREAKER_THRESHOLD";
+/// `--breaker-cooldown`: how long an open breaker skips its upstream.
+pub const BREAKER_COOLDOWN: &str = "MODPROXY_BREAKER_COOLDOWN";
+/// `--hedge-after`: race the next `|` upstream after this long.
+pub const HEDGE_AFTER: &str = "MODPROXY_HEDGE_AFTER";
+/// `--shutdown-grace`: time in-flight requests get at shutdown.
+pub const SHUTDOWN_GRACE: &str = "MODPROXY_SHUTDOWN_GRACE";
 /// Log level filter (tracing's EnvFilter syntax, e.g. `debug` or
 /// `modproxy_service=debug`); `info` when unset.
 pub const LOG: &str = "MODPROXY_LOG";

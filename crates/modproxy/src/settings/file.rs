@@ -15,6 +15,11 @@
 //! headers_timeout = "10s"
 //! stall_timeout = "30s"
 //! fetch_deadline = "5m"
+//! retries = 2
+//! retry_base = "100ms"
+//! breaker_threshold = 3
+//! breaker_cooldown = "30s"
+//! hedge_after = "2s"          # off unless set
 //!
 //! [cache]
 //! fresh_for = "5m"
@@ -38,9 +43,10 @@ pub struct FileConfig {
     pub private: Option<String>,
     pub nosumdb: Option<String>,
     pub cached_only: Option<bool>,
-    pub max_size: Option<SizeValue>,
+    pub max_size: Option<Scalar>,
     pub path_prefix: Option<String>,
     pub log_format: Option<String>,
+    pub shutdown_grace: Option<String>,
     #[serde(default)]
     pub cache: CacheTable,
 }
@@ -50,7 +56,7 @@ pub struct FileConfig {
 #[serde(untagged)]
 pub enum UpstreamValue {
     List(String),
-    Table(UpstreamTable),
+    Table(Box<UpstreamTable>),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +67,11 @@ pub struct UpstreamTable {
     pub headers_timeout: Option<String>,
     pub stall_timeout: Option<String>,
     pub fetch_deadline: Option<String>,
+    pub retries: Option<Scalar>,
+    pub retry_base: Option<String>,
+    pub breaker_threshold: Option<Scalar>,
+    pub breaker_cooldown: Option<String>,
+    pub hedge_after: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,19 +82,19 @@ pub struct CacheTable {
     pub negative_ttl: Option<String>,
 }
 
-/// A size as a number of bytes or a string with a unit.
+/// A number, or a string (a size or duration with its unit).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum SizeValue {
+pub enum Scalar {
     Bytes(u64),
     Text(String),
 }
 
-impl SizeValue {
+impl Scalar {
     pub fn as_text(&self) -> String {
         match self {
-            SizeValue::Bytes(n) => n.to_string(),
-            SizeValue::Text(s) => s.clone(),
+            Scalar::Bytes(n) => n.to_string(),
+            Scalar::Text(s) => s.clone(),
         }
     }
 }

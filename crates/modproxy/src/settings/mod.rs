@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context};
 use modproxy_module::goproxy::{ProxyList, ProxySpec};
 use modproxy_module::pattern::PathPatterns;
 use modproxy_module::sumdb_setting::SumDbSetting;
-use modproxy_service::settings::{CachePolicy, Settings, UpstreamTimeouts};
+use modproxy_service::settings::{CachePolicy, Settings, UpstreamPolicy, DEFAULT_SHUTDOWN_GRACE};
 
 use crate::cli::{ServeArgs, Sources};
 use crate::logging::LogFormat;
@@ -230,31 +230,107 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
             defaults.negative_ttl,
         )?,
     };
-    let t = file.upstream_table();
-    let field = |f: fn(&file::UpstreamTable) -> &Option<String>| t.and_then(|t| f(t).clone());
-    let defaults = UpstreamTimeouts::default();
-    let timeouts = UpstreamTimeouts {
-        connect: d(
-            "upstream.connect_timeout",
-            &field(|t| &t.connect_timeout),
+    // Upstream bounds: flags and variables over the file's [upstream] table.
+    let table = file.upstream_table();
+    let up = |id: &str,
+              var: &str,
+              cli: &Option<String>,
+              field: fn(&file::UpstreamTable) -> Option<String>| {
+        if cli.is_some() {
+            return m.pick(id, var, cli, None);
+        }
+        table.and_then(field).map(|value| Raw {
+            value,
+            key: m.file_key(&format!("upstream.{id}")),
+        })
+    };
+    let dur = |raw: Option<Raw>, default| m.parse(raw, || default, values::positive_duration);
+    let count = |raw: Option<Raw>, default| m.parse(raw, || default, values::count);
+    let defaults = UpstreamPolicy::default();
+    let upstream_policy = UpstreamPolicy {
+        connect: dur(
+            up(
+                "connect_timeout",
+                env::CONNECT_TIMEOUT,
+                &args.connect_timeout,
+                |t| t.connect_timeout.clone(),
+            ),
             defaults.connect,
         )?,
-        headers: d(
-            "upstream.headers_timeout",
-            &field(|t| &t.headers_timeout),
+        headers: dur(
+            up(
+                "headers_timeout",
+                env::HEADERS_TIMEOUT,
+                &args.headers_timeout,
+                |t| t.headers_timeout.clone(),
+            ),
             defaults.headers,
         )?,
-        stall: d(
-            "upstream.stall_timeout",
-            &field(|t| &t.stall_timeout),
+        stall: dur(
+            up(
+                "stall_timeout",
+                env::STALL_TIMEOUT,
+                &args.stall_timeout,
+                |t| t.stall_timeout.clone(),
+            ),
             defaults.stall,
         )?,
-        deadline: d(
-            "upstream.fetch_deadline",
-            &field(|t| &t.fetch_deadline),
+        deadline: dur(
+            up(
+                "fetch_deadline",
+                env::FETCH_DEADLINE,
+                &args.fetch_deadline,
+                |t| t.fetch_deadline.clone(),
+            ),
             defaults.deadline,
         )?,
+        retries: count(
+            up("retries", env::RETRIES, &args.retries, |t| {
+                t.retries.as_ref().map(file::Scalar::as_text)
+            }),
+            defaults.retries,
+        )?,
+        retry_base: dur(
+            up("retry_base", env::RETRY_BASE, &args.retry_base, |t| {
+                t.retry_base.clone()
+            }),
+            defaults.retry_base,
+        )?,
+        breaker_threshold: count(
+            up(
+                "breaker_threshold",
+                env::BREAKER_THRESHOLD,
+                &args.breaker_threshold,
+                |t| t.breaker_threshold.as_ref().map(file::Scalar::as_text),
+            ),
+            defaults.breaker_threshold,
+        )?,
+        breaker_cooldown: dur(
+            up(
+                "breaker_cooldown",
+                env::BREAKER_COOLDOWN,
+                &args.breaker_cooldown,
+                |t| t.breaker_cooldown.clone(),
+            ),
+            defaults.breaker_cooldown,
+        )?,
+        hedge_after: m.parse(
+            up("hedge_after", env::HEDGE_AFTER, &args.hedge_after, |t| {
+                t.hedge_after.clone()
+            }),
+            || None,
+            |s| values::positive_duration(s).map(Some),
+        )?,
     };
+    let shutdown_grace = dur(
+        m.pick(
+            "shutdown_grace",
+            env::SHUTDOWN_GRACE,
+            &args.shutdown_grace,
+            file.shutdown_grace.clone(),
+        ),
+        DEFAULT_SHUTDOWN_GRACE,
+    )?;
 
     Ok(Resolved {
         service: Settings {
@@ -268,7 +344,8 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
             cached_only,
             path_prefix,
             cache,
-            timeouts,
+            upstream_policy,
+            shutdown_grace,
         },
         log_format,
     })

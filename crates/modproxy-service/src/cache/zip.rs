@@ -1,0 +1,243 @@
+//! Fetching a module zip: written to a spool file as it arrives (waiters
+//! read behind the writer), published by rename once complete.
+//!
+//! If the spool cannot be written (disk full, I/O error) the rest of the zip
+//! is relayed to the waiters instead and nothing is cached; a relayed fetch
+//! that every waiter has left is cancelled, since nobody needs it any more.
+//! On any failure nothing is published and the spool file is removed.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::flight::{FlightState, Landed, Progress, Relay, RELAY_CAPACITY};
+use super::Cache;
+use crate::error::ServeError;
+use crate::request::ModuleRequest;
+use crate::store::Store;
+
+/// Largest module zip accepted (the go command's limit).
+const ZIP_LIMIT: u64 = 500 << 20;
+/// Spool writes are batched to this size, then shown to waiters.
+const WRITE_BATCH: usize = 128 * 1024;
+
+impl Cache {
+    pub(super) async fn fetch_zip(
+        &self,
+        request: &ModuleRequest,
+        key: &str,
+        progress: &Progress,
+        relay: &Relay,
+    ) -> Result<Landed, ServeError> {
+        let mut fetched = self.upstreams.fetch(&request.module, key).await?;
+        let what = request.to_string();
+        let too_large = || format!("larger than the limit of {ZIP_LIMIT} bytes");
+        if fetched.content_length.is_some_and(|n| n > ZIP_LIMIT) {
+            return Err(fetched.invalid(&what, too_large()).into());
+        }
+        let spool = match Spool::create(self.spool_path(key)) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.store_health.failed(e.kind(), &e);
+                None
+            }
+        };
+        let mut relay_from = spool.is_none().then_some(0);
+        progress.send_replace(FlightState::Streaming {
+            file: spool.as_ref().map(|s| Arc::clone(&s.file)),
+            written: 0,
+            length: fetched.content_length,
+            relay_from,
+            relayed: 0,
+        });
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        let mut total = 0u64;
+        loop {
+            let chunk = fetched.chunk().await?;
+            let end = chunk.is_none();
+            if let Some(chunk) = chunk {
+                batch.extend_from_slice(&chunk);
+            }
+            let flush = batch.len() >= WRITE_BATCH || (end && !batch.is_empty());
+            if !flush {
+                if end {
+                    break;
+                }
+                continue;
+            }
+            if total + batch.len() as u64 > ZIP_LIMIT {
+                return Err(fetched.invalid(&what, too_large()).into());
+            }
+            let piece = Bytes::from(std::mem::replace(
+                &mut batch,
+                Vec::with_capacity(WRITE_BATCH),
+            ));
+            if let Some(s) = spool.as_ref().filter(|_| relay_from.is_none()) {
+                match s.write_at(piece.clone(), total).await {
+                    Ok(()) => {
+                        total += piece.len() as u64;
+                        progress.send_modify(|state| {
+                            if let FlightState::Streaming { written, .. } = state {
+                                *written = total;
+                            }
+                        });
+                        if end {
+                            break;
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        self.store_health.failed(e.kind(), &e);
+                        relay_from = Some(total);
+                        progress.send_modify(|state| {
+                            if let FlightState::Streaming { relay_from: r, .. } = state {
+                                *r = Some(total);
+                            }
+                        });
+                    }
+                }
+            }
+            total = relay_piece(progress, relay, piece, total, &what).await?;
+            if end {
+                break;
+            }
+        }
+        if let Some(expected) = fetched.content_length.filter(|n| *n != total) {
+            let reason = format!("body ended after {total} of {expected} bytes");
+            return Err(fetched.invalid(&what, reason).into());
+        }
+        match (spool, relay_from) {
+            (Some(spool), None) => self.publish_spool(spool, key, total).await,
+            (spool, Some(spooled)) => Ok(Landed::Relayed {
+                file: spool.map(|s| Arc::clone(&s.file)),
+                spooled,
+            }),
+            (None, None) => unreachable!("no spool means relaying from 0"),
+        }
+    }
+
+    /// Publishes a complete spool; if the store refuses, the waiters are
+    /// still served from the spool file, which is then not cached.
+    async fn publish_spool(
+        &self,
+        spool: Spool,
+        key: &str,
+        size: u64,
+    ) -> Result<Landed, ServeError> {
+        let file = Arc::clone(&spool.file);
+        match spool.publish(&*self.store, key).await {
+            Ok(()) => self.store_health.succeeded(),
+            Err(e) => self.store_health.failed(e.kind(), &e),
+        }
+        Ok(Landed::Spool { file, size })
+    }
+
+    fn spool_path(&self, key: &str) -> PathBuf {
+        let n = self.spool_counter.fetch_add(1, Ordering::Relaxed);
+        let name = key.rsplit('/').next().unwrap_or("zip");
+        self.store.spool_dir().join(format!("spool-{n}-{name}"))
+    }
+}
+
+/// Sends one piece through the relay, waiting while the slowest waiter is
+/// `RELAY_CAPACITY` pieces behind; cancels when no waiter is left.
+async fn relay_piece(
+    progress: &Progress,
+    relay: &Relay,
+    piece: Bytes,
+    offset: u64,
+    what: &str,
+) -> Result<u64, ServeError> {
+    loop {
+        if relay.receiver_count() == 0 {
+            return Err(ServeError::Internal(format!(
+                "{what}: cancelled: not cacheable (store write failed) and every client left"
+            )));
+        }
+        if relay.len() < RELAY_CAPACITY - 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let end = offset + piece.len() as u64;
+    progress.send_modify(|state| {
+        if let FlightState::Streaming { relayed, .. } = state {
+            *relayed = end;
+        }
+    });
+    // Receivers may all have left since the check; that is handled above
+    // on the next piece.
+    let _ = relay.send((offset, piece));
+    Ok(end)
+}
+
+/// A file being downloaded; removed on drop unless published.
+struct Spool {
+    file: Arc<File>,
+    path: Option<PathBuf>,
+}
+
+impl Spool {
+    fn create(path: PathBuf) -> io::Result<Spool> {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| with_path(&path, e))?;
+        Ok(Spool {
+            file: Arc::new(file),
+            path: Some(path),
+        })
+    }
+
+    /// Writes `piece` at `offset`, off the async threads.
+    async fn write_at(&self, piece: Bytes, offset: u64) -> io::Result<()> {
+        let file = Arc::clone(&self.file);
+        let path = self.path.clone().unwrap_or_default();
+        tokio::task::spawn_blocking(move || file.write_all_at(&piece, offset))
+            .await
+            .map_err(io::Error::other)?
+            .map_err(|e| with_path(&path, e))
+    }
+
+    /// Syncs and publishes the spool at `key`; on failure it is removed.
+    async fn publish(
+        mut self,
+        store: &dyn Store,
+        key: &str,
+    ) -> Result<(), crate::store::StoreError> {
+        let path = self.path.take().unwrap_or_default();
+        let file = Arc::clone(&self.file);
+        let synced = tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(io::Error::other)
+            .and_then(|r| r);
+        if let Err(source) = synced {
+            let _ = std::fs::remove_file(&path);
+            return Err(crate::store::StoreError::Write {
+                key: key.to_string(),
+                source,
+            });
+        }
+        store.put_file(key, &path).await
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn with_path(path: &std::path::Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("spool file {}: {e}", path.display()))
+}

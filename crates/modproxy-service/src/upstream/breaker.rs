@@ -1,0 +1,137 @@
+//! A circuit breaker per upstream: after repeated failures (or one timeout)
+//! the upstream is skipped for a cool-down, so the next request does not
+//! wait on it again; after the cool-down one request probes it.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::UpstreamError;
+
+/// Whether a request may go to the upstream.
+#[derive(Debug)]
+pub enum Admission {
+    /// Healthy: go ahead.
+    Closed,
+    /// Cool-down over: this request probes; its result decides.
+    Probe,
+    /// Skip it.
+    Open {
+        retry_in: Duration,
+        last_error: String,
+        timed_out: bool,
+    },
+}
+
+#[derive(Debug, Default)]
+struct State {
+    consecutive_failures: u32,
+    open_until: Option<Instant>,
+    probing: bool,
+    last_error: String,
+    timed_out: bool,
+}
+
+#[derive(Debug)]
+pub struct Breaker {
+    threshold: u32,
+    cooldown: Duration,
+    state: Mutex<State>,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, cooldown: Duration) -> Breaker {
+        Breaker {
+            threshold: threshold.max(1),
+            cooldown,
+            state: Mutex::default(),
+        }
+    }
+
+    pub fn admit(&self) -> Admission {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(until) = s.open_until else {
+            return Admission::Closed;
+        };
+        let now = Instant::now();
+        if now >= until && !s.probing {
+            s.probing = true;
+            return Admission::Probe;
+        }
+        Admission::Open {
+            retry_in: until.saturating_duration_since(now),
+            last_error: s.last_error.clone(),
+            timed_out: s.timed_out,
+        }
+    }
+
+    /// The upstream answered (found or not found): close the breaker.
+    pub fn success(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.open_until.is_some() {
+            tracing::info!("upstream answers again; circuit closed");
+        }
+        *s = State::default();
+    }
+
+    /// The upstream failed; open the breaker when that is one too many.
+    pub fn failure(&self, err: &UpstreamError) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.consecutive_failures += 1;
+        s.probing = false;
+        s.last_error = err.to_string();
+        s.timed_out = err.is_timeout();
+        if s.timed_out || s.consecutive_failures >= self.threshold {
+            if s.open_until.is_none() {
+                tracing::warn!(error = %err, cooldown_s = self.cooldown.as_secs_f32(), "circuit opened: skipping the upstream");
+            }
+            s.open_until = Some(Instant::now() + self.cooldown);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure() -> UpstreamError {
+        UpstreamError::Status {
+            upstream: "a".into(),
+            status: 503,
+            message: "down".into(),
+        }
+    }
+
+    #[test]
+    fn opens_after_threshold_then_probes_once() {
+        let b = Breaker::new(2, Duration::from_millis(20));
+        b.failure(&failure());
+        assert!(matches!(b.admit(), Admission::Closed));
+        b.failure(&failure());
+        assert!(matches!(b.admit(), Admission::Open { .. }));
+        std::thread::sleep(Duration::from_millis(25));
+        assert!(matches!(b.admit(), Admission::Probe));
+        assert!(
+            matches!(b.admit(), Admission::Open { .. }),
+            "only one probe at a time"
+        );
+        b.success();
+        assert!(matches!(b.admit(), Admission::Closed));
+    }
+
+    #[test]
+    fn a_timeout_opens_at_once() {
+        let b = Breaker::new(5, Duration::from_secs(30));
+        b.failure(&UpstreamError::Timeout {
+            upstream: "a".into(),
+            step: "no response headers",
+            after: Duration::from_secs(10),
+        });
+        assert!(matches!(
+            b.admit(),
+            Admission::Open {
+                timed_out: true,
+                ..
+            }
+        ));
+    }
+}

@@ -10,6 +10,9 @@ use std::fmt;
 use modproxy_module::path::{escape_version, unescape_version, ModulePath};
 use modproxy_module::semver;
 
+/// Longest path element accepted (file systems refuse longer names).
+const MAX_ELEMENT: usize = 250;
+
 /// What a protocol request asks for about one module.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Endpoint {
@@ -121,6 +124,8 @@ pub enum BadPath {
     Unrecognized(String),
     #[error("{0}")]
     Module(#[from] modproxy_module::path::PathError),
+    #[error("a path element is longer than {0} bytes")]
+    TooLong(usize),
     #[error("invalid percent-encoding in path {0:?}")]
     Percent(String),
     #[error("version {version:?} is not canonical: .{ext} files are served for canonical versions only (ask for {version}.info to resolve it)")]
@@ -151,6 +156,9 @@ fn parse_module_request(path: &str) -> Result<ModuleRequest, BadPath> {
     let unrecognized = || BadPath::Unrecognized(path.to_string());
     // Module paths cannot contain '@', so the first "/@" splits unambiguously.
     let (escaped_module, file) = path.split_once("/@").ok_or_else(unrecognized)?;
+    if path.split('/').any(|element| element.len() > MAX_ELEMENT) {
+        return Err(BadPath::TooLong(MAX_ELEMENT));
+    }
     let module = ModulePath::unescape(escaped_module)?;
     let endpoint = if file == "latest" {
         Endpoint::Latest
@@ -162,7 +170,9 @@ fn parse_module_request(path: &str) -> Result<ModuleRequest, BadPath> {
         let version = unescape_version(escaped_version)?;
         let canonical = semver::is_canonical_module_version(&version);
         match ext {
-            "info" if canonical => Endpoint::Info(version),
+            // A canonical version without its needed `+incompatible` (or of
+            // the wrong major) is a query: the answer names the real version.
+            "info" if canonical && module.matches_major(&version) => Endpoint::Info(version),
             "info" => Endpoint::Query(version),
             "mod" | "zip" if !canonical => {
                 let ext = if ext == "mod" { "mod" } else { "zip" };
@@ -238,6 +248,11 @@ mod tests {
             module("rsc.io/quote/@v/v1.5.info").endpoint,
             Endpoint::Query("v1.5".into())
         );
+        // Needs +incompatible: the upstream names the real version.
+        assert_eq!(
+            module("github.com/docker/docker/@v/v20.10.24.info").endpoint,
+            Endpoint::Query("v20.10.24".into())
+        );
     }
 
     #[test]
@@ -282,6 +297,7 @@ mod tests {
             "rsc.io/quote/@v/",
             "rsc.io/qu!Ote/@v/list",
             "rsc.io/quote/@v/%zz.info",
+            &format!("rsc.io/quote/@v/v1.0.0-{}.info", "a".repeat(300)),
             "",
         ] {
             assert!(Route::parse(p).is_err(), "{p} should be rejected");

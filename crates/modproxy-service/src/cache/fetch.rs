@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use modproxy_module::{pseudo, semver};
+use modproxy_module::{gomod, pseudo, semver};
 
 use super::flight::{FlightState, Landed, Progress, Relay};
 use super::Cache;
@@ -64,11 +64,22 @@ impl Cache {
     }
 
     async fn fetch_small(&self, request: &ModuleRequest, key: &str) -> Result<Bytes, ServeError> {
-        let fetched = self.upstreams.fetch(&request.module, key).await?;
+        let fetched = self
+            .upstreams
+            .fetch(&request.module, key)
+            .await?
+            .resumable(request.endpoint.is_immutable());
         let upstream_name = fetched.upstream.clone();
         let what = request.to_string();
         let (body, canonical_info) = match &request.endpoint {
-            Endpoint::Mod(_) => (fetched.bytes(&what, MOD_LIMIT).await?, None),
+            Endpoint::Mod(_) => {
+                let body = fetched.bytes(&what, MOD_LIMIT).await?;
+                if gomod::module_path(&body).is_none() {
+                    let reason = "not a go.mod file (no module directive)".to_string();
+                    return Err(invalid(&upstream_name, &what, reason));
+                }
+                (body, None)
+            }
             Endpoint::List => {
                 let body = fetched.bytes(&what, META_LIMIT).await?;
                 (clean_list(&body), None)

@@ -120,14 +120,14 @@ impl Flights {
         drop(running);
 
         let fetch = start(tx, relay);
-        let flights = Arc::clone(self);
-        let key = key.to_string();
+        let cleanup = Cleanup {
+            flights: Arc::clone(self),
+            key: key.to_string(),
+            id,
+        };
         tokio::spawn(async move {
             fetch.await;
-            let mut running = flights.running.lock().unwrap_or_else(|p| p.into_inner());
-            if running.get(&key).is_some_and(|r| r.id == id) {
-                running.remove(&key);
-            }
+            drop(cleanup);
         });
         Joined {
             rx,
@@ -148,6 +148,27 @@ impl Flights {
         Joined {
             rx,
             relay: relay_rx,
+        }
+    }
+}
+
+/// Removes a flight from the map when its task ends, even by a panic, so
+/// the next request for the key starts a new fetch.
+struct Cleanup {
+    flights: Arc<Flights>,
+    key: String,
+    id: u64,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let mut running = self
+            .flights
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if running.get(&self.key).is_some_and(|r| r.id == self.id) {
+            running.remove(&self.key);
         }
     }
 }

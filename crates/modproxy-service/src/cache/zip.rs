@@ -35,7 +35,11 @@ impl Cache {
         progress: &Progress,
         relay: &Relay,
     ) -> Result<Landed, ServeError> {
-        let mut fetched = self.upstreams.fetch(&request.module, key).await?;
+        let mut fetched = self
+            .upstreams
+            .fetch(&request.module, key)
+            .await?
+            .resumable(true);
         let what = request.to_string();
         let too_large = || format!("larger than the limit of {ZIP_LIMIT} bytes");
         if fetched.content_length.is_some_and(|n| n > ZIP_LIMIT) {
@@ -103,7 +107,8 @@ impl Cache {
                     }
                 }
             }
-            total = relay_piece(progress, relay, piece, total, &what).await?;
+            let patience = self.upstreams.http().policy.stall;
+            total = relay_piece(progress, relay, piece, total, &what, patience).await?;
             if end {
                 break;
             }
@@ -113,7 +118,17 @@ impl Cache {
             return Err(fetched.invalid(&what, reason).into());
         }
         match (spool, relay_from) {
-            (Some(spool), None) => self.publish_spool(spool, key, total).await,
+            (Some(spool), None) => {
+                let file = Arc::clone(&spool.file);
+                let looks_like_zip = tokio::task::spawn_blocking(move || has_zip_end(&file, total))
+                    .await
+                    .unwrap_or(false);
+                if !looks_like_zip {
+                    let reason = "not a zip file (no end of central directory record)";
+                    return Err(fetched.invalid(&what, reason).into());
+                }
+                self.publish_spool(spool, key, total).await
+            }
             (spool, Some(spooled)) => Ok(Landed::Relayed {
                 file: spool.map(|s| Arc::clone(&s.file)),
                 spooled,
@@ -145,22 +160,46 @@ impl Cache {
     }
 }
 
+/// Whether the last bytes of a zip of `size` bytes hold an "end of central
+/// directory" record: a cheap guard against caching an error page or a
+/// truncated body as a zip. (Full validation is the integrity layer's.)
+fn has_zip_end(file: &File, size: u64) -> bool {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    const MIN: u64 = 22;
+    const MAX_COMMENT: u64 = 65535;
+    if size < MIN {
+        return false;
+    }
+    let tail_len = size.min(MIN + MAX_COMMENT);
+    let mut tail = vec![0; tail_len as usize];
+    if file.read_exact_at(&mut tail, size - tail_len).is_err() {
+        return false;
+    }
+    tail[..tail.len() - (MIN as usize) + 4]
+        .windows(4)
+        .any(|w| w == EOCD)
+}
+
 /// Sends one piece through the relay, waiting while the slowest waiter is
-/// `RELAY_CAPACITY` pieces behind; cancels when no waiter is left.
+/// `RELAY_CAPACITY` pieces behind, but no longer than `patience` (a waiter
+/// that stopped reading then falls behind and fails alone); cancels when no
+/// waiter is left.
 async fn relay_piece(
     progress: &Progress,
     relay: &Relay,
     piece: Bytes,
     offset: u64,
     what: &str,
+    patience: Duration,
 ) -> Result<u64, ServeError> {
+    let started = tokio::time::Instant::now();
     loop {
         if relay.receiver_count() == 0 {
             return Err(ServeError::Internal(format!(
                 "{what}: cancelled: not cacheable (store write failed) and every client left"
             )));
         }
-        if relay.len() < RELAY_CAPACITY - 1 {
+        if relay.len() < RELAY_CAPACITY - 1 || started.elapsed() >= patience {
             break;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;

@@ -93,7 +93,10 @@ impl Handler {
         if method != Method::GET && method != Method::HEAD {
             return Outcome::error(CacheStatus::Bypass, &ServeError::MethodNotAllowed);
         }
-        let Some(rest) = path.strip_prefix(self.path_prefix.as_str()) else {
+        let under_prefix = path
+            .strip_prefix(self.path_prefix.as_str())
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+        let Some(rest) = under_prefix else {
             let e = ServeError::NotFound(format!(
                 "not found: this proxy serves under {}/",
                 self.path_prefix

@@ -20,6 +20,9 @@ use crate::cache::CacheStatus;
 use crate::error::ServeError;
 use crate::upstream::{ProxyUpstream, Source, Upstreams};
 
+/// Largest checksum database answer accepted.
+const SUMDB_ANSWER_LIMIT: u64 = 1 << 20;
+
 /// How long the chosen route to the database is reused.
 const ROUTE_TTL: Duration = Duration::from_secs(300);
 
@@ -63,13 +66,9 @@ impl SumDbProxy {
                     db.name
                 ))
             })?;
-        let allowed = tail == "supported"
-            || tail == "latest"
-            || tail.starts_with("lookup/")
-            || tail.starts_with("tile/");
-        if !allowed {
+        if !is_sumdb_path(tail) {
             return Err(ServeError::NotFound(format!(
-                "not a checksum database path: {tail}"
+                "not a checksum database path: {tail:?}"
             )));
         }
         if let Some(lookup) = tail.strip_prefix("lookup/") {
@@ -90,12 +89,9 @@ impl SumDbProxy {
                 body: ResponseBody::empty(),
             });
         }
-        let mut fetched = route.get(self.upstreams.http(), tail).await?;
+        let fetched = route.get(self.upstreams.http(), tail).await?;
         // Checksum DB answers are small (a tile is at most 8 KiB).
-        let mut body = Vec::new();
-        while let Some(chunk) = fetched.chunk().await? {
-            body.extend_from_slice(&chunk);
-        }
+        let body = fetched.bytes(tail, SUMDB_ANSWER_LIMIT).await?;
         Ok(Outcome {
             status: StatusCode::OK,
             cache: CacheStatus::Bypass,
@@ -105,7 +101,7 @@ impl SumDbProxy {
                 "text/plain; charset=utf-8"
             },
             length: Some(body.len() as u64),
-            body: ResponseBody::Full(Some(body.into())),
+            body: ResponseBody::Full(Some(body)),
         })
     }
 
@@ -134,17 +130,17 @@ impl SumDbProxy {
             }
         }
         let mut found = None;
-        for source in self.upstreams.public().sources() {
+        for (source, fall_through_on_error) in self.upstreams.public().entries() {
             match source {
                 Source::Proxy(p) => {
-                    let base = format!("{}/sumdb/{name}", p.base());
-                    let candidate = ProxyUpstream::new(&base, &self.upstreams.http().policy);
+                    // Shares the proxy's circuit breaker: a dead proxy is skipped here too.
+                    let candidate = p.sub(&format!("sumdb/{name}"));
                     match candidate.get(self.upstreams.http(), "supported").await {
                         Ok(_) => {
                             found = Some(candidate);
                             break;
                         }
-                        Err(e) if e.is_not_found() => continue,
+                        Err(e) if e.is_not_found() || fall_through_on_error => continue,
                         Err(e) => return Err(e.into()),
                     }
                 }
@@ -159,5 +155,78 @@ impl SumDbProxy {
         *self.route.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((Instant::now(), found.clone()));
         Ok(found)
+    }
+}
+
+/// The checksum database protocol's paths, strictly: `supported`, `latest`,
+/// `lookup/MODULE@VERSION`, `tile/H/L/N[.p/W]` (N in `x123/` groups).
+/// Nothing else, so no `..` or stray path can reach an upstream.
+fn is_sumdb_path(tail: &str) -> bool {
+    if tail == "supported" || tail == "latest" {
+        return true;
+    }
+    if let Some(lookup) = tail.strip_prefix("lookup/") {
+        let safe = |c: char| c.is_ascii_alphanumeric() || "-._~!/+@".contains(c);
+        return lookup.contains('@')
+            && lookup.chars().all(safe)
+            && !lookup
+                .split('/')
+                .any(|e| e.is_empty() || e.starts_with('.'));
+    }
+    let Some(tile) = tail.strip_prefix("tile/") else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.len() <= 3 && s.bytes().all(|b| b.is_ascii_digit());
+    let mut parts = tile.splitn(3, '/');
+    let (Some(height), Some(level), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let level_ok = digits(height) && (digits(level) || level == "data");
+    let (index, partial_ok) = match rest.split_once(".p/") {
+        Some((index, width)) => (index, digits(width)),
+        None => (rest, true),
+    };
+    let elements: Vec<&str> = index.split('/').collect();
+    let index_ok = elements.iter().enumerate().all(|(i, e)| {
+        let e = if i + 1 < elements.len() {
+            e.strip_prefix('x').unwrap_or("")
+        } else {
+            e
+        };
+        digits(e)
+    });
+    level_ok && index_ok && partial_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sumdb_path;
+
+    #[test]
+    fn only_checksum_database_paths_pass() {
+        for ok in [
+            "supported",
+            "latest",
+            "lookup/rsc.io/quote@v1.5.2",
+            "lookup/github.com/!azure/x@v0.0.0-20200101000000-abcdefabcdef",
+            "tile/8/0/001",
+            "tile/8/1/x001/234",
+            "tile/8/0/002.p/5",
+            "tile/8/data/000",
+        ] {
+            assert!(is_sumdb_path(ok), "{ok}");
+        }
+        for bad in [
+            "tile/../lookup/corp.example.com/x@v1.0.0",
+            "tile/8/0/../../x",
+            "lookup/../../x@v1",
+            "lookup/rsc.io/quote",
+            "tile/8/0/12345",
+            "tile/8/0/002.p/",
+            "other",
+            "",
+        ] {
+            assert!(!is_sumdb_path(bad), "{bad}");
+        }
     }
 }

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::io::AsyncWriteExt;
 
 use super::{Store, StoreError, StoredObject};
 
@@ -76,16 +75,40 @@ impl DiskStore {
             .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
             .take(64)
             .collect();
-        self.tmp.join(format!("{}-{n}-{name}", std::process::id()))
+        self.tmp.join(format!("{n}-{name}"))
     }
 
     async fn publish(&self, key: &str, from: &Path) -> io::Result<()> {
-        let to = self.path_of(key);
-        if let Some(parent) = to.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        tokio::fs::rename(from, &to).await
+        let (from, to) = (from.to_path_buf(), self.path_of(key));
+        tokio::task::spawn_blocking(move || rename_into(&from, &to))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
     }
+}
+
+/// Writes `data` to a new file at `path` and syncs it; the temporary
+/// directory is recreated if something removed it.
+fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut file = match std::fs::File::create(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::File::create(path)?
+        }
+        other => other?,
+    };
+    file.write_all(data)?;
+    file.sync_data()
+}
+
+/// Renames `from` to `to`, creating `to`'s directory as needed.
+fn rename_into(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::rename(from, to)
 }
 
 /// Removes the temporary directories of processes that no longer run (and
@@ -147,18 +170,19 @@ impl Store for DiskStore {
     }
 
     async fn put(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
+        // Plain blocking I/O off the async threads: every write error is
+        // reported (disk full must not pass as success).
         let tmp = self.temp_path(key);
-        let result = async {
-            let mut f = tokio::fs::File::create(&tmp).await?;
-            f.write_all(&data).await?;
-            f.sync_data().await?;
-            drop(f);
-            self.publish(key, &tmp).await
-        }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-        }
+        let to = self.path_of(key);
+        let result = tokio::task::spawn_blocking(move || {
+            let written = write_synced(&tmp, &data).and_then(|()| rename_into(&tmp, &to));
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)));
         result.map_err(|source| StoreError::Write {
             key: key.to_string(),
             source,

@@ -26,7 +26,9 @@ pub enum Admission {
 struct State {
     consecutive_failures: u32,
     open_until: Option<Instant>,
-    probing: bool,
+    /// When the current probe started; a probe that never reported back
+    /// (its request was cancelled) expires after a cool-down.
+    probing: Option<Instant>,
     last_error: String,
     timed_out: bool,
 }
@@ -53,8 +55,9 @@ impl Breaker {
             return Admission::Closed;
         };
         let now = Instant::now();
-        if now >= until && !s.probing {
-            s.probing = true;
+        let probe_lost = s.probing.is_some_and(|t| now >= t + self.cooldown);
+        if now >= until && (s.probing.is_none() || probe_lost) {
+            s.probing = Some(now);
             return Admission::Probe;
         }
         Admission::Open {
@@ -77,7 +80,7 @@ impl Breaker {
     pub fn failure(&self, err: &UpstreamError) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.consecutive_failures += 1;
-        s.probing = false;
+        s.probing = None;
         s.last_error = err.to_string();
         s.timed_out = err.is_timeout();
         if s.timed_out || s.consecutive_failures >= self.threshold {

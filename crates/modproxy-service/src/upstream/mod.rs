@@ -54,9 +54,9 @@ impl Chain {
         Chain { entries }
     }
 
-    /// The sources in order.
-    pub fn sources(&self) -> impl Iterator<Item = &Source> {
-        self.entries.iter().map(|(s, _)| s)
+    /// The sources in order, each with whether any error falls through (`|`).
+    pub fn entries(&self) -> impl Iterator<Item = (&Source, bool)> {
+        self.entries.iter().map(|(s, f)| (s, *f))
     }
 }
 

@@ -54,6 +54,16 @@ impl ProxyUpstream {
         }
     }
 
+    /// The same upstream with `suffix` appended to its base URL, sharing
+    /// its circuit breaker (e.g. its `/sumdb/NAME` endpoint).
+    pub fn sub(&self, suffix: &str) -> ProxyUpstream {
+        ProxyUpstream {
+            base: format!("{}/{suffix}", self.base),
+            name: format!("{}/{suffix}", self.name),
+            breaker: Arc::clone(&self.breaker),
+        }
+    }
+
     /// The name used in messages: host, port and path, without the scheme.
     pub fn name(&self) -> &str {
         &self.name
@@ -93,7 +103,7 @@ impl ProxyUpstream {
         let deadline = Instant::now() + http.policy.deadline;
         let mut fetched = Fetched {
             upstream: self.name.clone(),
-            url: format!("{}/{}", self.base, path),
+            url: format!("{}/{}", self.base, escape_path(path)),
             http: http.clone(),
             content_length: None,
             response: None,
@@ -102,6 +112,7 @@ impl ProxyUpstream {
             retries_left: http.policy.retries,
             attempt: 0,
             deadline,
+            resumable: false,
         };
         fetched.open(false).await?;
         Ok(fetched)
@@ -124,9 +135,18 @@ pub struct Fetched {
     retries_left: u32,
     attempt: u32,
     deadline: Instant,
+    /// Whether a broken body may be re-requested from where it stopped:
+    /// only for files that cannot change between the two requests.
+    resumable: bool,
 }
 
 impl Fetched {
+    /// Allows resuming a broken body (for immutable files only).
+    pub fn resumable(mut self, yes: bool) -> Fetched {
+        self.resumable = yes;
+        self
+    }
+
     /// Sends the request (from `received` when resuming), retrying what is
     /// worth retrying, until a usable response or a final error.
     async fn open(&mut self, resuming: bool) -> Result<(), UpstreamError> {
@@ -183,6 +203,8 @@ impl Fetched {
             StatusCode::OK => {
                 if !resuming {
                     self.content_length = response.content_length();
+                } else if response.content_length() != self.content_length {
+                    return Err(self.invalid("body", "changed size between attempts"));
                 }
                 self.skip = if resuming { self.received } else { 0 };
                 self.response = Some(response);
@@ -256,7 +278,7 @@ impl Fetched {
     /// Re-requests the rest of the body after `cause`, or fails with it.
     async fn resume_after(&mut self, cause: UpstreamError) -> Result<(), UpstreamError> {
         self.response = None;
-        if self.retries_left == 0 || Instant::now() >= self.deadline {
+        if !self.resumable || self.retries_left == 0 || Instant::now() >= self.deadline {
             return Err(cause);
         }
         self.backoff(&cause).await?;
@@ -402,4 +424,37 @@ fn jitter() -> f64 {
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
     x ^= x >> 33;
     (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Percent-escapes a protocol path for a URL, keeping `/` and the
+/// characters module paths and versions use unescaped (like Go's
+/// `url.PathEscape` per element).
+fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_path;
+
+    #[test]
+    fn escapes_what_a_url_path_cannot_hold() {
+        assert_eq!(
+            escape_path("rsc.io/quote/@v/v1.5.2.zip"),
+            "rsc.io/quote/@v/v1.5.2.zip"
+        );
+        assert_eq!(
+            escape_path("m/@v/v2.0.0+incompatible.info"),
+            "m/@v/v2.0.0+incompatible.info"
+        );
+        assert_eq!(escape_path("m/@v/a#b c%.info"), "m/@v/a%23b%20c%25.info");
+    }
 }

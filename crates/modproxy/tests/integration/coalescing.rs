@@ -73,6 +73,7 @@ async fn waiters_of_a_slow_zip_share_one_streamed_fetch() {
         chunk: 64 << 10,
         delay: Duration::from_millis(15),
         stall_after: None,
+        stalls: 0,
     };
     server.add_synthetic(path, file);
     let data = TempDir::new("data");
@@ -104,6 +105,7 @@ async fn a_200mb_zip_streams_through_without_being_held_in_memory() {
         chunk: 256 << 10,
         delay: Duration::ZERO,
         stall_after: None,
+        stalls: 0,
     };
     server.add_synthetic(path, file);
     let data = TempDir::new("data");

@@ -17,6 +17,7 @@ async fn sigkill_mid_download_leaves_no_partial_object() {
         chunk: 256 << 10,
         delay: Duration::ZERO,
         stall_after: Some(16 << 20),
+        stalls: u32::MAX,
     };
     server.add_synthetic(path, stalling);
     let data = TempDir::new("data");
@@ -53,6 +54,7 @@ async fn sigkill_mid_download_leaves_no_partial_object() {
         path,
         Synthetic {
             stall_after: None,
+            stalls: 0,
             ..stalling
         },
     );

@@ -25,11 +25,14 @@ pub enum Mode {
     Status(u16),
     /// Accept and never answer (bounded at two minutes).
     Hang,
+    /// Answer the next `count` requests with `status`, then forward.
+    Burst { status: u16, count: u32 },
 }
 
 /// A generated file: `size` pseudo-random bytes from `seed`, sent in
-/// `chunk`-sized pieces `delay` apart, stalling forever (bounded) after
-/// `stall_after` bytes.
+/// `chunk`-sized pieces `delay` apart. The first `stalls` requests for it
+/// stall (for two minutes at most) after `stall_after` bytes. `Range:
+/// bytes=N-` requests are answered with 206.
 #[derive(Debug, Clone, Copy)]
 pub struct Synthetic {
     pub size: u64,
@@ -37,6 +40,21 @@ pub struct Synthetic {
     pub chunk: usize,
     pub delay: Duration,
     pub stall_after: Option<u64>,
+    pub stalls: u32,
+}
+
+impl Synthetic {
+    /// `size` bytes sent as fast as possible, never stalling.
+    pub fn fast(size: u64, seed: u64) -> Synthetic {
+        Synthetic {
+            size,
+            seed,
+            chunk: 256 << 10,
+            delay: Duration::ZERO,
+            stall_after: None,
+            stalls: 0,
+        }
+    }
 }
 
 struct State {
@@ -155,8 +173,25 @@ async fn handle(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Respo
         .unwrap()
         .entry(path.clone())
         .or_default() += 1;
-    let mode = *state.mode.lock().unwrap();
+    let mode = {
+        let mut mode = state.mode.lock().unwrap();
+        let now = *mode;
+        if let Mode::Burst { status, count } = now {
+            *mode = if count > 1 {
+                Mode::Burst {
+                    status,
+                    count: count - 1,
+                }
+            } else {
+                Mode::Forward
+            };
+            Mode::Status(status)
+        } else {
+            now
+        }
+    };
     match mode {
+        Mode::Burst { .. } => unreachable!("turned into Status above"),
         Mode::Status(code) => return respond(code, Bytes::from("injected failure\n")),
         Mode::Hang => {
             tokio::time::sleep(Duration::from_secs(120)).await;
@@ -164,9 +199,23 @@ async fn handle(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Respo
         }
         Mode::Forward => {}
     }
-    let synthetic = state.synthetic.lock().unwrap().get(&path).copied();
+    let synthetic = {
+        let mut files = state.synthetic.lock().unwrap();
+        files.get_mut(&path).map(|f| {
+            let this = *f;
+            f.stalls = f.stalls.saturating_sub(1);
+            this
+        })
+    };
     if let Some(file) = synthetic {
-        return serve_synthetic(file);
+        let from = req
+            .headers()
+            .get("range")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("bytes="))
+            .and_then(|v| v.strip_suffix('-'))
+            .and_then(|v| v.parse::<u64>().ok());
+        return serve_synthetic(file, from);
     }
     let fixed = state.statics.lock().unwrap().get(&path).cloned();
     if let Some(body) = fixed {
@@ -196,18 +245,23 @@ fn respond(status: u16, body: Bytes) -> Response<ChannelBody> {
         .unwrap()
 }
 
-fn serve_synthetic(file: Synthetic) -> Response<ChannelBody> {
+fn serve_synthetic(file: Synthetic, from: Option<u64>) -> Response<ChannelBody> {
+    let start = from.unwrap_or(0).min(file.size);
+    let stall_after = file.stall_after.filter(|_| file.stalls > 0);
     let (tx, rx) = mpsc::channel(2);
     tokio::spawn(async move {
         let mut gen = Generator::new(file.seed);
-        let mut sent = 0u64;
+        let _ = gen.take(start as usize);
+        let mut sent = start;
         while sent < file.size {
-            if file.stall_after.is_some_and(|n| sent >= n) {
+            if stall_after.is_some_and(|n| sent >= n) {
                 tokio::time::sleep(Duration::from_secs(120)).await;
                 return;
             }
             let n = (file.size - sent).min(file.chunk as u64) as usize;
-            if tx.send(Bytes::from(gen.take(n))).await.is_err() {
+            let mut piece = gen.take(n);
+            zip_tail(&mut piece, sent, file.size);
+            if tx.send(Bytes::from(piece)).await.is_err() {
                 return;
             }
             sent += n as u64;
@@ -216,15 +270,41 @@ fn serve_synthetic(file: Synthetic) -> Response<ChannelBody> {
             }
         }
     });
-    Response::builder()
-        .header("content-length", file.size)
-        .body(ChannelBody { rx })
-        .unwrap()
+    let mut response = Response::builder().header("content-length", file.size - start);
+    if from.is_some() {
+        response = response.status(206).header(
+            "content-range",
+            format!(
+                "bytes {start}-{}/{}",
+                file.size.saturating_sub(1),
+                file.size
+            ),
+        );
+    }
+    response.body(ChannelBody { rx }).unwrap()
 }
 
 /// The bytes of a synthetic file, for comparing with what was served.
 pub fn synthetic_bytes(seed: u64, size: u64) -> Vec<u8> {
-    Generator::new(seed).take(size as usize)
+    let mut bytes = Generator::new(seed).take(size as usize);
+    zip_tail(&mut bytes, 0, size);
+    bytes
+}
+
+/// Ends every synthetic file with an empty zip's "end of central directory"
+/// record, so it passes modproxy's check that a zip looks like one.
+/// `piece` holds the bytes at `offset` of a file of `size` bytes.
+fn zip_tail(piece: &mut [u8], offset: u64, size: u64) {
+    const EOCD: [u8; 22] = [
+        b'P', b'K', 5, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let tail_start = size.saturating_sub(EOCD.len() as u64);
+    for (i, b) in piece.iter_mut().enumerate() {
+        let at = offset + i as u64;
+        if at >= tail_start {
+            *b = EOCD[(at - tail_start) as usize];
+        }
+    }
 }
 
 /// xorshift64: cheap, deterministic, incompressible enough.

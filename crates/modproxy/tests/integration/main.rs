@@ -9,5 +9,6 @@ mod util;
 mod coalescing;
 mod config;
 mod crash;
+mod faults;
 mod go_client;
 mod protocol;

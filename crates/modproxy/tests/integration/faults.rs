@@ -1,0 +1,482 @@
+//! Never hang: a silent, stalling, failing or vanished upstream, a full
+//! disk and a shutdown each turn into a fast answer, never a hang. Every wait
+//! here is bounded; timeouts are shortened by configuration so the suite
+//! stays quick.
+
+use std::time::{Duration, Instant};
+
+use crate::fault::{synthetic_bytes, FaultServer, Mode, Synthetic};
+use crate::util::{files_under, hello_module, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
+
+/// Answers with status, X-Cache-Status and body.
+async fn get(url: &str) -> (u16, String, String) {
+    let r = reqwest::get(url).await.unwrap();
+    let status = r.status().as_u16();
+    let cache = r
+        .headers()
+        .get("x-cache-status")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, cache, r.text().await.unwrap_or_default())
+}
+
+#[test]
+fn a_silent_first_upstream_is_skipped_with_pipe_and_costs_one_timeout() {
+    let upstream = RefProxy::start();
+    let silent = FaultServer::start(&upstream.url);
+    silent.set_mode(Mode::Hang);
+    let data = TempDir::new("data");
+    let chain = format!("{}|{}", silent.url, upstream.url);
+    let proxy = Modproxy::start(
+        data.path(),
+        &[
+            "--upstream",
+            &chain,
+            "--sumdb",
+            REF_SUMDB,
+            "--headers-timeout",
+            "2s",
+        ],
+    );
+    let project = TempDir::new("proj");
+    hello_module(project.path());
+    let go = GoEnv::new();
+
+    let started = Instant::now();
+    go.ok(
+        project.path(),
+        &proxy.url,
+        &["mod", "download", "rsc.io/quote@v1.5.2"],
+    );
+    let first = started.elapsed();
+    assert!(
+        first < Duration::from_secs(8),
+        "first download took {first:?}"
+    );
+    assert!(silent.total() >= 1, "the silent upstream was never tried");
+
+    // Within the cool-down the silent upstream is skipped: no timeout paid.
+    let tried = silent.total();
+    let started = Instant::now();
+    go.ok(
+        project.path(),
+        &proxy.url,
+        &["mod", "download", "rsc.io/sampler@v1.3.0"],
+    );
+    let later = started.elapsed();
+    assert_eq!(
+        silent.total(),
+        tried,
+        "the open breaker still sent requests"
+    );
+    assert!(
+        later < Duration::from_secs(2),
+        "a later download took {later:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_first_upstream_with_comma_is_a_504_naming_it_not_a_hang() {
+    let upstream = RefProxy::start();
+    let silent = FaultServer::start(&upstream.url);
+    silent.set_mode(Mode::Hang);
+    let data = TempDir::new("data");
+    let chain = format!("{},{}", silent.url, upstream.url);
+    let proxy = Modproxy::start(
+        data.path(),
+        &[
+            "--upstream",
+            &chain,
+            "--sumdb",
+            "off",
+            "--headers-timeout",
+            "1s",
+        ],
+    );
+    let started = Instant::now();
+    let (status, _, body) = get(&format!("{}/rsc.io/quote/@v/list", proxy.url)).await;
+    assert!(started.elapsed() < Duration::from_secs(6));
+    assert_eq!(status, 504, "{body}");
+    let name = silent.url.trim_start_matches("http://");
+    assert!(
+        body.contains(name) && body.contains("no response headers after 1s"),
+        "{body}"
+    );
+
+    // The next request is skipped at once, still 504, still naming it.
+    let started = Instant::now();
+    let (status, _, body) = get(&format!("{}/rsc.io/sampler/@v/list", proxy.url)).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 504, "{body}");
+    assert!(body.contains(name) && body.contains("skipped"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_stalling_half_way_is_resumed_and_completed() {
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let path = "/example.com/stall/@v/v1.0.0.zip";
+    let file = Synthetic {
+        stall_after: Some(3 << 20),
+        stalls: 1,
+        ..Synthetic::fast(6 << 20, 21)
+    };
+    server.add_synthetic(path, file);
+    let data = TempDir::new("data");
+    let proxy = Modproxy::start(
+        data.path(),
+        &[
+            "--upstream",
+            &server.url,
+            "--sumdb",
+            "off",
+            "--stall-timeout",
+            "1s",
+        ],
+    );
+    let started = Instant::now();
+    let body = reqwest::get(format!("{}{path}", proxy.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        body[..] == synthetic_bytes(file.seed, file.size)[..],
+        "resumed body differs"
+    );
+    assert_eq!(
+        server.count(path),
+        2,
+        "expected one stalled and one resumed request"
+    );
+    let stored = std::fs::read(data.path().join("example.com/stall/@v/v1.0.0.zip")).unwrap();
+    assert_eq!(stored.len() as u64, file.size);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_keeps_stalling_fails_clearly_and_stores_nothing() {
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let path = "/example.com/dead/@v/v1.0.0.zip";
+    server.add_synthetic(
+        path,
+        Synthetic {
+            stall_after: Some(1 << 20),
+            stalls: u32::MAX,
+            ..Synthetic::fast(4 << 20, 5)
+        },
+    );
+    let data = TempDir::new("data");
+    let proxy = Modproxy::start(
+        data.path(),
+        &[
+            "--upstream",
+            &server.url,
+            "--sumdb",
+            "off",
+            "--stall-timeout",
+            "1s",
+            "--retries",
+            "1",
+        ],
+    );
+    let started = Instant::now();
+    let response = reqwest::get(format!("{}{path}", proxy.url)).await.unwrap();
+    // Headers came at once (the body streams); the body then breaks off.
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.bytes().await.is_err(),
+        "a truncated body must not end cleanly"
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(server.count(path), 2);
+    let stored = files_under(data.path());
+    assert!(
+        stored.iter().all(|f| !f.ends_with(".zip")),
+        "partial zip stored: {stored:?}"
+    );
+    // A later request for the same zip is a fresh attempt (no poisoned state).
+    let (status, _, _) = get(&format!("{}/rsc.io/quote/@v/v1.5.2.mod", proxy.url)).await;
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_5xx_burst_shorter_than_the_retry_budget_is_invisible_to_the_client() {
+    let upstream = RefProxy::start();
+    let flaky = FaultServer::start(&upstream.url);
+    let data = TempDir::new("data");
+    let proxy = Modproxy::start(
+        data.path(),
+        &[
+            "--upstream",
+            &flaky.url,
+            "--sumdb",
+            REF_SUMDB,
+            "--retries",
+            "2",
+        ],
+    );
+    let project = TempDir::new("proj");
+    hello_module(project.path());
+    let go = GoEnv::new();
+    flaky.set_mode(Mode::Burst {
+        status: 503,
+        count: 2,
+    });
+    go.ok(
+        project.path(),
+        &proxy.url,
+        &["mod", "download", "rsc.io/quote@v1.5.2"],
+    );
+    assert_eq!(
+        flaky.count("/rsc.io/quote/@v/v1.5.2.info"),
+        3,
+        "two 503s, then success"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_upstream_down_after_warm_up_serves_stale_lists_and_hits() {
+    let mut upstream = RefProxy::start();
+    let data = TempDir::new("data");
+    let conf = TempDir::new("conf");
+    let config = conf.path().join("modproxy.toml");
+    std::fs::write(&config, "[cache]\nfresh_for = \"1s\"\n").unwrap();
+    let proxy = Modproxy::start(
+        data.path(),
+        &[
+            "--upstream",
+            &upstream.url,
+            "--sumdb",
+            REF_SUMDB,
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let project = TempDir::new("proj");
+    hello_module(project.path());
+    let go = GoEnv::new();
+    go.ok(project.path(), &proxy.url, &["mod", "tidy"]);
+    for file in ["@v/list", "@latest"] {
+        assert_eq!(
+            get(&format!("{}/rsc.io/quote/{file}", proxy.url)).await.0,
+            200
+        );
+    }
+
+    upstream.stop();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for file in ["@v/list", "@latest"] {
+        let url = format!("{}/rsc.io/quote/{file}", proxy.url);
+        let (status, _, _) = get(&url).await; // starts the (failing) refresh
+        assert_eq!(status, 200);
+        let mut cache = String::new();
+        for _ in 0..50 {
+            let (status, c, _) = get(&url).await;
+            assert_eq!(status, 200);
+            cache = c;
+            if cache == "STALE" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(cache, "STALE", "{file}");
+    }
+    for file in ["@v/v1.5.2.info", "@v/v1.5.2.mod", "@v/v1.5.2.zip"] {
+        let (status, cache, _) = get(&format!("{}/rsc.io/quote/{file}", proxy.url)).await;
+        assert_eq!((status, cache.as_str()), (200, "HIT"), "{file}");
+    }
+    let offline = GoEnv::new();
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = project.path().to_path_buf();
+        let text = offline.ok(&dir, &proxy.url, &["build", "-o", "hello", "."]);
+        drop(project);
+        text
+    })
+    .await
+    .unwrap();
+    assert!(!out.contains("error"), "{out}");
+}
+
+/// A tmpfs of `size` mounted at a fresh directory, unmounted on drop.
+struct TinyFs {
+    dir: TempDir,
+}
+
+impl TinyFs {
+    fn mount(size: &str) -> TinyFs {
+        let dir = TempDir::new("tinyfs");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "cannot mount a tmpfs (the disk-full test needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TinyFs { dir }
+    }
+
+    /// Writes a file until the file system is full.
+    fn fill(&self) -> std::path::PathBuf {
+        let path = self.dir.path().join("filler");
+        self.append_until_full(&path);
+        path
+    }
+
+    /// Appends to `path` until the file system is full; returns how much fit.
+    fn append_until_full(&self, path: &std::path::Path) -> usize {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        let block = vec![0u8; 4096];
+        let mut written = 0;
+        while let Ok(n) = f.write(&block) {
+            if n == 0 {
+                break;
+            }
+            written += n;
+        }
+        written
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_still_serves_stores_nothing_corrupt_and_recovers() {
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let big = "/example.com/full/@v/v1.0.0.zip";
+    server.add_synthetic(big, Synthetic::fast(3 << 20, 9));
+    let fs = TinyFs::mount("1m");
+    let data = fs.dir.path().join("store");
+    let proxy = Modproxy::start(&data, &["--upstream", &server.url, "--sumdb", "off"]);
+    let filler = fs.fill();
+
+    // A 3 MiB zip on a full 1 MiB file system: relayed, not cached.
+    let body = reqwest::get(format!("{}{big}", proxy.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        body[..] == synthetic_bytes(9, 3 << 20)[..],
+        "relayed zip differs"
+    );
+    // The failed spool's space is freed when the fetch's last reader is
+    // gone: keep the disk full until nothing more fits for a while.
+    let filler2 = fs.dir.path().join("filler2");
+    let mut quiet = 0;
+    for _ in 0..100 {
+        quiet = if fs.append_until_full(&filler2) == 0 {
+            quiet + 1
+        } else {
+            0
+        };
+        if quiet == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _, text) = get(&format!("{}/rsc.io/quote/@v/v1.5.2.mod", proxy.url)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.starts_with("module"));
+    let stored = files_under(&data);
+    assert!(
+        stored
+            .iter()
+            .all(|f| f.starts_with(".tmp/") && !f.contains("spool")),
+        "something was stored on a full disk: {stored:?}"
+    );
+
+    // Space returns: caching resumes.
+    std::fs::remove_file(filler).unwrap();
+    std::fs::remove_file(filler2).unwrap();
+    let (status, _, _) = get(&format!("{}/rsc.io/quote/@v/v1.5.1.mod", proxy.url)).await;
+    assert_eq!(status, 200);
+    assert!(
+        data.join("rsc.io/quote/@v/v1.5.1.mod").exists(),
+        "caching did not resume"
+    );
+    drop(proxy);
+}
+
+#[test]
+fn sigterm_during_twenty_downloads_lets_them_finish_and_exits_zero() {
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let mut paths = Vec::new();
+    for i in 0..20u64 {
+        let path = format!("/example.com/slow{i}/@v/v1.0.0.zip");
+        let file = Synthetic {
+            chunk: 64 << 10,
+            delay: Duration::from_millis(40),
+            ..Synthetic::fast(1 << 20, 100 + i)
+        };
+        server.add_synthetic(&path, file);
+        paths.push((path, file));
+    }
+    let data = TempDir::new("data");
+    let mut proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+    let url = proxy.url.clone();
+    let downloads: Vec<_> = paths
+        .into_iter()
+        .map(|(path, file)| {
+            let url = format!("{url}{path}");
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let body = reqwest::get(&url).await?.bytes().await?;
+                    Ok::<_, reqwest::Error>(body[..] == synthetic_bytes(file.seed, file.size)[..])
+                })
+            })
+        })
+        .collect();
+    // Let every download start, then ask the proxy to stop.
+    let started = Instant::now();
+    while (0..20).any(|i| server.count(&format!("/example.com/slow{i}/@v/v1.0.0.zip")) == 0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "downloads did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &proxy.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    for d in downloads {
+        assert_eq!(
+            d.join().unwrap().ok(),
+            Some(true),
+            "a download did not complete intact"
+        );
+    }
+    let status = proxy
+        .wait(Duration::from_secs(30))
+        .expect("modproxy did not exit");
+    assert_eq!(status.code(), Some(0));
+}

@@ -17,7 +17,13 @@ pub fn line(text: &str) {
 pub fn error(err: &anyhow::Error) {
     let mut out = std::io::stderr().lock();
     let _ = writeln!(out, "modproxy: error: {err}");
+    let mut previous = err.to_string();
     for cause in err.chain().skip(1) {
-        let _ = writeln!(out, "  caused by: {cause}");
+        // Many messages already end with their cause; do not repeat it.
+        let text = cause.to_string();
+        if !previous.contains(&text) {
+            let _ = writeln!(out, "  caused by: {text}");
+        }
+        previous = text;
     }
 }

@@ -7,13 +7,16 @@
 //!   rsc.io/quote/@v/v1.5.2.mod
 //!   rsc.io/quote/@v/v1.5.2.zip
 //!   rsc.io/quote/@latest
-//!   .tmp/$pid/                         spool and temporary files of one process
+//!   .tmp/$id.lock                      held (flock) by the process owning $id/
+//!   .tmp/$id/                          spool and temporary files of one process
 //! ```
 //!
-//! Writes go to `.tmp/$pid/` and are renamed into place, so a crash at any
-//! moment leaves only complete objects in the tree. When a store is opened,
-//! the `.tmp/` directories of processes that are gone are removed; those of
-//! live processes (another modproxy on the same directory) are left alone.
+//! Writes go to `.tmp/$id/` and are renamed into place, so a crash at any
+//! moment leaves only complete objects in the tree. Each process holds an
+//! exclusive lock on its `$id.lock` for as long as it runs; when a store is
+//! opened, the directories whose lock can be taken (their process is gone,
+//! whatever its pid or container) are removed, and those of live processes
+//! (another modproxy on the same directory) are left alone.
 //! Module paths cannot have an element starting with a dot, so `.tmp` never
 //! collides with a module.
 
@@ -32,6 +35,8 @@ pub struct DiskStore {
     root: PathBuf,
     tmp: PathBuf,
     counter: AtomicU64,
+    /// Held for the life of the store: says `tmp` is in use.
+    _lock: std::fs::File,
 }
 
 impl DiskStore {
@@ -46,12 +51,24 @@ impl DiskStore {
         let tmp_root = root.join(".tmp");
         std::fs::create_dir_all(&tmp_root).map_err(setup(&tmp_root))?;
         remove_leftovers(&tmp_root).map_err(setup(&tmp_root))?;
-        let tmp = tmp_root.join(std::process::id().to_string());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let id = format!("{}-{nanos:x}", std::process::id());
+        // The lock first, then the directory: a directory without its lock
+        // file is always a leftover.
+        let lock_path = tmp_root.join(format!("{id}.lock"));
+        let lock = std::fs::File::create(&lock_path).map_err(setup(&lock_path))?;
+        lock.try_lock()
+            .map_err(|e| setup(&lock_path)(io::Error::other(e)))?;
+        let tmp = tmp_root.join(&id);
         std::fs::create_dir_all(&tmp).map_err(setup(&tmp))?;
         Ok(DiskStore {
             root: root.to_path_buf(),
             tmp,
             counter: AtomicU64::new(0),
+            _lock: lock,
         })
     }
 
@@ -111,19 +128,25 @@ fn rename_into(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::rename(from, to)
 }
 
-/// Removes the temporary directories of processes that no longer run (and
-/// anything else found in `.tmp/`).
+/// Removes what processes that are gone left in `.tmp/`: directories whose
+/// lock file can be locked (or is missing), and anything else.
 fn remove_leftovers(tmp_root: &Path) -> io::Result<()> {
     for entry in std::fs::read_dir(tmp_root)? {
         let entry = entry?;
-        let owner = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok());
-        if owner.is_some_and(process_alive) {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".lock") {
+            continue; // judged with its directory below
+        }
+        let lock_path = tmp_root.join(format!("{name}.lock"));
+        let lock = std::fs::File::options().write(true).open(&lock_path);
+        let alive = match &lock {
+            Ok(file) => matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+            Err(_) => false,
+        };
+        if alive {
             continue;
         }
-        let path = entry.path();
         let removed = if entry.file_type()?.is_dir() {
             std::fs::remove_dir_all(&path)
         } else {
@@ -133,15 +156,25 @@ fn remove_leftovers(tmp_root: &Path) -> io::Result<()> {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => tracing::info!(path = %path.display(), "removed leftovers of an unfinished write"),
         }
+        if lock.is_ok() {
+            let _ = std::fs::remove_file(&lock_path);
+        }
+    }
+    // Lock files left without a directory (a crash between the two creates).
+    for entry in std::fs::read_dir(tmp_root)? {
+        let path = entry?.path();
+        let is_lock = path.extension().is_some_and(|e| e == "lock");
+        if is_lock && !path.with_extension("").exists() {
+            let unlocked = std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .is_ok_and(|f| f.try_lock().is_ok());
+            if unlocked {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
     Ok(())
-}
-
-/// Whether process `pid` runs (Linux: it has a `/proc` entry). Our own pid
-/// counts as gone: a directory with it is from an earlier process that had
-/// the same pid.
-fn process_alive(pid: u32) -> bool {
-    pid != std::process::id() && Path::new("/proc").join(pid.to_string()).exists()
 }
 
 #[async_trait]
@@ -225,17 +258,20 @@ mod tests {
         obj.reader.read_to_string(&mut s).await.unwrap();
         assert_eq!((s.as_str(), obj.size), ("v1.0.0\n", 7));
 
-        std::fs::write(store.temp_path("half.zip"), b"partial").unwrap();
-        // A dead process's leftovers go; a live one's (pid 1) stay.
-        let dead = dir.join(".tmp/4294967295");
-        let live = dir.join(".tmp/1");
-        std::fs::create_dir_all(&dead).unwrap();
-        std::fs::create_dir_all(&live).unwrap();
+        let half = store.temp_path("half.zip");
+        std::fs::write(&half, b"partial").unwrap();
+        // A second store on the same directory (another live process) leaves
+        // the first one's files alone.
+        let second = DiskStore::open(&dir).unwrap();
+        assert!(half.exists(), "a live store's temporary file was removed");
+        // Once the first is gone, the next open removes its leftovers.
         drop(store);
+        drop(second);
         let store = DiskStore::open(&dir).unwrap();
+        assert!(!half.exists());
+        let left: Vec<_> = std::fs::read_dir(dir.join(".tmp")).unwrap().collect();
+        assert_eq!(left.len(), 2, "only the new store's directory and lock");
         assert_eq!(std::fs::read_dir(store.spool_dir()).unwrap().count(), 0);
-        assert!(!dead.exists());
-        assert!(live.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

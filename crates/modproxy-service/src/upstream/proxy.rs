@@ -189,12 +189,15 @@ impl Fetched {
         let response = match timeout(wait, request.send()).await {
             Err(_) => return Err(self.timeout("no response headers", wait)),
             Ok(Err(e)) => {
+                let tls = self.url.starts_with("https:");
+                let after = started.elapsed();
                 return Err(network_error(
                     &self.upstream,
                     e,
-                    started.elapsed(),
+                    after,
+                    tls,
                     &self.http.policy,
-                ))
+                ));
             }
             Ok(Ok(r)) => r,
         };
@@ -372,20 +375,15 @@ impl Fetched {
 }
 
 /// Names the step a request failed at: DNS lookup, TCP connect, TLS
-/// handshake, or the request itself.
+/// handshake, or the request itself. The connector says "dns error" and
+/// "tcp connect error"; any other connect failure on https is the handshake.
 fn network_error(
     upstream: &str,
     e: reqwest::Error,
     after: Duration,
+    tls: bool,
     policy: &UpstreamPolicy,
 ) -> UpstreamError {
-    let mut chain = String::new();
-    let mut cause: Option<&dyn std::error::Error> = Some(&e);
-    while let Some(c) = cause {
-        chain.push_str(&c.to_string().to_ascii_lowercase());
-        chain.push(' ');
-        cause = c.source();
-    }
     if e.is_connect() && e.is_timeout() {
         return UpstreamError::Timeout {
             upstream: upstream.to_string(),
@@ -393,13 +391,21 @@ fn network_error(
             after: policy.connect,
         };
     }
-    let step = if chain.contains("dns error") || chain.contains("failed to lookup") {
+    let mut chain = String::new();
+    let mut cause: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(c) = cause {
+        chain.push_str(&c.to_string().to_ascii_lowercase());
+        chain.push(' ');
+        cause = c.source();
+    }
+    let step = if chain.contains("dns error") {
         "DNS lookup"
-    } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("handshake")
-    {
+    } else if chain.contains("tcp connect error") {
+        "TCP connect"
+    } else if e.is_connect() && tls {
         "TLS handshake"
     } else if e.is_connect() {
-        "TCP connect"
+        "connect"
     } else {
         "request"
     };

@@ -3,21 +3,34 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use modproxy_service::server::Server;
+use modproxy_service::server::{Server, StartError};
 
 use crate::cli::{ServeArgs, Sources};
+use crate::settings::Resolved;
 use crate::{logging, printer, settings};
 
 pub fn run(args: &ServeArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
     let resolved = settings::resolve(args, sources)?;
     logging::init(resolved.log_format)?;
-    let settings = resolved.service;
+    let Resolved {
+        service: settings,
+        data_key,
+        listen_key,
+        ..
+    } = resolved;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let server = Server::bind(&settings).await?;
+        let server = Server::bind(&settings).await.map_err(|e| {
+            let key = match &e {
+                StartError::Store(_) => format!("check the data directory ({data_key})"),
+                StartError::Listen { .. } => format!("check the listen address ({listen_key})"),
+                StartError::Client(_) => "check the system's TLS certificates".to_string(),
+            };
+            anyhow::Error::new(e).context(key)
+        })?;
         let addr = server
             .local_addr()
             .context("cannot read the listening address")?;

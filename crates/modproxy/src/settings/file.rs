@@ -37,7 +37,10 @@ use serde::Deserialize;
 pub struct FileConfig {
     pub listen: Option<String>,
     pub data: Option<String>,
-    pub upstream: Option<UpstreamValue>,
+    /// The list (a string) or the `[upstream]` table: see [`FileConfig::upstream`].
+    upstream: Option<toml::Value>,
+    #[serde(skip)]
+    upstream_parsed: Option<UpstreamValue>,
     pub private_upstream: Option<String>,
     pub sumdb: Option<String>,
     pub private: Option<String>,
@@ -52,8 +55,7 @@ pub struct FileConfig {
 }
 
 /// `upstream` is either the list itself or a table with the list and bounds.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum UpstreamValue {
     List(String),
     Table(Box<UpstreamTable>),
@@ -103,24 +105,45 @@ impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read configuration file {}", path.display()))?;
-        toml::from_str(&text).map_err(|e| {
+        let file_error = |e: &dyn std::fmt::Display| {
             anyhow::anyhow!(
                 "configuration file {}: {}",
                 path.display(),
                 e.to_string().trim_end()
             )
-        })
+        };
+        let mut config: FileConfig = toml::from_str(&text).map_err(|e| file_error(&e))?;
+        // Parsed here rather than by an untagged enum, so that an error
+        // inside the table names its key.
+        config.upstream_parsed = match config.upstream.take() {
+            None => None,
+            Some(toml::Value::String(list)) => Some(UpstreamValue::List(list)),
+            Some(toml::Value::Table(table)) => {
+                let table: UpstreamTable = toml::Value::Table(table)
+                    .try_into()
+                    .map_err(|e| file_error(&format!("in the [upstream] table: {e}")))?;
+                Some(UpstreamValue::Table(Box::new(table)))
+            }
+            Some(other) => {
+                let e = format!(
+                    "`upstream` must be a string (the list) or a table, not a {}",
+                    other.type_str()
+                );
+                return Err(file_error(&e));
+            }
+        };
+        Ok(config)
     }
 
     pub fn upstream_table(&self) -> Option<&UpstreamTable> {
-        match &self.upstream {
+        match &self.upstream_parsed {
             Some(UpstreamValue::Table(t)) => Some(t),
             _ => None,
         }
     }
 
     pub fn upstream_list(&self) -> Option<String> {
-        match &self.upstream {
+        match &self.upstream_parsed {
             Some(UpstreamValue::List(s)) => Some(s.clone()),
             Some(UpstreamValue::Table(t)) => t.list.clone(),
             None => None,

@@ -29,6 +29,9 @@ pub const DEFAULT_SUMDB: &str = "sum.golang.org";
 pub struct Resolved {
     pub service: Settings,
     pub log_format: LogFormat,
+    /// Where `data` and `listen` came from, for start-up errors.
+    pub data_key: String,
+    pub listen_key: String,
 }
 
 /// A raw value and the name of the key it came from.
@@ -102,11 +105,16 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
                 .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:3000 or [::1]:3000"))
         },
     )?;
-    let data_dir = m.parse(
-        m.pick("data", env::DATA, &args.data, file.data.clone()),
-        default_data_dir,
-        |s| Ok(Some(PathBuf::from(s))),
-    )?;
+    let data_raw = m.pick("data", env::DATA, &args.data, file.data.clone());
+    let data_key = data_raw
+        .as_ref()
+        .map_or("the default data directory".to_string(), |r| r.key.clone());
+    let data_dir = m.parse(data_raw, default_data_dir, |s| {
+        if s.trim().is_empty() {
+            return Err("must not be empty".to_string());
+        }
+        Ok(Some(PathBuf::from(s)))
+    })?;
     let data_dir = data_dir.ok_or_else(|| {
         anyhow!(
             "no data directory: set --data (or {}), or HOME or XDG_CACHE_HOME",
@@ -348,6 +356,8 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
             shutdown_grace,
         },
         log_format,
+        data_key,
+        listen_key,
     })
 }
 

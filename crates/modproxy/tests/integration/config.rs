@@ -75,6 +75,20 @@ fn bad_configuration_names_the_key() {
     let err = fails(&data, &["--config", file.to_str().unwrap()], &[]);
     assert!(err.contains("cache.fresh_for"), "{err}");
 
+    std::fs::write(&file, "[upstream]\nconect_timeout = \"1s\"\n").unwrap();
+    let err = fails(&data, &["--config", file.to_str().unwrap()], &[]);
+    assert!(
+        err.contains("[upstream]") && err.contains("conect_timeout"),
+        "{err}"
+    );
+
+    std::fs::write(&file, "[upstream]\nretries = \"two\"\n").unwrap();
+    let err = fails(&data, &["--config", file.to_str().unwrap()], &[]);
+    assert!(err.contains("upstream.retries"), "{err}");
+
+    let err = fails(&data, &["--headers-timeout", "0s"], &[]);
+    assert!(err.contains("--headers-timeout"), "{err}");
+
     let err = fails(&data, &["--max-size", "20GiB"], &[]);
     assert!(
         err.contains("--max-size") && err.contains("not supported yet"),

@@ -27,6 +27,8 @@ pub enum Mode {
     Hang,
     /// Answer the next `count` requests with `status`, then forward.
     Burst { status: u16, count: u32 },
+    /// Wait this long before answering, then forward.
+    Delay(Duration),
 }
 
 /// A generated file: `size` pseudo-random bytes from `seed`, sent in
@@ -63,6 +65,8 @@ struct State {
     counts: Mutex<HashMap<String, usize>>,
     synthetic: Mutex<HashMap<String, Synthetic>>,
     statics: Mutex<HashMap<String, Bytes>>,
+    /// Synthetic bodies whose receiver went away before the end.
+    aborted: std::sync::atomic::AtomicUsize,
     client: reqwest::Client,
 }
 
@@ -87,6 +91,7 @@ impl FaultServer {
             counts: Mutex::default(),
             synthetic: Mutex::default(),
             statics: Mutex::default(),
+            aborted: Default::default(),
             client: reqwest::Client::new(),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -151,6 +156,11 @@ impl FaultServer {
             .unwrap_or(0)
     }
 
+    /// Synthetic bodies cut off because the client (modproxy) went away.
+    pub fn aborted(&self) -> usize {
+        self.state.aborted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// All requests so far.
     pub fn total(&self) -> usize {
         self.state.counts.lock().unwrap().values().sum()
@@ -197,6 +207,7 @@ async fn handle(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Respo
             tokio::time::sleep(Duration::from_secs(120)).await;
             return respond(504, Bytes::new());
         }
+        Mode::Delay(wait) => tokio::time::sleep(wait).await,
         Mode::Forward => {}
     }
     let synthetic = {
@@ -215,7 +226,7 @@ async fn handle(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Respo
             .and_then(|v| v.strip_prefix("bytes="))
             .and_then(|v| v.strip_suffix('-'))
             .and_then(|v| v.parse::<u64>().ok());
-        return serve_synthetic(file, from);
+        return serve_synthetic(Arc::clone(&state), file, from);
     }
     let fixed = state.statics.lock().unwrap().get(&path).cloned();
     if let Some(body) = fixed {
@@ -245,7 +256,7 @@ fn respond(status: u16, body: Bytes) -> Response<ChannelBody> {
         .unwrap()
 }
 
-fn serve_synthetic(file: Synthetic, from: Option<u64>) -> Response<ChannelBody> {
+fn serve_synthetic(state: Arc<State>, file: Synthetic, from: Option<u64>) -> Response<ChannelBody> {
     let start = from.unwrap_or(0).min(file.size);
     let stall_after = file.stall_after.filter(|_| file.stalls > 0);
     let (tx, rx) = mpsc::channel(2);
@@ -262,6 +273,9 @@ fn serve_synthetic(file: Synthetic, from: Option<u64>) -> Response<ChannelBody> 
             let mut piece = gen.take(n);
             zip_tail(&mut piece, sent, file.size);
             if tx.send(Bytes::from(piece)).await.is_err() {
+                state
+                    .aborted
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 return;
             }
             sent += n as u64;

@@ -480,3 +480,131 @@ fn sigterm_during_twenty_downloads_lets_them_finish_and_exits_zero() {
         .expect("modproxy did not exit");
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_first_upstream_is_hedged_with_pipe() {
+    let upstream = RefProxy::start();
+    let slow = FaultServer::start(&upstream.url);
+    slow.set_mode(Mode::Delay(Duration::from_secs(5)));
+    let data = TempDir::new("data");
+    let chain = format!("{}|{}", slow.url, upstream.url);
+    let proxy = Modproxy::start(
+        data.path(),
+        &[
+            "--upstream",
+            &chain,
+            "--sumdb",
+            "off",
+            "--hedge-after",
+            "200ms",
+        ],
+    );
+    let started = Instant::now();
+    let (status, _, body) = get(&format!("{}/rsc.io/quote/@v/v1.5.2.mod", proxy.url)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(slow.total(), 1, "the slow upstream was asked first");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_leaving_does_not_cancel_the_fetch_the_store_needs() {
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let path = "/example.com/leave/@v/v1.0.0.zip";
+    let file = Synthetic {
+        chunk: 64 << 10,
+        delay: Duration::from_millis(30),
+        ..Synthetic::fast(2 << 20, 33)
+    };
+    server.add_synthetic(path, file);
+    let data = TempDir::new("data");
+    let proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+    let mut response = reqwest::get(format!("{}{path}", proxy.url)).await.unwrap();
+    assert!(response.chunk().await.unwrap().is_some());
+    drop(response);
+
+    let stored = data.path().join("example.com/leave/@v/v1.0.0.zip");
+    let started = Instant::now();
+    while !stored.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the fetch was not finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(std::fs::read(&stored).unwrap() == synthetic_bytes(file.seed, file.size));
+    assert_eq!((server.count(path), server.aborted()), (1, 0));
+    let (status, cache, _) = get(&format!("{}{path}", proxy.url)).await;
+    assert_eq!((status, cache.as_str()), (200, "HIT"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fetch_nobody_needs_any_more_is_cancelled() {
+    // On a full disk a zip cannot be cached, so once its only client has
+    // left, nobody needs the rest of it.
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let path = "/example.com/unneeded/@v/v1.0.0.zip";
+    server.add_synthetic(
+        path,
+        Synthetic {
+            chunk: 64 << 10,
+            delay: Duration::from_millis(30),
+            ..Synthetic::fast(8 << 20, 44)
+        },
+    );
+    let fs = TinyFs::mount("1m");
+    let data = fs.dir.path().join("store");
+    let proxy = Modproxy::start(&data, &["--upstream", &server.url, "--sumdb", "off"]);
+    fs.fill();
+    let mut response = reqwest::get(format!("{}{path}", proxy.url)).await.unwrap();
+    assert!(response.chunk().await.unwrap().is_some());
+    drop(response);
+    let started = Instant::now();
+    while server.aborted() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the unneeded fetch went on"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(proxy);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn network_errors_name_the_step_and_the_wait() {
+    let upstream = RefProxy::start();
+    let plain_http = FaultServer::start(&upstream.url);
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let data = TempDir::new("data");
+    let refused = format!("http://127.0.0.1:{closed}");
+    let proxy = Modproxy::start(
+        data.path(),
+        &["--upstream", &refused, "--sumdb", "off", "--retries", "0"],
+    );
+    let (status, _, body) = get(&format!("{}/rsc.io/quote/@v/list", proxy.url)).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains(&format!("127.0.0.1:{closed}")) && body.contains("TCP connect failed after"),
+        "{body}"
+    );
+    drop(proxy);
+
+    // https to a server that speaks plain HTTP: the handshake fails.
+    let tls = plain_http.url.replace("http://", "https://");
+    let data = TempDir::new("data");
+    let proxy = Modproxy::start(
+        data.path(),
+        &["--upstream", &tls, "--sumdb", "off", "--retries", "0"],
+    );
+    let (status, _, body) = get(&format!("{}/rsc.io/quote/@v/list", proxy.url)).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("TLS handshake failed after"), "{body}");
+}

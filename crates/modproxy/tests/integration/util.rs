@@ -301,7 +301,8 @@ pub fn hello_module(dir: &Path) {
     .unwrap();
 }
 
-/// Every file below `dir`, relative, sorted.
+/// Every file below `dir`, relative, sorted; the lock files that running
+/// modproxy processes hold in a store's `.tmp/` are left out.
 pub fn files_under(dir: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -318,6 +319,7 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     }
     let mut out = Vec::new();
     walk(dir, dir, &mut out);
+    out.retain(|f| !(f.starts_with(".tmp/") && f.ends_with(".lock")));
     out.sort();
     out
 }

@@ -77,7 +77,7 @@ async fn waiters_of_a_slow_zip_share_one_streamed_fetch() {
     };
     server.add_synthetic(path, file);
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+    let proxy = Modproxy::behind(&server.url, data.path(), &[]);
 
     let results = get_all(&format!("{}{path}", proxy.url), 100).await;
     let expected = synthetic_bytes(file.seed, file.size);
@@ -109,7 +109,7 @@ async fn a_200mb_zip_streams_through_without_being_held_in_memory() {
     };
     server.add_synthetic(path, file);
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+    let proxy = Modproxy::behind(&server.url, data.path(), &[]);
 
     let client = reqwest::Client::new();
     let mut lengths = Vec::new();

@@ -163,17 +163,7 @@ async fn path_prefix_and_cached_only() {
     let upstream = RefProxy::start();
     let recorder = FaultServer::start(&upstream.url);
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(
-        data.path(),
-        &[
-            "--upstream",
-            &recorder.url,
-            "--sumdb",
-            "off",
-            "--path-prefix",
-            "/go",
-        ],
-    );
+    let proxy = Modproxy::behind(&recorder.url, data.path(), &["--path-prefix", "/go"]);
     assert!(proxy.url.ends_with("/go"));
     let under = reqwest::get(format!("{}/rsc.io/quote/@v/v1.5.2.mod", proxy.url))
         .await
@@ -207,16 +197,7 @@ async fn path_prefix_and_cached_only() {
     drop(proxy);
 
     // --cached-only: the same for every request.
-    let offline = Modproxy::start(
-        data.path(),
-        &[
-            "--upstream",
-            &recorder.url,
-            "--sumdb",
-            "off",
-            "--cached-only",
-        ],
-    );
+    let offline = Modproxy::behind(&recorder.url, data.path(), &["--cached-only"]);
     let hit = reqwest::get(format!("{}/rsc.io/quote/@v/v1.5.2.mod", offline.url))
         .await
         .unwrap();

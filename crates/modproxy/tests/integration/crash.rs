@@ -21,7 +21,7 @@ async fn sigkill_mid_download_leaves_no_partial_object() {
     };
     server.add_synthetic(path, stalling);
     let data = TempDir::new("data");
-    let mut proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+    let mut proxy = Modproxy::behind(&server.url, data.path(), &[]);
 
     // A client starts the download and receives part of it.
     let mut response = reqwest::get(format!("{}{path}", proxy.url)).await.unwrap();
@@ -58,7 +58,7 @@ async fn sigkill_mid_download_leaves_no_partial_object() {
             ..stalling
         },
     );
-    let proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+    let proxy = Modproxy::behind(&server.url, data.path(), &[]);
     assert_eq!(
         files_under(data.path()),
         Vec::<String>::new(),

@@ -127,17 +127,7 @@ async fn a_body_stalling_half_way_is_resumed_and_completed() {
     };
     server.add_synthetic(path, file);
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(
-        data.path(),
-        &[
-            "--upstream",
-            &server.url,
-            "--sumdb",
-            "off",
-            "--stall-timeout",
-            "1s",
-        ],
-    );
+    let proxy = Modproxy::behind(&server.url, data.path(), &["--stall-timeout", "1s"]);
     let started = Instant::now();
     let body = reqwest::get(format!("{}{path}", proxy.url))
         .await
@@ -173,18 +163,10 @@ async fn a_body_that_keeps_stalling_fails_clearly_and_stores_nothing() {
         },
     );
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(
+    let proxy = Modproxy::behind(
+        &server.url,
         data.path(),
-        &[
-            "--upstream",
-            &server.url,
-            "--sumdb",
-            "off",
-            "--stall-timeout",
-            "1s",
-            "--retries",
-            "1",
-        ],
+        &["--stall-timeout", "1s", "--retries", "1"],
     );
     let started = Instant::now();
     let response = reqwest::get(format!("{}{path}", proxy.url)).await.unwrap();
@@ -368,7 +350,7 @@ async fn a_full_disk_still_serves_stores_nothing_corrupt_and_recovers() {
     server.add_synthetic(big, Synthetic::fast(3 << 20, 9));
     let fs = TinyFs::mount("1m");
     let data = fs.dir.path().join("store");
-    let proxy = Modproxy::start(&data, &["--upstream", &server.url, "--sumdb", "off"]);
+    let proxy = Modproxy::behind(&server.url, &data, &[]);
     let filler = fs.fill();
 
     // A 3 MiB zip on a full 1 MiB file system: relayed, not cached.
@@ -436,7 +418,7 @@ fn sigterm_during_twenty_downloads_lets_them_finish_and_exits_zero() {
         paths.push((path, file));
     }
     let data = TempDir::new("data");
-    let mut proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+    let mut proxy = Modproxy::behind(&server.url, data.path(), &[]);
     let url = proxy.url.clone();
     let downloads: Vec<_> = paths
         .into_iter()
@@ -522,7 +504,7 @@ async fn a_client_leaving_does_not_cancel_the_fetch_the_store_needs() {
     };
     server.add_synthetic(path, file);
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+    let proxy = Modproxy::behind(&server.url, data.path(), &[]);
     let mut response = reqwest::get(format!("{}{path}", proxy.url)).await.unwrap();
     assert!(response.chunk().await.unwrap().is_some());
     drop(response);
@@ -559,7 +541,7 @@ async fn a_fetch_nobody_needs_any_more_is_cancelled() {
     );
     let fs = TinyFs::mount("1m");
     let data = fs.dir.path().join("store");
-    let proxy = Modproxy::start(&data, &["--upstream", &server.url, "--sumdb", "off"]);
+    let proxy = Modproxy::behind(&server.url, &data, &[]);
     fs.fill();
     let mut response = reqwest::get(format!("{}{path}", proxy.url)).await.unwrap();
     assert!(response.chunk().await.unwrap().is_some());

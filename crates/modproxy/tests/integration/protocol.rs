@@ -160,17 +160,7 @@ async fn a_silent_upstream_is_a_504_naming_the_step() {
     let dir = TempDir::new("conf");
     let config = config_file(&dir, "[upstream]\nheaders_timeout = \"1s\"\n");
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(
-        data.path(),
-        &[
-            "--upstream",
-            &silent.url,
-            "--sumdb",
-            "off",
-            "--config",
-            &config,
-        ],
-    );
+    let proxy = Modproxy::behind(&silent.url, data.path(), &["--config", &config]);
     let started = std::time::Instant::now();
     let got = get(&format!("{}/rsc.io/quote/@v/list", proxy.url)).await;
     assert_eq!(got.status, 504, "{}", got.body);
@@ -234,7 +224,7 @@ async fn non_canonical_queries_resolve_through_the_upstream() {
     let info = r#"{"Version":"v1.2.0","Time":"2024-01-01T00:00:00Z"}"#;
     server.add_static("/example.com/q/@v/master.info", info);
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+    let proxy = Modproxy::behind(&server.url, data.path(), &[]);
     let got = get(&format!("{}/example.com/q/@v/master.info", proxy.url)).await;
     assert_eq!((got.status, got.body.as_str()), (200, info));
     // The canonical .info was stored too, so asking for it is a hit.
@@ -250,17 +240,7 @@ async fn lists_are_refreshed_and_served_stale_when_upstreams_fail() {
     let dir = TempDir::new("conf");
     let config = config_file(&dir, "[cache]\nfresh_for = \"1s\"\nnegative_ttl = \"1m\"\n");
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(
-        data.path(),
-        &[
-            "--upstream",
-            &server.url,
-            "--sumdb",
-            "off",
-            "--config",
-            &config,
-        ],
-    );
+    let proxy = Modproxy::behind(&server.url, data.path(), &["--config", &config]);
     let url = format!("{}/rsc.io/quote/@v/list", proxy.url);
     let first = get(&url).await;
     assert_eq!((first.status, first.cache.as_str()), (200, "MISS"));
@@ -299,7 +279,7 @@ async fn not_found_is_remembered_briefly() {
     let upstream = RefProxy::start();
     let server = FaultServer::start(&upstream.url);
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+    let proxy = Modproxy::behind(&server.url, data.path(), &[]);
     let url = format!("{}/example.com/missing/@v/list", proxy.url);
     let first = get(&url).await;
     let second = get(&url).await;

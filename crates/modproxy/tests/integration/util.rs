@@ -122,6 +122,14 @@ impl Modproxy {
         Self::try_start(data, args).unwrap_or_else(|e| panic!("modproxy did not start: {e}"))
     }
 
+    /// Starts it with `upstream` as its only upstream and checksum
+    /// verification off (for tests serving synthetic modules), plus `extra`.
+    pub fn behind(upstream: &str, data: &Path, extra: &[&str]) -> Modproxy {
+        let mut args = vec!["--upstream", upstream, "--sumdb", "off"];
+        args.extend_from_slice(extra);
+        Self::start(data, &args)
+    }
+
     /// Like [`Modproxy::start`], but returns stderr when it exits instead.
     pub fn try_start(data: &Path, args: &[&str]) -> Result<Modproxy, String> {
         Self::spawn(modproxy_command(data, args))

@@ -56,6 +56,9 @@ pub enum PathError {
     /// `module.CheckImportPath` failed.
     #[error("malformed import path {}: {problem}", quote(path))]
     MalformedImportPath { path: String, problem: PathProblem },
+    /// `module.CheckFilePath` failed.
+    #[error("malformed file path {}: {problem}", quote(path))]
+    MalformedFilePath { path: String, problem: PathProblem },
     /// `module.EscapeVersion` refused the version.
     #[error("version {} invalid: disallowed version string", quote(version))]
     DisallowedVersion { version: String },
@@ -218,6 +221,15 @@ pub fn check_import_path(path: &str) -> Result<(), PathError> {
     })
 }
 
+/// `module.CheckFilePath`: `path` is a valid slash-separated file path
+/// inside a module (as in a module zip, after the `module@version/` prefix).
+pub fn check_file_path(path: &str) -> Result<(), PathError> {
+    check_general_path(path, Kind::File).map_err(|problem| PathError::MalformedFilePath {
+        path: path.to_owned(),
+        problem,
+    })
+}
+
 fn check_general_path(path: &str, kind: Kind) -> Result<(), PathProblem> {
     if path.is_empty() {
         return Err(PathProblem::Empty);
@@ -246,7 +258,7 @@ fn file_name_ok(c: char) -> bool {
     if c.is_ascii() {
         c.is_ascii_alphanumeric() || "!#$%&()+,-.=@[]^_{}~ ".contains(c)
     } else {
-        c.is_alphabetic()
+        crate::unicode_tables::is_letter(c)
     }
 }
 

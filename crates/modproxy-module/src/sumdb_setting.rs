@@ -7,9 +7,9 @@ use std::fmt;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
 
 use crate::goproxy::{normalize_http_url, UrlProblem};
-use crate::sha256::Sha256;
 
 /// Go's built-in key for `sum.golang.org` (`modfetch.knownGOSUMDB`).
 pub const SUM_GOLANG_ORG_KEY: &str =

@@ -18,6 +18,14 @@ pub enum ServeError {
     /// The upstream chain did not deliver (404, 502 or 504).
     #[error(transparent)]
     Upstream(Arc<UpstreamError>),
+    /// The checksum database could not vouch for it (404 when the database
+    /// has no such module version, else 502/504).
+    #[error(transparent)]
+    SumDb(Arc<crate::sumdb::SumDbError>),
+    /// The upstream's bytes failed verification (502): a checksum mismatch
+    /// or an invalid zip. Nothing was stored.
+    #[error("{0}")]
+    Integrity(String),
     /// Our own store failed (500).
     #[error(transparent)]
     Store(Arc<StoreError>),
@@ -41,6 +49,12 @@ impl From<StoreError> for ServeError {
     }
 }
 
+impl From<crate::sumdb::SumDbError> for ServeError {
+    fn from(e: crate::sumdb::SumDbError) -> Self {
+        ServeError::SumDb(Arc::new(e))
+    }
+}
+
 impl ServeError {
     /// The HTTP status this error is answered with. 404 means "does not
     /// exist" and nothing else: it makes the go command try its next proxy.
@@ -51,6 +65,9 @@ impl ServeError {
             ServeError::Upstream(e) if e.is_not_found() => 404,
             ServeError::Upstream(e) if e.is_timeout() => 504,
             ServeError::Upstream(_) => 502,
+            ServeError::SumDb(e) if e.is_not_found() => 404,
+            ServeError::SumDb(e) if e.is_timeout() => 504,
+            ServeError::SumDb(_) | ServeError::Integrity(_) => 502,
             ServeError::Store(_) | ServeError::Internal(_) => 500,
             ServeError::MethodNotAllowed => 405,
         }

@@ -10,12 +10,15 @@
 //! - [`store`] keeps published objects (a GOPROXY tree on disk).
 //! - [`upstream`] fetches from the GOPROXY-style upstream chain.
 
+pub mod audit;
 pub mod cache;
 pub mod error;
+pub mod metrics;
 pub mod request;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod sumdb;
 pub mod upstream;
 
 pub use error::ServeError;

@@ -24,6 +24,18 @@ struct Cli {
 pub enum Command {
     /// Run the proxy (default address 127.0.0.1:3000).
     Serve(ServeArgs),
+    /// Re-check the store against the checksum database; exit 1 if anything is bad.
+    Verify(VerifyArgs),
+}
+
+/// Options of `verify`: the store options of `serve`, and `--repair`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub store: ServeArgs,
+    /// Remove what fails, so the next request fetches it again
+    #[arg(long)]
+    pub repair: bool,
 }
 
 /// Options of `serve`. Each is also a `MODPROXY_*` variable and a key of the

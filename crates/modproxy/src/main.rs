@@ -25,5 +25,6 @@ fn run() -> anyhow::Result<ExitCode> {
     let invocation = cli::Invocation::parse();
     match invocation.command {
         cli::Command::Serve(args) => commands::serve::run(&args, &invocation.sources),
+        cli::Command::Verify(args) => commands::verify::run(&args, &invocation.sources),
     }
 }

@@ -72,12 +72,13 @@ impl Cache {
         let upstream_name = fetched.upstream.clone();
         let what = request.to_string();
         let (body, canonical_info) = match &request.endpoint {
-            Endpoint::Mod(_) => {
+            Endpoint::Mod(version) => {
                 let body = fetched.bytes(&what, MOD_LIMIT).await?;
                 if gomod::module_path(&body).is_none() {
                     let reason = "not a go.mod file (no module directive)".to_string();
                     return Err(invalid(&upstream_name, &what, reason));
                 }
+                self.verify_gomod(&request.module, version, &body).await?;
                 (body, None)
             }
             Endpoint::List => {

@@ -13,6 +13,7 @@ mod fetch;
 mod flight;
 mod health;
 mod negative;
+mod verify;
 mod zip;
 
 use std::collections::HashMap;
@@ -25,9 +26,11 @@ use bytes::Bytes;
 use tokio::io::AsyncRead;
 
 use crate::error::ServeError;
+use crate::metrics::Metrics;
 use crate::request::ModuleRequest;
 use crate::settings::CachePolicy;
 use crate::store::{Store, StoredObject};
+use crate::sumdb::SumDb;
 use crate::upstream::Upstreams;
 use flight::{FlightState, Flights, Joined, Landed};
 use health::StoreHealth;
@@ -88,6 +91,9 @@ impl Answer {
 pub struct Cache {
     store: Arc<dyn Store>,
     upstreams: Arc<Upstreams>,
+    /// Verifies what enters the store; `None` when the database is off.
+    sumdb: Option<Arc<SumDb>>,
+    metrics: Arc<Metrics>,
     policy: CachePolicy,
     cached_only: bool,
     flights: Arc<Flights>,
@@ -102,12 +108,16 @@ impl Cache {
     pub fn new(
         store: Arc<dyn Store>,
         upstreams: Arc<Upstreams>,
+        sumdb: Option<Arc<SumDb>>,
+        metrics: Arc<Metrics>,
         policy: CachePolicy,
         cached_only: bool,
     ) -> Arc<Cache> {
         Arc::new(Cache {
             store,
             upstreams,
+            sumdb,
+            metrics,
             policy,
             cached_only,
             flights: Arc::default(),

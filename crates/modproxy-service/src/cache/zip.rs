@@ -35,6 +35,9 @@ impl Cache {
         progress: &Progress,
         relay: &Relay,
     ) -> Result<Landed, ServeError> {
+        let crate::request::Endpoint::Zip(version) = &request.endpoint else {
+            unreachable!("fetch_zip is called for zips");
+        };
         let mut fetched = self
             .upstreams
             .fetch(&request.module, key)
@@ -120,14 +123,10 @@ impl Cache {
         match (spool, relay_from) {
             (Some(spool), None) => {
                 let file = Arc::clone(&spool.file);
-                let looks_like_zip = tokio::task::spawn_blocking(move || has_zip_end(&file, total))
-                    .await
-                    .unwrap_or(false);
-                if !looks_like_zip {
-                    let reason = "not a zip file (no end of central directory record)";
-                    return Err(fetched.invalid(&what, reason).into());
-                }
-                self.publish_spool(spool, key, total).await
+                let h1 = self
+                    .verify_zip(&request.module, version, file, total)
+                    .await?;
+                self.publish_spool(spool, key, total, &h1).await
             }
             (spool, Some(spooled)) => Ok(Landed::Relayed {
                 file: spool.map(|s| Arc::clone(&s.file)),
@@ -137,16 +136,28 @@ impl Cache {
         }
     }
 
-    /// Publishes a complete spool; if the store refuses, the waiters are
-    /// still served from the spool file, which is then not cached.
+    /// Publishes a complete, verified spool, and its `h1:` next to it
+    /// (`$version.ziphash`, as in the go command's module cache) for
+    /// `modproxy verify`. If the store refuses, the waiters are still
+    /// served from the spool file, which is then not cached.
     async fn publish_spool(
         &self,
         spool: Spool,
         key: &str,
         size: u64,
+        h1: &str,
     ) -> Result<Landed, ServeError> {
         let file = Arc::clone(&spool.file);
-        match spool.publish(&*self.store, key).await {
+        let hash_key = format!("{}.ziphash", key.trim_end_matches(".zip"));
+        let published = match self
+            .store
+            .put(&hash_key, Bytes::from(format!("{h1}\n")))
+            .await
+        {
+            Ok(()) => spool.publish(&*self.store, key).await,
+            Err(e) => Err(e),
+        };
+        match published {
             Ok(()) => self.store_health.succeeded(),
             Err(e) => self.store_health.failed(e.kind(), &e),
         }
@@ -158,26 +169,6 @@ impl Cache {
         let name = key.rsplit('/').next().unwrap_or("zip");
         self.store.spool_dir().join(format!("spool-{n}-{name}"))
     }
-}
-
-/// Whether the last bytes of a zip of `size` bytes hold an "end of central
-/// directory" record: a cheap guard against caching an error page or a
-/// truncated body as a zip. (Full validation is the integrity layer's.)
-fn has_zip_end(file: &File, size: u64) -> bool {
-    const EOCD: &[u8] = b"PK\x05\x06";
-    const MIN: u64 = 22;
-    const MAX_COMMENT: u64 = 65535;
-    if size < MIN {
-        return false;
-    }
-    let tail_len = size.min(MIN + MAX_COMMENT);
-    let mut tail = vec![0; tail_len as usize];
-    if file.read_exact_at(&mut tail, size - tail_len).is_err() {
-        return false;
-    }
-    tail[..tail.len() - (MIN as usize) + 4]
-        .windows(4)
-        .any(|w| w == EOCD)
 }
 
 /// Sends one piece through the relay, waiting while the slowest waiter is

@@ -12,12 +12,14 @@ use super::body::ResponseBody;
 use super::sumdb::SumDbProxy;
 use crate::cache::{Cache, CacheStatus};
 use crate::error::ServeError;
+use crate::metrics::Metrics;
 use crate::request::{Endpoint, Route};
 
 /// Everything a request needs, shared by all connections.
 pub struct Handler {
     pub(super) cache: Arc<Cache>,
     pub(super) sumdb: SumDbProxy,
+    pub(super) metrics: Arc<Metrics>,
     pub(super) path_prefix: String,
     pub(super) request_ids: RequestIds,
 }
@@ -112,6 +114,16 @@ impl Handler {
                 body: ResponseBody::text(
                     "modproxy: a caching Go module proxy. Set GOPROXY to this URL.\n",
                 ),
+            };
+        }
+        if rest == "/metrics" {
+            let text = self.metrics.render();
+            return Outcome {
+                status: StatusCode::OK,
+                cache: CacheStatus::Bypass,
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                length: Some(text.len() as u64),
+                body: ResponseBody::text(text),
             };
         }
         let rest = rest.strip_prefix('/').unwrap_or(rest);

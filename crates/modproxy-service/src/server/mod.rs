@@ -22,10 +22,13 @@ pub use body::ResponseBody;
 pub use handler::Handler;
 
 use crate::cache::Cache;
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::store::{DiskStore, Store, StoreError};
+use crate::sumdb::SumDb;
 use crate::upstream::Upstreams;
 use handler::RequestIds;
+use modproxy_module::sumdb_setting::SumDbSetting;
 use sumdb::SumDbProxy;
 
 /// Why the server could not start.
@@ -55,16 +58,29 @@ impl Handler {
     pub fn new(settings: &Settings) -> Result<Handler, StartError> {
         let store: Arc<dyn Store> = Arc::new(DiskStore::open(&settings.data_dir)?);
         let upstreams = Arc::new(Upstreams::new(settings)?);
+        let sumdb = match &settings.sumdb {
+            SumDbSetting::Off => None,
+            SumDbSetting::Db(config) => Some(Arc::new(SumDb::new(
+                config,
+                Arc::clone(&store),
+                Arc::clone(&upstreams),
+                settings.private.clone(),
+                settings.nosumdb.clone(),
+            ))),
+        };
+        let metrics = Arc::new(Metrics::default());
         let cache = Cache::new(
             store,
-            Arc::clone(&upstreams),
+            upstreams,
+            sumdb.clone(),
+            Arc::clone(&metrics),
             settings.cache,
             settings.cached_only,
         );
-        let sumdb = SumDbProxy::new(settings.sumdb.clone(), upstreams, settings.private.clone());
         Ok(Handler {
             cache,
-            sumdb,
+            sumdb: SumDbProxy::new(sumdb),
+            metrics,
             path_prefix: settings.path_prefix.clone(),
             request_ids: RequestIds::new(),
         })

@@ -1,69 +1,59 @@
-//! `/sumdb/$name/…`: the checksum database, passed through.
-//!
-//! The database is reached the way the go command reaches it: through the
-//! first upstream proxy that says it supports it (`/sumdb/$name/supported`),
-//! or directly where the list says `direct`. Lookups of private module paths
-//! are refused so their names never leave the proxy. Caching and
-//! verification of the database itself are not done here yet.
+//! `/sumdb/$name/…`: the checksum database, proxied from what this proxy
+//! verified and stored (see [`crate::sumdb`]), so a go command with the
+//! default GOSUMDB and only this proxy reachable verifies everything, also
+//! while the upstream is down. Lookups of private module paths are refused
+//! so their names never leave the proxy.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
+use bytes::Bytes;
 use hyper::StatusCode;
-use modproxy_module::path::ModulePath;
-use modproxy_module::pattern::PathPatterns;
-use modproxy_module::sumdb_setting::SumDbSetting;
+use modproxy_module::path::{unescape_version, ModulePath};
+use tlog_tiles::Tile;
 
 use super::body::ResponseBody;
 use super::handler::Outcome;
 use crate::cache::CacheStatus;
 use crate::error::ServeError;
-use crate::upstream::{ProxyUpstream, Source, Upstreams};
-
-/// Largest checksum database answer accepted.
-const SUMDB_ANSWER_LIMIT: u64 = 1 << 20;
-
-/// How long the chosen route to the database is reused.
-const ROUTE_TTL: Duration = Duration::from_secs(300);
+use crate::sumdb::SumDb;
 
 pub struct SumDbProxy {
-    setting: SumDbSetting,
-    upstreams: Arc<Upstreams>,
-    private: PathPatterns,
-    route: Mutex<Option<(Instant, Option<ProxyUpstream>)>>,
+    db: Option<Arc<SumDb>>,
 }
 
 impl SumDbProxy {
-    pub fn new(setting: SumDbSetting, upstreams: Arc<Upstreams>, private: PathPatterns) -> Self {
-        SumDbProxy {
-            setting,
-            upstreams,
-            private,
-            route: Mutex::new(None),
-        }
+    /// `db` is `None` when the checksum database is off.
+    pub fn new(db: Option<Arc<SumDb>>) -> Self {
+        SumDbProxy { db }
     }
 
     /// Answers `rest`, the path after `/sumdb/`.
     pub async fn handle(&self, rest: &str) -> Outcome {
         match self.answer(rest).await {
-            Ok(outcome) => outcome,
-            Err(e) => Outcome::error(CacheStatus::Bypass, &e),
+            Ok((status, body)) => Outcome {
+                status: StatusCode::OK,
+                cache: status,
+                content_type: "text/plain; charset=utf-8",
+                length: Some(body.len() as u64),
+                body: ResponseBody::Full(Some(body)),
+            },
+            Err(e) => Outcome::error(CacheStatus::Miss, &e),
         }
     }
 
-    async fn answer(&self, rest: &str) -> Result<Outcome, ServeError> {
-        let SumDbSetting::Db(db) = &self.setting else {
+    async fn answer(&self, rest: &str) -> Result<(CacheStatus, Bytes), ServeError> {
+        let Some(db) = &self.db else {
             return Err(ServeError::NotFound(
                 "checksum database proxying is off (sumdb = \"off\")".into(),
             ));
         };
         let tail = rest
-            .strip_prefix(db.name.as_str())
+            .strip_prefix(db.name())
             .and_then(|t| t.strip_prefix('/'))
             .ok_or_else(|| {
                 ServeError::NotFound(format!(
                     "checksum database not proxied here; this proxy serves {}",
-                    db.name
+                    db.name()
                 ))
             })?;
         if !is_sumdb_path(tail) {
@@ -71,91 +61,67 @@ impl SumDbProxy {
                 "not a checksum database path: {tail:?}"
             )));
         }
-        if let Some(lookup) = tail.strip_prefix("lookup/") {
-            self.refuse_private(lookup)?;
-        }
-        let Some(route) = self.route(&db.name, db.url.as_deref()).await? else {
-            return Err(ServeError::NotFound(format!(
-                "checksum database {} is not reachable through any upstream",
-                db.name
-            )));
-        };
         if tail == "supported" {
-            return Ok(Outcome {
-                status: StatusCode::OK,
-                cache: CacheStatus::Bypass,
-                content_type: "text/plain; charset=utf-8",
-                length: Some(0),
-                body: ResponseBody::empty(),
-            });
+            return Ok((CacheStatus::Bypass, Bytes::new()));
         }
-        let fetched = route.get(self.upstreams.http(), tail).await?;
-        // Checksum DB answers are small (a tile is at most 8 KiB).
-        let body = fetched.bytes(tail, SUMDB_ANSWER_LIMIT).await?;
-        Ok(Outcome {
-            status: StatusCode::OK,
-            cache: CacheStatus::Bypass,
-            content_type: if tail.starts_with("tile/") {
-                "application/octet-stream"
-            } else {
-                "text/plain; charset=utf-8"
-            },
-            length: Some(body.len() as u64),
-            body: ResponseBody::Full(Some(body)),
-        })
-    }
-
-    fn refuse_private(&self, lookup: &str) -> Result<(), ServeError> {
-        let escaped = lookup.rsplit_once('@').map_or(lookup, |(m, _)| m);
-        if let Ok(module) = ModulePath::unescape(escaped) {
-            if self.private.matches(module.as_str()) {
+        if tail == "latest" {
+            return latest(db).await;
+        }
+        if let Some(lookup) = tail.strip_prefix("lookup/") {
+            let (module, version) = parse_lookup(lookup)?;
+            if db.is_private(&module) {
                 return Err(ServeError::NotFound(format!(
                     "{module} is private: its name is not sent to the checksum database"
                 )));
             }
+            let (raw, cached) = db.lookup_cached(&module, &version).await?;
+            return Ok((hit_or_miss(cached), raw));
         }
-        Ok(())
+        let tile = Tile::from_path(tail)
+            .map_err(|e| ServeError::NotFound(format!("not a tile path {tail:?}: {e}")))?;
+        if tile.is_data() {
+            return Ok((CacheStatus::Bypass, db.fetch(tail).await?));
+        }
+        let (data, cached) = db.tile(tile).await?;
+        Ok((hit_or_miss(cached), data))
     }
+}
 
-    /// The base URL of the database: the first upstream proxy supporting it,
-    /// or the database itself where the list says `direct`.
-    async fn route(
-        &self,
-        name: &str,
-        url: Option<&str>,
-    ) -> Result<Option<ProxyUpstream>, ServeError> {
-        if let Some((at, route)) = &*self.route.lock().unwrap_or_else(|p| p.into_inner()) {
-            if at.elapsed() < ROUTE_TTL {
-                return Ok(route.clone());
-            }
-        }
-        let mut found = None;
-        for (source, fall_through_on_error) in self.upstreams.public().entries() {
-            match source {
-                Source::Proxy(p) => {
-                    // Shares the proxy's circuit breaker: a dead proxy is skipped here too.
-                    let candidate = p.sub(&format!("sumdb/{name}"));
-                    match candidate.get(self.upstreams.http(), "supported").await {
-                        Ok(_) => {
-                            found = Some(candidate);
-                            break;
-                        }
-                        Err(e) if e.is_not_found() || fall_through_on_error => continue,
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                Source::Direct => {
-                    let base = url.map_or_else(|| format!("https://{name}"), str::to_string);
-                    found = Some(ProxyUpstream::new(&base, &self.upstreams.http().policy));
-                    break;
-                }
-                Source::Off => break,
-            }
-        }
-        *self.route.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), found.clone()));
-        Ok(found)
+fn hit_or_miss(cached: bool) -> CacheStatus {
+    if cached {
+        CacheStatus::Hit
+    } else {
+        CacheStatus::Miss
     }
+}
+
+/// The newest signed tree head: from the database (checked for
+/// consistency with what this proxy accepted before), or, when the database
+/// cannot be reached, the newest one accepted (STALE).
+async fn latest(db: &SumDb) -> Result<(CacheStatus, Bytes), ServeError> {
+    match db.fetch("latest").await {
+        Ok(note) => {
+            db.merge_latest(&note).await?;
+            Ok((CacheStatus::Miss, note))
+        }
+        Err(e) => match db.latest_note().await? {
+            Some(note) => {
+                tracing::warn!(error = %e, "serving the last verified checksum database tree head");
+                Ok((CacheStatus::Stale, note))
+            }
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// `ESCAPED_MODULE@ESCAPED_VERSION` of a lookup path.
+fn parse_lookup(lookup: &str) -> Result<(ModulePath, String), ServeError> {
+    let bad =
+        |e: &dyn std::fmt::Display| ServeError::NotFound(format!("bad lookup {lookup:?}: {e}"));
+    let (module, version) = lookup.rsplit_once('@').ok_or_else(|| bad(&"no @"))?;
+    let module = ModulePath::unescape(module).map_err(|e| bad(&e))?;
+    let version = unescape_version(version).map_err(|e| bad(&e))?;
+    Ok((module, version))
 }
 
 /// The checksum database protocol's paths, strictly: `supported`, `latest`,

@@ -1,3 +1,4 @@
 //! One module per subcommand, each with `run(…) -> Result<ExitCode>`.
 
 pub mod serve;
+pub mod verify;

@@ -29,6 +29,8 @@ pub enum Mode {
     Burst { status: u16, count: u32 },
     /// Wait this long before answering, then forward.
     Delay(Duration),
+    /// Forward, but flip one byte in the middle of every `.zip` body.
+    Tamper,
 }
 
 /// A generated file: `size` pseudo-random bytes from `seed`, sent in
@@ -65,6 +67,8 @@ struct State {
     counts: Mutex<HashMap<String, usize>>,
     synthetic: Mutex<HashMap<String, Synthetic>>,
     statics: Mutex<HashMap<String, Bytes>>,
+    /// Path prefixes answered 404 instead of forwarded.
+    blocked: Mutex<Vec<String>>,
     /// Synthetic bodies whose receiver went away before the end.
     aborted: std::sync::atomic::AtomicUsize,
     client: reqwest::Client,
@@ -91,6 +95,7 @@ impl FaultServer {
             counts: Mutex::default(),
             synthetic: Mutex::default(),
             statics: Mutex::default(),
+            blocked: Mutex::default(),
             aborted: Default::default(),
             client: reqwest::Client::new(),
         });
@@ -156,6 +161,16 @@ impl FaultServer {
             .unwrap_or(0)
     }
 
+    /// Answers 404 for every path starting with `prefix`.
+    pub fn block(&self, prefix: &str) {
+        self.state.blocked.lock().unwrap().push(prefix.to_string());
+    }
+
+    /// Every path requested so far.
+    pub fn paths(&self) -> Vec<String> {
+        self.state.counts.lock().unwrap().keys().cloned().collect()
+    }
+
     /// Synthetic bodies cut off because the client (modproxy) went away.
     pub fn aborted(&self) -> usize {
         self.state.aborted.load(std::sync::atomic::Ordering::SeqCst)
@@ -208,7 +223,14 @@ async fn handle(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Respo
             return respond(504, Bytes::new());
         }
         Mode::Delay(wait) => tokio::time::sleep(wait).await,
-        Mode::Forward => {}
+        Mode::Forward | Mode::Tamper => {}
+    }
+    let blocked = state.blocked.lock().unwrap().clone();
+    if blocked
+        .iter()
+        .any(|prefix| path.starts_with(prefix.as_str()))
+    {
+        return respond(404, Bytes::from("blocked by the test\n"));
     }
     let synthetic = {
         let mut files = state.synthetic.lock().unwrap();
@@ -240,7 +262,13 @@ async fn handle(state: Arc<State>, req: Request<hyper::body::Incoming>) -> Respo
     {
         Ok(r) => {
             let status = r.status().as_u16();
-            let body = r.bytes().await.unwrap_or_default();
+            let mut body = r.bytes().await.unwrap_or_default();
+            if mode == Mode::Tamper && path.ends_with(".zip") && status == 200 {
+                let mut bytes = body.to_vec();
+                let middle = bytes.len() / 2;
+                bytes[middle] ^= 0x01;
+                body = Bytes::from(bytes);
+            }
             respond(status, body)
         }
         Err(e) => respond(502, Bytes::from(format!("fault server: {e}\n"))),

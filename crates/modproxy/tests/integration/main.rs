@@ -12,3 +12,4 @@ mod crash;
 mod faults;
 mod go_client;
 mod protocol;
+mod trust;

@@ -1,0 +1,169 @@
+//! Re-checking the store (`modproxy verify`): every zip against the module
+//! zip rules, its recorded `h1:` (`.ziphash`) and the checksum database;
+//! every go.mod against the database. With `repair`, what fails is removed
+//! so the next request fetches it again.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use modproxy_module::modzip::{check_zip, hash_gomod};
+use modproxy_module::path::{unescape_version, ModulePath};
+use modproxy_module::sumdb_setting::SumDbSetting;
+
+use crate::settings::Settings;
+use crate::store::{DiskStore, Store, StoreError};
+use crate::sumdb::SumDb;
+use crate::upstream::Upstreams;
+
+/// The verdict on one stored file.
+#[derive(Debug)]
+pub enum Verdict {
+    Good,
+    /// Not checked against the database (private, exempt, off, unreachable).
+    Unverified(String),
+    /// Does not match; removed when repairing.
+    Bad(String),
+}
+
+/// One checked file.
+#[derive(Debug)]
+pub struct Checked {
+    pub path: PathBuf,
+    pub verdict: Verdict,
+    pub removed: bool,
+}
+
+/// Checks every `.zip` and `.mod` in the store; calls `report` for each.
+pub async fn audit(
+    settings: &Settings,
+    repair: bool,
+    mut report: impl FnMut(&Checked),
+) -> Result<(), StoreError> {
+    let store: Arc<dyn Store> = Arc::new(DiskStore::open(&settings.data_dir)?);
+    let upstreams = Arc::new(Upstreams::new(settings).map_err(|e| StoreError::Setup {
+        path: settings.data_dir.clone(),
+        source: std::io::Error::other(e),
+    })?);
+    let sumdb = match &settings.sumdb {
+        SumDbSetting::Off => None,
+        SumDbSetting::Db(config) => Some(SumDb::new(
+            config,
+            store,
+            upstreams,
+            settings.private.clone(),
+            settings.nosumdb.clone(),
+        )),
+    };
+    let mut files = Vec::new();
+    walk(&settings.data_dir, &settings.data_dir, &mut files);
+    files.sort();
+    for (rel, path) in files {
+        let Some((module, version, ext)) = parse_stored(&rel) else {
+            continue;
+        };
+        let verdict = check_file(&path, &module, &version, ext, sumdb.as_ref()).await;
+        let removed = repair && matches!(verdict, Verdict::Bad(_)) && remove(&path, ext);
+        report(&Checked {
+            path,
+            verdict,
+            removed,
+        });
+    }
+    Ok(())
+}
+
+async fn check_file(
+    path: &Path,
+    module: &ModulePath,
+    version: &str,
+    ext: &str,
+    sumdb: Option<&SumDb>,
+) -> Verdict {
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) => return Verdict::Bad(format!("unreadable: {e}")),
+    };
+    let got = if ext == "zip" {
+        let size = data.len() as u64;
+        match check_zip(
+            &mut std::io::Cursor::new(&data),
+            size,
+            module.as_str(),
+            version,
+        ) {
+            Ok(report) => report.h1,
+            Err(e) => return Verdict::Bad(format!("invalid module zip: {e}")),
+        }
+    } else {
+        hash_gomod(&data)
+    };
+    if ext == "zip" {
+        let recorded = std::fs::read_to_string(path.with_extension("ziphash")).ok();
+        if let Some(recorded) = recorded.map(|r| r.trim().to_string()) {
+            if recorded != got {
+                return Verdict::Bad(format!("hash {got} differs from the recorded {recorded}"));
+            }
+        }
+    }
+    let Some(db) = sumdb.filter(|db| db.covers(module)) else {
+        return Verdict::Unverified("not checked against a checksum database".into());
+    };
+    let hashes = match db.hashes(module, version).await {
+        Ok(h) => h,
+        Err(e) => return Verdict::Unverified(e.to_string()),
+    };
+    let want = if ext == "zip" {
+        hashes.zip
+    } else {
+        hashes.gomod
+    };
+    match want {
+        Some(want) if want == got => Verdict::Good,
+        Some(want) => Verdict::Bad(format!("hash {got}, checksum database says {want}")),
+        None => Verdict::Bad("the checksum database lists no hash for it".into()),
+    }
+}
+
+fn remove(path: &Path, ext: &str) -> bool {
+    if ext == "zip" {
+        let _ = std::fs::remove_file(path.with_extension("ziphash"));
+    }
+    std::fs::remove_file(path).is_ok()
+}
+
+/// `(module, version, "zip"|"mod")` of a store path like
+/// `rsc.io/quote/@v/v1.5.2.zip`.
+fn parse_stored(rel: &str) -> Option<(ModulePath, String, &'static str)> {
+    let (module, file) = rel.split_once("/@v/")?;
+    let (version, ext) = file.rsplit_once('.')?;
+    let ext = match ext {
+        "zip" => "zip",
+        "mod" => "mod",
+        _ => return None,
+    };
+    let module = ModulePath::unescape(module).ok()?;
+    let version = unescape_version(version).ok()?;
+    Some((module, version, ext))
+}
+
+/// Files below `dir` (skipping `.tmp` and the checksum database's own).
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let rel = rel.to_string_lossy().into_owned();
+        if rel == ".tmp" || rel == "sumdb" {
+            continue;
+        }
+        if path.is_dir() {
+            walk(root, &path, out);
+        } else {
+            out.push((rel, path));
+        }
+    }
+}

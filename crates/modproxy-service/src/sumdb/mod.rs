@@ -1,0 +1,368 @@
+//! The checksum database client: every module entering the store is
+//! checked against it, with full verification like the go command's own
+//! client — the signed tree head (Ed25519 note), the record's inclusion in
+//! that tree (tiles), and the consistency of every new tree head with the
+//! last one this proxy accepted (persisted in the store).
+//!
+//! The database is reached through the first upstream proxy that supports
+//! it (`$proxy/sumdb/$name/…`), or directly where the upstream list says
+//! `direct`. What it verified is kept in the store under `sumdb/$name/`,
+//! laid out like the protocol (`latest`, `lookup/…`, `tile/…`), and served
+//! to clients from there (see `server::sumdb`).
+
+mod record;
+mod tiles;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use modproxy_module::path::{escape_version, ModulePath};
+use modproxy_module::pattern::PathPatterns;
+use modproxy_module::sumdb_setting::SumDbConfig;
+use tlog_tiles::{record_hash, stored_hash_index, tree_hash, HashReader, Tile};
+
+pub use record::Tree;
+use record::{hashes_for, open_tree_note, parse_record};
+use tiles::{full_tile, prefix, tile_key, Tiles};
+
+use crate::store::{Store, StoreError};
+use crate::upstream::{ProxyUpstream, Source, UpstreamError, Upstreams};
+use std::sync::Arc;
+
+/// Largest checksum database answer accepted.
+const ANSWER_LIMIT: u64 = 1 << 20;
+/// How long the route to the database is reused before it is probed again.
+const ROUTE_TTL: Duration = Duration::from_secs(300);
+
+/// What the database says about one module version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SumHashes {
+    /// `h1:` of the zip, when the record lists it.
+    pub zip: Option<String>,
+    /// `h1:` of the go.mod.
+    pub gomod: Option<String>,
+}
+
+/// Why a module could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum SumDbError {
+    #[error("checksum database {db}: {source}")]
+    Upstream {
+        db: String,
+        #[source]
+        source: UpstreamError,
+    },
+    #[error("checksum database {db} is not reachable through any upstream (the upstream list has no proxy that supports it and no `direct`)")]
+    NoRoute { db: String },
+    #[error("checksum database: {0}")]
+    Invalid(String),
+    #[error("checksum database: verifying the tree: {0}")]
+    Proof(String),
+    #[error("SECURITY ERROR: checksum database {db} misbehaves: its tree of size {newer} does not contain its earlier tree of size {older} (a fork); refusing its answers")]
+    Fork { db: String, older: u64, newer: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SumDbError {
+    /// The database says it has no such module version (404/410).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, SumDbError::Upstream { source, .. } if source.is_not_found())
+    }
+
+    /// The database did not answer in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SumDbError::Upstream { source, .. } if source.is_timeout())
+    }
+}
+
+/// One configured checksum database.
+pub struct SumDb {
+    name: String,
+    key: String,
+    direct_url: String,
+    store: Arc<dyn Store>,
+    upstreams: Arc<Upstreams>,
+    private: PathPatterns,
+    nosumdb: PathPatterns,
+    route: Mutex<Option<(Instant, Option<ProxyUpstream>)>>,
+    /// The newest tree head accepted and its signed note; loaded lazily.
+    latest: tokio::sync::Mutex<Option<(Tree, Bytes)>>,
+}
+
+impl SumDb {
+    pub fn new(
+        config: &SumDbConfig,
+        store: Arc<dyn Store>,
+        upstreams: Arc<Upstreams>,
+        private: PathPatterns,
+        nosumdb: PathPatterns,
+    ) -> SumDb {
+        SumDb {
+            name: config.name.clone(),
+            key: config.key.clone(),
+            direct_url: config
+                .url
+                .clone()
+                .unwrap_or_else(|| format!("https://{}", config.name)),
+            store,
+            upstreams,
+            private,
+            nosumdb,
+            route: Mutex::new(None),
+            latest: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether `module` is checked: not private and not exempted.
+    pub fn covers(&self, module: &ModulePath) -> bool {
+        !self.private.matches(module.as_str()) && !self.nosumdb.matches(module.as_str())
+    }
+
+    /// Whether `module` is private (never named to the database).
+    pub fn is_private(&self, module: &ModulePath) -> bool {
+        self.private.matches(module.as_str())
+    }
+
+    /// The verified hashes of `module`@`version`.
+    pub async fn hashes(
+        &self,
+        module: &ModulePath,
+        version: &str,
+    ) -> Result<SumHashes, SumDbError> {
+        let raw = self.lookup(module, version).await?;
+        let record = parse_record(&raw).map_err(SumDbError::Invalid)?;
+        let (zip, gomod) = hashes_for(record.text, module.as_str(), version);
+        Ok(SumHashes { zip, gomod })
+    }
+
+    /// The raw lookup answer for `module`@`version`, verified: from the
+    /// store if it was verified before, else fetched, verified and stored.
+    pub async fn lookup(&self, module: &ModulePath, version: &str) -> Result<Bytes, SumDbError> {
+        self.lookup_cached(module, version)
+            .await
+            .map(|(raw, _)| raw)
+    }
+
+    /// Like [`SumDb::lookup`], also saying whether it came from the store.
+    pub async fn lookup_cached(
+        &self,
+        module: &ModulePath,
+        version: &str,
+    ) -> Result<(Bytes, bool), SumDbError> {
+        let escaped_version =
+            escape_version(version).map_err(|e| SumDbError::Invalid(e.to_string()))?;
+        let path = format!("lookup/{}@{escaped_version}", module.escaped());
+        let key = format!("sumdb/{}/{path}", self.name);
+        if let Some(raw) = self.read_stored(&key).await? {
+            return Ok((raw, true));
+        }
+        let raw = self.fetch(&path).await?;
+        let record = parse_record(&raw).map_err(SumDbError::Invalid)?;
+        let latest = self.merge_latest(record.note).await?;
+        if record.id >= latest.n {
+            return Err(SumDbError::Invalid(format!(
+                "record {} is not in the tree of size {}",
+                record.id, latest.n
+            )));
+        }
+        let index = stored_hash_index(0, record.id);
+        let hashes = Tiles::run(self, latest, |thr| thr.read_hashes(&[index])).await?;
+        if hashes.first() != Some(&record_hash(record.text)) {
+            return Err(SumDbError::Invalid(format!(
+                "cannot authenticate the record for {module}@{version} in the tree"
+            )));
+        }
+        self.store.put(&key, raw.clone()).await?;
+        Ok((raw, false))
+    }
+
+    /// Accepts a signed tree head if it is consistent with the newest one
+    /// accepted so far (and moves that forward); returns the newest.
+    pub async fn merge_latest(&self, note: &[u8]) -> Result<Tree, SumDbError> {
+        let tree = open_tree_note(note, &self.key).map_err(SumDbError::Invalid)?;
+        let mut latest = self.latest.lock().await;
+        if latest.is_none() {
+            *latest = Some(self.load_latest().await?);
+        }
+        let (current, _) = latest.clone().unwrap_or((Tree::EMPTY, Bytes::new()));
+        if tree.n <= current.n {
+            self.check_trees(tree, current).await?;
+            return Ok(current);
+        }
+        self.check_trees(current, tree).await?;
+        let note = Bytes::copy_from_slice(note);
+        self.store
+            .put(&format!("sumdb/{}/latest", self.name), note.clone())
+            .await?;
+        *latest = Some((tree, note));
+        Ok(tree)
+    }
+
+    /// Checks that `older` is a prefix of `newer` (same hash at its size).
+    async fn check_trees(&self, older: Tree, newer: Tree) -> Result<(), SumDbError> {
+        if older.n == 0 {
+            return Ok(());
+        }
+        let hash = Tiles::run(self, newer, |thr| tree_hash(older.n, thr)).await?;
+        if hash == older.hash {
+            return Ok(());
+        }
+        let err = SumDbError::Fork {
+            db: self.name.clone(),
+            older: older.n,
+            newer: newer.n,
+        };
+        tracing::error!(target: "security", error = %err, "checksum database fork");
+        Err(err)
+    }
+
+    /// The newest tree head accepted by an earlier run, from the store.
+    async fn load_latest(&self) -> Result<(Tree, Bytes), SumDbError> {
+        let key = format!("sumdb/{}/latest", self.name);
+        match self.read_stored(&key).await? {
+            None => Ok((Tree::EMPTY, Bytes::new())),
+            Some(note) => {
+                let tree = open_tree_note(&note, &self.key).map_err(SumDbError::Invalid)?;
+                Ok((tree, note))
+            }
+        }
+    }
+
+    /// The signed note of the newest accepted tree head, if any.
+    pub async fn latest_note(&self) -> Result<Option<Bytes>, SumDbError> {
+        let mut latest = self.latest.lock().await;
+        if latest.is_none() {
+            *latest = Some(self.load_latest().await?);
+        }
+        Ok(latest
+            .as_ref()
+            .map(|(_, n)| n.clone())
+            .filter(|n| !n.is_empty()))
+    }
+
+    /// A tile for a proof: from the store, or a stored full tile's prefix,
+    /// or the network (partial tiles fall back to the full one, as the go
+    /// command does). Not yet authenticated.
+    async fn read_tile(&self, tile: Tile) -> Result<Bytes, SumDbError> {
+        self.tile(tile).await.map(|(data, _)| data)
+    }
+
+    /// [`SumDb::read_tile`], also saying whether it came from the store
+    /// (stored tiles were authenticated when they were stored).
+    pub async fn tile(&self, tile: Tile) -> Result<(Bytes, bool), SumDbError> {
+        if let Some(data) = self.read_stored(&tile_key(&self.name, &tile)).await? {
+            return Ok((data, true));
+        }
+        let full = full_tile(&tile);
+        if full != tile {
+            if let Some(data) = self.read_stored(&tile_key(&self.name, &full)).await? {
+                if let Some(p) = prefix(&data, tile.width()) {
+                    return Ok((p, true));
+                }
+            }
+        }
+        match self.fetch(&tile.path()).await {
+            Ok(data) => Ok((data, false)),
+            Err(e) if full != tile && e.is_not_found() => {
+                let data = self.fetch(&full.path()).await?;
+                let p = prefix(&data, tile.width())
+                    .ok_or_else(|| SumDbError::Invalid(format!("short tile {}", full.path())))?;
+                Ok((p, false))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores tiles a proof authenticated.
+    async fn save_tiles(&self, tiles: Vec<(Tile, Vec<u8>)>) {
+        for (tile, data) in tiles {
+            let key = tile_key(&self.name, &tile);
+            if let Err(e) = self.store.put(&key, Bytes::from(data)).await {
+                tracing::warn!(error = %e, "checksum database tile not cached");
+            }
+        }
+    }
+
+    async fn read_stored(&self, key: &str) -> Result<Option<Bytes>, SumDbError> {
+        use tokio::io::AsyncReadExt;
+        let Some(mut object) = self.store.get(key).await? else {
+            return Ok(None);
+        };
+        let mut buf = Vec::with_capacity(object.size as usize);
+        object
+            .reader
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|source| StoreError::Read {
+                key: key.to_string(),
+                source,
+            })?;
+        Ok(Some(Bytes::from(buf)))
+    }
+
+    /// GETs `path` from the database along its route.
+    pub async fn fetch(&self, path: &str) -> Result<Bytes, SumDbError> {
+        let route = self.route().await?;
+        let fetched = route
+            .get(self.upstreams.http(), path)
+            .await
+            .map_err(|source| self.upstream_error(source))?;
+        fetched
+            .bytes(path, ANSWER_LIMIT)
+            .await
+            .map_err(|source| self.upstream_error(source))
+    }
+
+    fn upstream_error(&self, source: UpstreamError) -> SumDbError {
+        SumDbError::Upstream {
+            db: self.name.clone(),
+            source,
+        }
+    }
+
+    /// The base URL of the database: the first upstream proxy supporting
+    /// it, or the database itself where the list says `direct`.
+    async fn route(&self) -> Result<ProxyUpstream, SumDbError> {
+        if let Some((at, route)) = &*self.route.lock().unwrap_or_else(|p| p.into_inner()) {
+            if at.elapsed() < ROUTE_TTL {
+                return route.clone().ok_or_else(|| SumDbError::NoRoute {
+                    db: self.name.clone(),
+                });
+            }
+        }
+        let mut found = None;
+        for (source, fall_through_on_error) in self.upstreams.public().entries() {
+            match source {
+                Source::Proxy(p) => {
+                    // Shares the proxy's circuit breaker.
+                    let candidate = p.sub(&format!("sumdb/{}", self.name));
+                    match candidate.get(self.upstreams.http(), "supported").await {
+                        Ok(_) => {
+                            found = Some(candidate);
+                            break;
+                        }
+                        Err(e) if e.is_not_found() || fall_through_on_error => continue,
+                        Err(e) => return Err(self.upstream_error(e)),
+                    }
+                }
+                Source::Direct => {
+                    let policy = &self.upstreams.http().policy;
+                    found = Some(ProxyUpstream::new(&self.direct_url, policy));
+                    break;
+                }
+                Source::Off => break,
+            }
+        }
+        *self.route.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), found.clone()));
+        found.ok_or_else(|| SumDbError::NoRoute {
+            db: self.name.clone(),
+        })
+    }
+}

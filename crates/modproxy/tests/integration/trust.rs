@@ -1,0 +1,162 @@
+//! Trust: every module entering the store is verified against the checksum
+//! database; the database is proxied and cached so clients keep GOSUMDB on;
+//! private module paths never leave the proxy.
+
+use std::time::Duration;
+
+use crate::fault::{FaultServer, Mode};
+use crate::util::{files_under, hello_module, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
+
+async fn get(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+async fn checksum_failures(proxy: &Modproxy) -> u64 {
+    let (_, text) = get(&format!("{}/metrics", proxy.url)).await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("modproxy_checksum_failures_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the checksum failure metric")
+}
+
+#[test]
+fn go_verifies_through_modproxy_and_still_does_offline() {
+    let mut upstream = RefProxy::start();
+    let data = TempDir::new("data");
+    let proxy = Modproxy::start(
+        data.path(),
+        &["--upstream", &upstream.url, "--sumdb", REF_SUMDB],
+    );
+    let project = TempDir::new("hello");
+    hello_module(project.path());
+    // The client names the database without a URL: it finds it through
+    // modproxy's /sumdb/ endpoint.
+    GoEnv::new().ok(project.path(), &proxy.url, &["mod", "tidy"]);
+    let stored = files_under(data.path());
+    let sumdb = "sumdb/localhost.localdev/sumdb/";
+    assert!(stored.contains(&format!("{sumdb}latest")), "{stored:?}");
+    assert!(stored
+        .iter()
+        .any(|f| f.starts_with(&format!("{sumdb}lookup/rsc.io/quote@v1.5.2"))));
+    assert!(stored
+        .iter()
+        .any(|f| f.starts_with(&format!("{sumdb}tile/8/0/"))));
+    assert!(stored.contains(&"rsc.io/quote/@v/v1.5.2.ziphash".to_string()));
+
+    // Upstream gone; a new client without go.sum verifies every module from
+    // what modproxy stored (lookups and tiles).
+    upstream.stop();
+    let fresh = TempDir::new("fresh");
+    hello_module(fresh.path());
+    let go = GoEnv::new();
+    go.ok(fresh.path(), &proxy.url, &["mod", "tidy"]);
+    let sum = std::fs::read_to_string(fresh.path().join("go.sum")).unwrap();
+    assert!(sum.contains("rsc.io/quote v1.5.2 h1:3fEykkD9k7lYzXqCYrwGAf7iNhbk4yCjHmKBN9td4L0="));
+    go.ok(fresh.path(), &proxy.url, &["build", "-o", "hello", "."]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tampered_zip_is_refused_and_nothing_is_stored() {
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    server.set_mode(Mode::Tamper);
+    let data = TempDir::new("data");
+    let proxy = Modproxy::start(
+        data.path(),
+        &["--upstream", &server.url, "--sumdb", REF_SUMDB],
+    );
+    let zip = format!("{}/rsc.io/quote/@v/v1.5.2.zip", proxy.url);
+    let response = reqwest::get(&zip).await.unwrap();
+    // The body streams as it arrives; verification ends it with an error.
+    let complete = match response.status().as_u16() {
+        200 => response.bytes().await.is_ok(),
+        _ => false,
+    };
+    assert!(!complete, "a tampered zip was delivered whole");
+    assert!(!data.path().join("rsc.io/quote/@v/v1.5.2.zip").exists());
+    assert_eq!(checksum_failures(&proxy).await, 1);
+
+    // The go command reports the failure.
+    let project = TempDir::new("proj");
+    hello_module(project.path());
+    let url = proxy.url.clone();
+    let dir = project.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        GoEnv::new().run(&dir, &url, &["mod", "download", "rsc.io/quote@v1.5.2"])
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+
+    // A clean upstream afterwards works.
+    server.set_mode(Mode::Forward);
+    let body = reqwest::get(&zip).await.unwrap().bytes().await.unwrap();
+    assert!(!body.is_empty());
+    assert!(data.path().join("rsc.io/quote/@v/v1.5.2.zip").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checksum_database_that_signs_wrong_hashes_is_caught() {
+    let upstream = RefProxy::start();
+    // Hide the proxy's own checksum DB so modproxy goes `direct` to the
+    // reference's "sumdb-wrong" database (same key, wrong hashes).
+    let server = FaultServer::start(&upstream.url);
+    server.block("/sumdb/");
+    let wrong = format!("{REF_SUMDB} {}/sumdb-wrong", upstream.url);
+    let chain = format!("{},direct", server.url);
+    let data = TempDir::new("data");
+    let proxy = Modproxy::start(data.path(), &["--upstream", &chain, "--sumdb", &wrong]);
+    let (status, body) = get(&format!("{}/rsc.io/quote/@v/v1.5.2.mod", proxy.url)).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains("SECURITY ERROR") && body.contains("rsc.io/quote@v1.5.2"),
+        "{body}"
+    );
+    assert!(
+        body.contains("h1:LzX7hefJvL54yjefDEDHNONDjII0t9xZLPXsUe+TKr0="),
+        "{body}"
+    );
+    assert!(!data.path().join("rsc.io/quote/@v/v1.5.2.mod").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_module_paths_never_reach_public_upstreams_or_the_database() {
+    let upstream = RefProxy::start();
+    let recorder = FaultServer::start(&upstream.url);
+    let data = TempDir::new("data");
+    let proxy = Modproxy::start(
+        data.path(),
+        &[
+            "--upstream",
+            &recorder.url,
+            "--sumdb",
+            REF_SUMDB,
+            "--private",
+            "corp.example.com",
+        ],
+    );
+    for path in [
+        "/corp.example.com/secret/@v/list",
+        "/corp.example.com/secret/@v/v1.0.0.info",
+        "/corp.example.com/secret/@latest",
+        "/sumdb/localhost.localdev/sumdb/lookup/corp.example.com/secret@v1.0.0",
+    ] {
+        let (status, _) = get(&format!("{}{path}", proxy.url)).await;
+        assert_eq!(status, 404, "{path}");
+    }
+    // A public module still works, through the same recorder.
+    let (status, _) = get(&format!("{}/rsc.io/quote/@v/v1.5.2.mod", proxy.url)).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let leaked: Vec<String> = recorder
+        .paths()
+        .into_iter()
+        .filter(|p| p.contains("corp.example.com"))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "private paths reached the upstream: {leaked:?}"
+    );
+    assert!(recorder.total() > 0);
+}

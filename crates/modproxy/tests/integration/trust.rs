@@ -160,3 +160,86 @@ async fn private_module_paths_never_reach_public_upstreams_or_the_database() {
     );
     assert!(recorder.total() > 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forked_checksum_database_is_detected() {
+    let upstream = RefProxy::start();
+    let data = TempDir::new("data");
+    // Accept the real database's tree head first.
+    let proxy = Modproxy::start(
+        data.path(),
+        &["--upstream", &upstream.url, "--sumdb", REF_SUMDB],
+    );
+    let (status, body) = get(&format!("{}/rsc.io/quote/@v/v1.5.2.mod", proxy.url)).await;
+    assert_eq!(status, 200, "{body}");
+    drop(proxy);
+
+    // Same data directory, same key, but a database with other contents: its
+    // tree cannot contain the one accepted before.
+    let server = FaultServer::start(&upstream.url);
+    server.block("/sumdb/");
+    let wrong = format!("{REF_SUMDB} {}/sumdb-wrong", upstream.url);
+    let chain = format!("{},direct", server.url);
+    let proxy = Modproxy::start(data.path(), &["--upstream", &chain, "--sumdb", &wrong]);
+    let (status, body) = get(&format!("{}/rsc.io/sampler/@v/v1.3.0.mod", proxy.url)).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains("SECURITY ERROR") && body.contains("fork"),
+        "{body}"
+    );
+    assert!(!data.path().join("rsc.io/sampler/@v/v1.3.0.mod").exists());
+}
+
+#[test]
+fn verify_reports_and_repairs_a_corrupted_store() {
+    let upstream = RefProxy::start();
+    let data = TempDir::new("data");
+    let proxy = Modproxy::start(
+        data.path(),
+        &["--upstream", &upstream.url, "--sumdb", REF_SUMDB],
+    );
+    let project = TempDir::new("hello");
+    hello_module(project.path());
+    let go = GoEnv::new();
+    go.ok(project.path(), &proxy.url, &["mod", "tidy"]);
+    go.ok(project.path(), &proxy.url, &["mod", "download"]);
+
+    let verify = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_modproxy"))
+            .args(["verify", "--upstream", &upstream.url, "--sumdb", REF_SUMDB])
+            .arg("--data")
+            .arg(data.path())
+            .args(extra)
+            .env_remove("MODPROXY_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    // Runs next to the live server on the same directory.
+    let (code, out) = verify(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(" 0 bad") && !out.contains(" 0 verified"),
+        "{out}"
+    );
+
+    let zip = data.path().join("rsc.io/quote/@v/v1.5.2.zip");
+    let mut bytes = std::fs::read(&zip).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&zip, bytes).unwrap();
+    let (code, out) = verify(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("BAD") && out.contains("v1.5.2.zip"), "{out}");
+    assert!(zip.exists());
+
+    let (code, out) = verify(&["--repair"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("(removed)"), "{out}");
+    assert!(!zip.exists());
+    let (code, out) = verify(&[]);
+    assert_eq!(code, Some(0), "{out}");
+}

@@ -37,6 +37,58 @@ pub fn module_path(gomod: &[u8]) -> Option<String> {
     None
 }
 
+/// The `require` directives of a `go.mod` file (single lines and blocks),
+/// as `(module path, version)` pairs in file order. Lines that do not parse
+/// are skipped: a proxy uses this to prefetch, never to decide anything.
+pub fn requirements(gomod: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut in_block = false;
+    for line in gomod.split(|&b| b == b'\n') {
+        let line = match find(line, b"//") {
+            Some(i) => &line[..i],
+            None => line,
+        };
+        let line = trim_space(line);
+        let entry = if in_block {
+            if line == b")" {
+                in_block = false;
+                continue;
+            }
+            line
+        } else if let Some(rest) = line.strip_prefix(b"require") {
+            let rest = trim_space(rest);
+            if rest == b"(" {
+                in_block = true;
+                continue;
+            }
+            if rest.len() == line.len() - b"require".len() {
+                continue; // "requirefoo"
+            }
+            rest
+        } else {
+            continue;
+        };
+        let mut fields = entry
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|f| !f.is_empty());
+        let (Some(path), Some(version)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let path = if path.starts_with(b"\"") || path.starts_with(b"`") {
+            match unquote(path) {
+                Some(p) => p,
+                None => continue,
+            }
+        } else {
+            path.to_vec()
+        };
+        if let (Ok(path), Ok(version)) = (String::from_utf8(path), std::str::from_utf8(version)) {
+            out.push((path, version.to_string()));
+        }
+    }
+    out
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -129,6 +181,24 @@ fn unquote_escape(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
             Some(3)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod requirement_tests {
+    use super::requirements;
+
+    #[test]
+    fn single_lines_blocks_comments_and_quotes() {
+        let gomod = b"module example.com/m\n\ngo 1.21\n\nrequire rsc.io/quote v1.5.2\n\nrequire (\n\tgolang.org/x/text v0.3.0 // indirect\n\t\"rsc.io/sampler\" v1.3.0\n\t// a comment\n)\nreplace a.b/c => ../c\nrequirefoo x v1\n";
+        let r = requirements(gomod);
+        let want = [
+            ("rsc.io/quote", "v1.5.2"),
+            ("golang.org/x/text", "v0.3.0"),
+            ("rsc.io/sampler", "v1.3.0"),
+        ];
+        let got: Vec<(&str, &str)> = r.iter().map(|(p, v)| (p.as_str(), v.as_str())).collect();
+        assert_eq!(got, want);
     }
 }
 

@@ -1,7 +1,8 @@
 //! Module paths and versions as they appear in URLs: validation
-//! (`module.CheckPath`, `CheckImportPath`, `checkElem`), the `!`-escaping of
-//! upper-case letters (`EscapePath`, `UnescapePath`, `EscapeVersion`,
-//! `UnescapeVersion`) and the major-version suffix (`SplitPathVersion`).
+//! (`module.CheckPath`, `CheckImportPath`, `CheckFilePath`, `checkElem`),
+//! the `!`-escaping of upper-case letters (`EscapePath`, `UnescapePath`,
+//! `EscapeVersion`, `UnescapeVersion`) and the major-version suffix
+//! (`SplitPathVersion`).
 
 use std::borrow::Borrow;
 use std::fmt;

@@ -36,7 +36,7 @@ pub(crate) fn fold_rune(c: char) -> char {
     let Some(&(lo, hi, stride, delta)) = i.checked_sub(1).map(|i| &data::FOLDS[i]) else {
         return c;
     };
-    if u > hi || (u - lo) % stride != 0 {
+    if u > hi || !(u - lo).is_multiple_of(stride) {
         return c;
     }
     char::from_u32(u.wrapping_add_signed(delta)).unwrap_or(c)

@@ -1,39 +1,24 @@
-//! The zip container, read the way Go's `archive/zip` reads it: where the
-//! end of central directory record is searched for, the ZIP64 records, the
-//! tolerance for prepended data (`baseOffset`), how many central directory
-//! headers are read, the local header lookup, the two supported methods
-//! (stored and deflate), the declared-size and CRC-32 checks of
-//! `checksumReader`, and data descriptors.
+//! The zip container's directory, read the way Go's `archive/zip` reads
+//! it: where the end of central directory record is searched for, the
+//! ZIP64 records, the tolerance for prepended data (`baseOffset`), and how
+//! many central directory headers are read. Entry contents are read by
+//! `content.rs`.
 
 use std::io::{self, Read, Seek, SeekFrom};
 
-use miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_HAS_MORE_INPUT;
-use miniz_oxide::inflate::core::{decompress, DecompressorOxide};
-use miniz_oxide::inflate::TINFLStatus;
-
-use super::crc32::Crc32;
 use super::ZipError;
 
-const FILE_HEADER_SIGNATURE: u32 = 0x0403_4b50;
 const DIRECTORY_HEADER_SIGNATURE: u32 = 0x0201_4b50;
 const DIRECTORY64_LOC_SIGNATURE: u32 = 0x0706_4b50;
 const DIRECTORY64_END_SIGNATURE: u32 = 0x0606_4b50;
-const DATA_DESCRIPTOR_SIGNATURE: u32 = 0x0807_4b50;
-const FILE_HEADER_LEN: usize = 30;
 const DIRECTORY_HEADER_LEN: usize = 46;
 const DIRECTORY_END_LEN: usize = 22;
 const DIRECTORY64_LOC_LEN: usize = 20;
 const DIRECTORY64_END_LEN: usize = 56;
 const ZIP64_EXTRA_ID: u16 = 0x0001;
-/// General purpose flag bit 3: sizes and CRC follow the data.
-const FLAG_DATA_DESCRIPTOR: u16 = 0x8;
-
-pub(super) const METHOD_STORE: u16 = 0;
-pub(super) const METHOD_DEFLATE: u16 = 8;
-
 /// Bytes moved at a time; also the inflate window (a power of two, as
 /// miniz_oxide's wrapping output buffer requires).
-const CHUNK: usize = 32 << 10;
+pub(super) const CHUNK: usize = 32 << 10;
 
 /// One central directory entry (the fields Go's reader acts on).
 #[derive(Debug, Clone)]
@@ -68,7 +53,7 @@ impl<'a, R: Read + Seek> Source<'a, R> {
 
     /// A reader of the bytes from `off` to at most `len` further (and
     /// never past `size`).
-    fn section(&mut self, off: u64, len: u64) -> io::Result<io::Take<&mut R>> {
+    pub(super) fn section(&mut self, off: u64, len: u64) -> io::Result<io::Take<&mut R>> {
         let len = len.min(self.size.saturating_sub(off));
         if len > 0 {
             self.r.seek(SeekFrom::Start(off))?;
@@ -78,7 +63,7 @@ impl<'a, R: Read + Seek> Source<'a, R> {
 
     /// Fills as much of `buf` as the data at `off` allows; returns how much
     /// (less than `buf.len()` means the end was reached).
-    fn read_at(&mut self, off: i64, buf: &mut [u8]) -> Result<usize, ZipError> {
+    pub(super) fn read_at(&mut self, off: i64, buf: &mut [u8]) -> Result<usize, ZipError> {
         let Ok(off) = u64::try_from(off) else {
             return Err(ZipError::Format("negative offset".into()));
         };
@@ -102,21 +87,21 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Little-endian field reader over a byte slice (Go's `readBuf`).
-struct Buf<'b>(&'b [u8]);
+pub(super) struct Buf<'b>(pub(super) &'b [u8]);
 
 impl<'b> Buf<'b> {
-    fn take(&mut self, n: usize) -> &'b [u8] {
+    pub(super) fn take(&mut self, n: usize) -> &'b [u8] {
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
         head
     }
-    fn u16(&mut self) -> u16 {
+    pub(super) fn u16(&mut self) -> u16 {
         u16::from_le_bytes(self.take(2).try_into().unwrap_or_default())
     }
-    fn u32(&mut self) -> u32 {
+    pub(super) fn u32(&mut self) -> u32 {
         u32::from_le_bytes(self.take(4).try_into().unwrap_or_default())
     }
-    fn u64(&mut self) -> u64 {
+    pub(super) fn u64(&mut self) -> u64 {
         u64::from_le_bytes(self.take(8).try_into().unwrap_or_default())
     }
 }
@@ -362,240 +347,25 @@ pub(super) fn read_central_directory<R: Read + Seek>(
     let mut entries = Vec::new();
     // The entry count is only 16 bits in the plain record: read headers
     // until one is bad, then compare counts modulo 65536, as Go does.
-    let stop = loop {
+    loop {
         match read_directory_header(&mut rd) {
             Ok(mut e) => {
                 e.header_offset = e.header_offset.wrapping_add(base);
                 entries.push(e);
             }
-            Err(HeaderError::Format) => break "bad central directory header",
-            Err(HeaderError::UnexpectedEof) => break "truncated central directory",
+            Err(HeaderError::Format | HeaderError::UnexpectedEof) => break,
             Err(HeaderError::Eof) => {
                 return Err(ZipError::Format("truncated central directory".into()))
             }
             Err(HeaderError::Io(e)) => return Err(ZipError::Io(e)),
         }
-    };
+    }
     if entries.len() as u16 != end.records as u16 {
         return Err(ZipError::Format(format!(
-            "{stop} (read {} entries, directory end says {})",
+            "{} central directory entries, but the end record says {}",
             entries.len(),
             end.records
         )));
     }
     Ok(entries)
-}
-
-/// Reusable buffers for reading entries.
-pub(super) struct Buffers {
-    input: Vec<u8>,
-    window: Vec<u8>,
-    inflater: Box<DecompressorOxide>,
-}
-
-impl Buffers {
-    pub(super) fn new() -> Self {
-        Buffers {
-            input: vec![0; CHUNK],
-            window: vec![0; CHUNK],
-            inflater: Box::default(),
-        }
-    }
-}
-
-/// Streams the content of `e` to `sink` the way Go's `File.Open` and its
-/// `checksumReader` deliver it: a valid local header is required, content
-/// beyond the declared uncompressed size is an error as soon as it
-/// appears (so a lying header cannot make this read more than it
-/// declares), and the CRC-32 (and data descriptor, if flagged) is checked
-/// at the end. Directory entries (names ending in `/`) have no content.
-pub(super) fn read_entry<R: Read + Seek>(
-    src: &mut Source<'_, R>,
-    e: &Entry,
-    bufs: &mut Buffers,
-    sink: &mut dyn FnMut(&[u8]),
-) -> Result<(), ZipError> {
-    let name = || e.display_name();
-    // findBodyOffset
-    let mut header = [0u8; FILE_HEADER_LEN];
-    if src.read_at(e.header_offset, &mut header)? < FILE_HEADER_LEN {
-        return Err(ZipError::Format(format!(
-            "local header of {} is missing or truncated",
-            name()
-        )));
-    }
-    let mut b = Buf(&header);
-    if b.u32() != FILE_HEADER_SIGNATURE {
-        return Err(ZipError::Format(format!(
-            "bad local header signature for {}",
-            name()
-        )));
-    }
-    b.take(22);
-    let body = (FILE_HEADER_LEN + usize::from(b.u16()) + usize::from(b.u16())) as i64;
-
-    if e.name.ends_with(b"/") {
-        // Go tolerates a compressed size on directories, not content.
-        if e.uncompressed != 0 {
-            return Err(ZipError::Format(format!(
-                "directory entry {} has content",
-                name()
-            )));
-        }
-        return Ok(());
-    }
-    if e.method != METHOD_STORE && e.method != METHOD_DEFLATE {
-        return Err(ZipError::UnsupportedMethod {
-            name: name(),
-            method: e.method,
-        });
-    }
-    let Some(start) = e
-        .header_offset
-        .checked_add(body)
-        .and_then(|s| u64::try_from(s).ok())
-    else {
-        return Err(ZipError::Format(format!("bad offset for {}", name())));
-    };
-    // io.NewSectionReader: a size that does not fit in an int64 makes an
-    // unbounded section.
-    let section_len = i64::try_from(e.compressed).map_or(u64::MAX, |n| n as u64);
-
-    let mut crc = Crc32::default();
-    let mut nread: u64 = 0;
-    let mut feed = |chunk: &[u8]| -> Result<(), ZipError> {
-        crc.update(chunk);
-        nread += chunk.len() as u64;
-        if nread > e.uncompressed {
-            return Err(ZipError::LargerThanDeclared {
-                name: name(),
-                declared: e.uncompressed,
-            });
-        }
-        sink(chunk);
-        Ok(())
-    };
-    let mut rd = src.section(start, section_len)?;
-    if e.method == METHOD_STORE {
-        loop {
-            let n = match rd.read(&mut bufs.input) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(ZipError::Io(err)),
-            };
-            feed(&bufs.input[..n])?;
-        }
-    } else {
-        inflate(&mut rd, bufs, &mut feed).map_err(|err| match err {
-            InflateError::Sink(err) => err,
-            InflateError::Io(err) => ZipError::Io(err),
-            InflateError::Truncated => ZipError::UnexpectedEof { name: name() },
-            InflateError::Corrupt => ZipError::CorruptDeflate { name: name() },
-        })?;
-    }
-    if nread != e.uncompressed {
-        return Err(ZipError::UnexpectedEof { name: name() });
-    }
-    if e.flags & FLAG_DATA_DESCRIPTOR != 0 {
-        let desc = e
-            .header_offset
-            .wrapping_add(body)
-            .wrapping_add(e.compressed as i64);
-        check_data_descriptor(src, desc, e)?;
-        if crc.sum() != e.crc32 {
-            return Err(ZipError::Checksum { name: name() });
-        }
-    } else if e.crc32 != 0 && crc.sum() != e.crc32 {
-        // Without a descriptor Go checks the CRC only if one was recorded.
-        return Err(ZipError::Checksum { name: name() });
-    }
-    Ok(())
-}
-
-/// `readDataDescriptor`: its CRC-32 must be the central directory's.
-fn check_data_descriptor<R: Read + Seek>(
-    src: &mut Source<'_, R>,
-    offset: i64,
-    e: &Entry,
-) -> Result<(), ZipError> {
-    let truncated = || ZipError::UnexpectedEof {
-        name: e.display_name(),
-    };
-    // The signature is optional; the descriptor is 12 or 16 bytes.
-    let mut buf = [0u8; 16];
-    let got = src.read_at(offset, &mut buf)?;
-    let crc_at = if buf[..4] == DATA_DESCRIPTOR_SIGNATURE.to_le_bytes() {
-        4
-    } else {
-        0
-    };
-    if got < crc_at + 12 {
-        return Err(truncated());
-    }
-    let recorded = u32::from_le_bytes([
-        buf[crc_at],
-        buf[crc_at + 1],
-        buf[crc_at + 2],
-        buf[crc_at + 3],
-    ]);
-    if recorded != e.crc32 {
-        return Err(ZipError::Checksum {
-            name: e.display_name(),
-        });
-    }
-    Ok(())
-}
-
-enum InflateError {
-    Sink(ZipError),
-    Io(io::Error),
-    /// The compressed data ended before the deflate stream did.
-    Truncated,
-    Corrupt,
-}
-
-/// Inflates a raw deflate stream from `rd` through a 32 KiB window,
-/// handing each piece of output to `feed` (which may stop it).
-fn inflate(
-    rd: &mut impl Read,
-    bufs: &mut Buffers,
-    feed: &mut dyn FnMut(&[u8]) -> Result<(), ZipError>,
-) -> Result<(), InflateError> {
-    bufs.inflater.init();
-    let (mut lo, mut hi) = (0usize, 0usize);
-    let mut eof = false;
-    let mut out_pos = 0usize;
-    loop {
-        if lo == hi && !eof {
-            lo = 0;
-            hi = loop {
-                match rd.read(&mut bufs.input) {
-                    Ok(n) => break n,
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(err) => return Err(InflateError::Io(err)),
-                }
-            };
-            eof = hi == 0;
-        }
-        let flags = if eof { 0 } else { TINFL_FLAG_HAS_MORE_INPUT };
-        let (status, used, produced) = decompress(
-            &mut bufs.inflater,
-            &bufs.input[lo..hi],
-            &mut bufs.window,
-            out_pos,
-            flags,
-        );
-        lo += used;
-        if produced > 0 {
-            feed(&bufs.window[out_pos..out_pos + produced]).map_err(InflateError::Sink)?;
-        }
-        out_pos = (out_pos + produced) & (CHUNK - 1);
-        match status {
-            TINFLStatus::Done => return Ok(()),
-            TINFLStatus::NeedsMoreInput | TINFLStatus::HasMoreOutput => {}
-            TINFLStatus::FailedCannotMakeProgress => return Err(InflateError::Truncated),
-            _ => return Err(InflateError::Corrupt),
-        }
-    }
 }

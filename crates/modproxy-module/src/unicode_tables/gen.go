@@ -1,7 +1,7 @@
 // Generates data.rs, the tables behind unicode_tables.rs, from the unicode
 // package of the Go toolchain that runs it:
 //
-//	go run gen.go > data.rs && rustfmt data.rs
+//	go run gen.go > data.rs
 //
 // LETTERS is unicode.IsLetter (module.fileNameOK); FOLDS is the per-rune
 // mapping of strToFold in golang.org/x/mod/zip (the smallest rune of the

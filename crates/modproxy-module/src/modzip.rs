@@ -12,6 +12,7 @@ mod archive;
 mod content;
 mod crc32;
 mod names;
+mod write;
 
 use std::io::{Read, Seek};
 
@@ -23,6 +24,7 @@ use crate::path::{check_path, split_path_version, PathError};
 use crate::semver;
 
 pub use names::{FileError, FileProblem};
+pub use write::stored_zip;
 
 /// The largest module zip, and the largest total of its uncompressed
 /// files (`modzip.MaxZipFile`).

@@ -38,6 +38,34 @@ pub struct Settings {
     pub upstream_policy: UpstreamPolicy,
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    /// What to fetch ahead of the go command when a go.mod passes.
+    pub prefetch: PrefetchMode,
+}
+
+/// Predictive prefetch (`--prefetch`): when a `.mod` is served, fetch its
+/// requirements' files before the go command asks for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrefetchMode {
+    Off,
+    /// `.info` and `.mod` of the requirements, recursively.
+    #[default]
+    Mod,
+    /// Also their `.zip`.
+    Zip,
+}
+
+impl std::str::FromStr for PrefetchMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "off" => Ok(PrefetchMode::Off),
+            "mod" => Ok(PrefetchMode::Mod),
+            "zip" => Ok(PrefetchMode::Zip),
+            other => Err(format!(
+                "{other:?} is not a prefetch mode (use off, mod or zip)"
+            )),
+        }
+    }
 }
 
 /// How long mutable and negative entries are trusted.

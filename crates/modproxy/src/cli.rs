@@ -105,6 +105,9 @@ pub struct ServeArgs {
     /// With `|` lists: race the next upstream after this long without headers [default: off]
     #[arg(long, env = env::HEDGE_AFTER, value_name = "DURATION")]
     pub hedge_after: Option<String>,
+    /// Fetch ahead of the go command: off, mod (.info/.mod of requirements) or zip (also zips) [default: mod]
+    #[arg(long, env = env::PREFETCH, value_name = "MODE")]
+    pub prefetch: Option<String>,
     /// Time in-flight requests get to finish on SIGTERM/SIGINT [default: 30s]
     #[arg(long, env = env::SHUTDOWN_GRACE, value_name = "DURATION")]
     pub shutdown_grace: Option<String>,

@@ -13,6 +13,7 @@ mod fetch;
 mod flight;
 mod health;
 mod negative;
+mod prefetch;
 mod verify;
 mod zip;
 
@@ -27,14 +28,15 @@ use tokio::io::AsyncRead;
 
 use crate::error::ServeError;
 use crate::metrics::Metrics;
-use crate::request::ModuleRequest;
-use crate::settings::CachePolicy;
+use crate::request::{Endpoint, ModuleRequest};
+use crate::settings::{CachePolicy, PrefetchMode};
 use crate::store::{Store, StoredObject};
 use crate::sumdb::SumDb;
 use crate::upstream::Upstreams;
 use flight::{FlightState, Flights, Joined, Landed};
 use health::StoreHealth;
 use negative::NegativeCache;
+use prefetch::Prefetcher;
 
 pub use flight::SpoolReader;
 
@@ -102,6 +104,7 @@ pub struct Cache {
     refresh_failed: Mutex<HashMap<String, Instant>>,
     spool_counter: AtomicU64,
     store_health: StoreHealth,
+    prefetch: Prefetcher,
 }
 
 impl Cache {
@@ -112,8 +115,9 @@ impl Cache {
         metrics: Arc<Metrics>,
         policy: CachePolicy,
         cached_only: bool,
+        prefetch: PrefetchMode,
     ) -> Arc<Cache> {
-        Arc::new(Cache {
+        let cache = Arc::new(Cache {
             store,
             upstreams,
             sumdb,
@@ -125,7 +129,14 @@ impl Cache {
             refresh_failed: Mutex::default(),
             spool_counter: AtomicU64::new(0),
             store_health: StoreHealth::default(),
-        })
+            prefetch: Prefetcher::new(if cached_only {
+                PrefetchMode::Off
+            } else {
+                prefetch
+            }),
+        });
+        cache.start_prefetch();
+        cache
     }
 
     /// Answers one module file request.
@@ -136,9 +147,25 @@ impl Cache {
     ) -> Result<Answer, (CacheStatus, ServeError)> {
         let key = request.protocol_path();
         let cached_only = cached_only || self.cached_only;
+        if self.prefetch.enabled() {
+            self.prefetch.claim(&key, &self.metrics);
+        }
+        let answer = self.answer(request, &key, cached_only).await;
+        if let (Ok(_), Endpoint::Mod(version)) = (&answer, &request.endpoint) {
+            self.after_mod(&request.module, version);
+        }
+        answer
+    }
+
+    async fn answer(
+        self: &Arc<Self>,
+        request: &ModuleRequest,
+        key: &str,
+        cached_only: bool,
+    ) -> Result<Answer, (CacheStatus, ServeError)> {
         let stored = self
             .store
-            .get(&key)
+            .get(key)
             .await
             .map_err(|e| (CacheStatus::Miss, e.into()))?;
         if let Some(object) = stored {
@@ -150,18 +177,18 @@ impl Cache {
                 return Ok(Answer::stored(CacheStatus::Hit, object));
             }
             if age < self.policy.max_stale {
-                let status = self.refresh_in_background(request, &key);
+                let status = self.refresh_in_background(request, key);
                 return Ok(Answer::stored(status, object));
             }
         }
-        if let Some(message) = self.negative.get(&key) {
+        if let Some(message) = self.negative.get(key) {
             return Err((CacheStatus::Hit, ServeError::NotFound(message)));
         }
         if cached_only {
             let message = format!("{request}: not in the cache (cached-only mode)");
             return Err((CacheStatus::Miss, ServeError::NotFound(message)));
         }
-        self.fetch(request, &key)
+        self.fetch(request, key)
             .await
             .map_err(|e| (CacheStatus::Miss, e))
     }

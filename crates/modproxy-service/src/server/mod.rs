@@ -76,6 +76,7 @@ impl Handler {
             Arc::clone(&metrics),
             settings.cache,
             settings.cached_only,
+            settings.prefetch,
         );
         Ok(Handler {
             cache,

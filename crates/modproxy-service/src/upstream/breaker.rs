@@ -67,6 +67,12 @@ impl Breaker {
         }
     }
 
+    /// Whether the breaker is open now (without taking a probe).
+    pub fn is_open(&self) -> bool {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.open_until.is_some_and(|until| Instant::now() < until)
+    }
+
     /// The upstream answered (found or not found): close the breaker.
     pub fn success(&self) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());

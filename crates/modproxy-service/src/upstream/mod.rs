@@ -106,6 +106,19 @@ impl Upstreams {
         }
     }
 
+    /// Whether some proxy of `module`'s chain is not being skipped by its
+    /// circuit breaker (background work waits for a healthy upstream).
+    pub fn healthy_for(&self, module: &ModulePath) -> bool {
+        for (source, _) in &self.chain_for(module).entries {
+            match source {
+                Source::Proxy(p) if !p.is_skipped() => return true,
+                Source::Proxy(_) | Source::Direct => continue,
+                Source::Off => break,
+            }
+        }
+        false
+    }
+
     /// Fetches the protocol file `path` of `module` along its chain.
     pub async fn fetch(&self, module: &ModulePath, path: &str) -> Result<Fetched, UpstreamError> {
         let chain = self.chain_for(module);

@@ -64,6 +64,11 @@ impl ProxyUpstream {
         }
     }
 
+    /// Whether its circuit breaker currently skips it.
+    pub fn is_skipped(&self) -> bool {
+        self.breaker.is_open()
+    }
+
     /// The name used in messages: host, port and path, without the scheme.
     pub fn name(&self) -> &str {
         &self.name

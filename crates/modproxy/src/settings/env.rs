@@ -43,6 +43,8 @@ pub const BREAKER_THRESHOLD: &str = "MODPROXY_BREAKER_THRESHOLD";
 pub const BREAKER_COOLDOWN: &str = "MODPROXY_BREAKER_COOLDOWN";
 /// `--hedge-after`: race the next `|` upstream after this long.
 pub const HEDGE_AFTER: &str = "MODPROXY_HEDGE_AFTER";
+/// `--prefetch`: `off`, `mod` or `zip`.
+pub const PREFETCH: &str = "MODPROXY_PREFETCH";
 /// `--shutdown-grace`: time in-flight requests get at shutdown.
 pub const SHUTDOWN_GRACE: &str = "MODPROXY_SHUTDOWN_GRACE";
 /// Log level filter (tracing's EnvFilter syntax, e.g. `debug` or

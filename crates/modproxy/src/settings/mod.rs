@@ -14,7 +14,9 @@ use anyhow::{anyhow, bail, Context};
 use modproxy_module::goproxy::{ProxyList, ProxySpec};
 use modproxy_module::pattern::PathPatterns;
 use modproxy_module::sumdb_setting::SumDbSetting;
-use modproxy_service::settings::{CachePolicy, Settings, UpstreamPolicy, DEFAULT_SHUTDOWN_GRACE};
+use modproxy_service::settings::{
+    CachePolicy, PrefetchMode, Settings, UpstreamPolicy, DEFAULT_SHUTDOWN_GRACE,
+};
 
 use crate::cli::{ServeArgs, Sources};
 use crate::logging::LogFormat;
@@ -330,6 +332,16 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
             |s| values::positive_duration(s).map(Some),
         )?,
     };
+    let prefetch = m.parse(
+        m.pick(
+            "prefetch",
+            env::PREFETCH,
+            &args.prefetch,
+            file.prefetch.clone(),
+        ),
+        PrefetchMode::default,
+        str::parse,
+    )?;
     let shutdown_grace = dur(
         m.pick(
             "shutdown_grace",
@@ -354,6 +366,7 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
             cache,
             upstream_policy,
             shutdown_grace,
+            prefetch,
         },
         log_format,
         data_key,

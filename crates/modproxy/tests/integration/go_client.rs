@@ -9,7 +9,14 @@ fn go_mod_tidy_and_build_through_modproxy_then_offline() {
     let data = TempDir::new("data");
     let proxy = Modproxy::start(
         data.path(),
-        &["--upstream", &upstream.url, "--sumdb", REF_SUMDB],
+        &[
+            "--upstream",
+            &upstream.url,
+            "--sumdb",
+            REF_SUMDB,
+            "--prefetch",
+            "mod",
+        ],
     );
 
     let project = TempDir::new("hello");
@@ -70,7 +77,14 @@ fn the_store_is_usable_as_a_file_goproxy() {
     let data = TempDir::new("data");
     let proxy = Modproxy::start(
         data.path(),
-        &["--upstream", &upstream.url, "--sumdb", REF_SUMDB],
+        &[
+            "--upstream",
+            &upstream.url,
+            "--sumdb",
+            REF_SUMDB,
+            "--prefetch",
+            "mod",
+        ],
     );
     let project = TempDir::new("hello");
     hello_module(project.path());

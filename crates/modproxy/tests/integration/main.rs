@@ -11,5 +11,6 @@ mod config;
 mod crash;
 mod faults;
 mod go_client;
+mod prefetch;
 mod protocol;
 mod trust;

@@ -234,7 +234,10 @@ pub fn modproxy_command(data: &Path, args: &[&str]) -> Command {
         .arg(data)
         .args(args)
         .env_remove("MODPROXY_CONFIG")
-        .env("MODPROXY_LOG", "info");
+        .env("MODPROXY_LOG", "info")
+        // Background prefetch would add upstream requests that tests count;
+        // the tests of prefetch (and of the go command) turn it on by flag.
+        .env("MODPROXY_PREFETCH", "off");
     cmd
 }
 
@@ -338,4 +341,18 @@ pub fn peak_rss(pid: u32) -> u64 {
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
     let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     kb * 1024
+}
+
+/// A GET from synchronous test code: the body as text.
+pub fn get_text(url: &str) -> String {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() })
+    })
+    .join()
+    .unwrap()
 }

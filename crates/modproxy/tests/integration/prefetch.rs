@@ -1,0 +1,50 @@
+//! Predictive prefetch: a go.mod passing through starts the fetches of its
+//! requirements, which the go command's next requests then use.
+
+use std::time::Duration;
+
+use crate::fault::{FaultServer, Mode};
+use crate::util::{get_text, hello_module, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("modproxy_{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+#[test]
+fn a_cold_tidy_makes_the_same_go_sum_and_uses_the_prefetched_files() {
+    let upstream = RefProxy::start();
+    let delayed = FaultServer::start(&upstream.url);
+    delayed.set_mode(Mode::Delay(Duration::from_millis(100)));
+
+    // Straight to the (delayed) upstream.
+    let direct = TempDir::new("direct");
+    hello_module(direct.path());
+    GoEnv::new().ok(direct.path(), &delayed.url, &["mod", "tidy"]);
+
+    // Through modproxy with prefetch.
+    let data = TempDir::new("data");
+    let proxy = Modproxy::start(
+        data.path(),
+        &[
+            "--upstream",
+            &delayed.url,
+            "--sumdb",
+            REF_SUMDB,
+            "--prefetch",
+            "mod",
+        ],
+    );
+    let through = TempDir::new("through");
+    hello_module(through.path());
+    GoEnv::new().ok(through.path(), &proxy.url, &["mod", "tidy"]);
+
+    let read = |d: &TempDir| std::fs::read_to_string(d.path().join("go.sum")).unwrap();
+    assert_eq!(read(&through), read(&direct));
+
+    let text = get_text(&format!("{}/metrics", proxy.url));
+    assert!(metric(&text, "prefetch_started_total") > 0, "{text}");
+    assert!(metric(&text, "prefetch_used_total") > 0, "{text}");
+}

@@ -28,7 +28,7 @@ use tokio::io::AsyncRead;
 
 use crate::error::ServeError;
 use crate::metrics::Metrics;
-use crate::request::{Endpoint, ModuleRequest};
+use crate::request::ModuleRequest;
 use crate::settings::{CachePolicy, PrefetchMode};
 use crate::store::{Store, StoredObject};
 use crate::sumdb::SumDb;
@@ -151,8 +151,8 @@ impl Cache {
             self.prefetch.claim(&key, &self.metrics);
         }
         let answer = self.answer(request, &key, cached_only).await;
-        if let (Ok(_), Endpoint::Mod(version)) = (&answer, &request.endpoint) {
-            self.after_mod(&request.module, version);
+        if answer.is_ok() {
+            self.after_answer(request);
         }
         answer
     }

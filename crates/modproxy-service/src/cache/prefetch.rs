@@ -149,11 +149,42 @@ impl Cache {
         });
     }
 
-    /// A client got the `.mod` of `module`@`version`: prefetch what it requires.
-    pub(super) fn after_mod(&self, module: &ModulePath, version: &str) {
-        if self.prefetch.enabled() {
-            self.prefetch
-                .schedule(module.as_str(), version, 0, &self.metrics);
+    /// A client got an answer: a `.mod` means its requirements come next;
+    /// a resolved version (`.info`, `@latest`, a query) means its `.mod`
+    /// and then its requirements do.
+    pub(super) fn after_answer(self: &Arc<Self>, request: &ModuleRequest) {
+        if !self.prefetch.enabled() {
+            return;
+        }
+        let module = &request.module;
+        match &request.endpoint {
+            Endpoint::Mod(version) | Endpoint::Info(version) => {
+                self.prefetch
+                    .schedule(module.as_str(), version, 0, &self.metrics);
+            }
+            Endpoint::Latest | Endpoint::Query(_) => {
+                // The version is in the stored answer; read it off the hot path.
+                let cache = Arc::clone(self);
+                let request = request.clone();
+                tokio::spawn(async move {
+                    let key = request.protocol_path();
+                    let Ok(Some(info)) = cache.read_small(&key).await else {
+                        return;
+                    };
+                    #[derive(serde::Deserialize)]
+                    struct Info {
+                        #[serde(rename = "Version")]
+                        version: String,
+                    }
+                    if let Ok(info) = serde_json::from_slice::<Info>(&info) {
+                        let module = request.module.as_str();
+                        cache
+                            .prefetch
+                            .schedule(module, &info.version, 0, &cache.metrics);
+                    }
+                });
+            }
+            Endpoint::List | Endpoint::Zip(_) => {}
         }
     }
 

@@ -150,6 +150,15 @@ impl FaultServer {
             .insert(path.to_string(), Bytes::from(body.to_string()));
     }
 
+    /// Serves `body` (binary) at `path`, instead of forwarding.
+    pub fn add_static_bytes(&self, path: &str, body: Vec<u8>) {
+        self.state
+            .statics
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), Bytes::from(body));
+    }
+
     /// How many requests arrived for `path`.
     pub fn count(&self, path: &str) -> usize {
         self.state

@@ -243,3 +243,49 @@ fn verify_reports_and_repairs_a_corrupted_store() {
     let (code, out) = verify(&[]);
     assert_eq!(code, Some(0), "{out}");
 }
+
+#[test]
+fn nosumdb_modules_are_served_but_never_looked_up() {
+    let upstream = RefProxy::start();
+    let recorder = FaultServer::start(&upstream.url);
+    let prefix = "example.com/internal@v1.0.0/";
+    let gomod = "module example.com/internal\n\ngo 1.21\n";
+    let zip = modproxy_module::modzip::stored_zip(&[
+        (format!("{prefix}go.mod"), gomod.as_bytes().to_vec()),
+        (format!("{prefix}x.go"), b"package internal\n".to_vec()),
+    ]);
+    let info = r#"{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}"#;
+    recorder.add_static("/example.com/internal/@v/v1.0.0.info", info);
+    recorder.add_static("/example.com/internal/@v/v1.0.0.mod", gomod);
+    recorder.add_static_bytes("/example.com/internal/@v/v1.0.0.zip", zip);
+    let data = TempDir::new("data");
+    let proxy = Modproxy::start(
+        data.path(),
+        &[
+            "--upstream",
+            &recorder.url,
+            "--sumdb",
+            REF_SUMDB,
+            "--nosumdb",
+            "example.com/internal",
+        ],
+    );
+    let project = TempDir::new("proj");
+    hello_module(project.path());
+    let go = GoEnv::new().with_env("GONOSUMDB", "example.com/internal");
+    go.ok(
+        project.path(),
+        &proxy.url,
+        &["mod", "download", "example.com/internal@v1.0.0"],
+    );
+    assert!(data
+        .path()
+        .join("example.com/internal/@v/v1.0.0.zip")
+        .exists());
+    let looked_up: Vec<String> = recorder
+        .paths()
+        .into_iter()
+        .filter(|p| p.starts_with("/sumdb/") && p.contains("example.com"))
+        .collect();
+    assert!(looked_up.is_empty(), "{looked_up:?}");
+}

@@ -244,13 +244,21 @@ pub fn modproxy_command(data: &Path, args: &[&str]) -> Command {
 /// A go command with its own GOPATH, module cache, build cache and HOME.
 pub struct GoEnv {
     home: TempDir,
+    extra: Vec<(String, String)>,
 }
 
 impl GoEnv {
     pub fn new() -> GoEnv {
         GoEnv {
             home: TempDir::new("go"),
+            extra: Vec::new(),
         }
+    }
+
+    /// Sets one more environment variable for every run (e.g. GONOSUMDB).
+    pub fn with_env(mut self, key: &str, value: &str) -> GoEnv {
+        self.extra.push((key.to_string(), value.to_string()));
+        self
     }
 
     pub fn modcache(&self) -> PathBuf {
@@ -285,6 +293,7 @@ impl GoEnv {
             .env("GOPRIVATE", "")
             .env("GONOPROXY", "")
             .env("CGO_ENABLED", "0")
+            .envs(self.extra.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run go")
     }

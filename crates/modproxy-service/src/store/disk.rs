@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{Store, StoreError, StoredObject};
+use super::{ObjectBody, Store, StoreError, StoredObject};
 
 /// A [`Store`] on a local directory.
 #[derive(Debug)]
@@ -101,6 +101,38 @@ impl DiskStore {
             .await
             .unwrap_or_else(|e| Err(io::Error::other(e)))
     }
+}
+
+/// Objects up to this size are read whole when opened.
+const READ_WHOLE: u64 = 1 << 20;
+
+/// Opens a stored object: `None` when there is none (or a path element is
+/// a file where a directory is expected).
+fn open_object(path: &Path) -> io::Result<Option<StoredObject>> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(20) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let size = meta.len();
+    let body = if size <= READ_WHOLE {
+        let mut buf = Vec::with_capacity(size as usize);
+        file.read_to_end(&mut buf)?;
+        ObjectBody::Bytes(Bytes::from(buf))
+    } else {
+        ObjectBody::Reader(Box::pin(tokio::fs::File::from_std(file)))
+    };
+    Ok(Some(StoredObject {
+        body,
+        size,
+        modified: meta.modified()?,
+    }))
 }
 
 /// Writes `data` to a new file at `path` and syncs it; the temporary
@@ -180,26 +212,16 @@ fn remove_leftovers(tmp_root: &Path) -> io::Result<()> {
 #[async_trait]
 impl Store for DiskStore {
     async fn get(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
-        let read_err = |source| StoreError::Read {
+        // One trip to the blocking pool per hit: open, stat and (for small
+        // objects) read together.
+        let path = self.path_of(key);
+        let opened = tokio::task::spawn_blocking(move || open_object(&path))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)));
+        opened.map_err(|source| StoreError::Read {
             key: key.to_string(),
             source,
-        };
-        let file = match tokio::fs::File::open(self.path_of(key)).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            // A path element that is a file where a directory is expected.
-            Err(e) if e.raw_os_error() == Some(20) => return Ok(None),
-            Err(e) => return Err(read_err(e)),
-        };
-        let meta = file.metadata().await.map_err(read_err)?;
-        if !meta.is_file() {
-            return Ok(None);
-        }
-        Ok(Some(StoredObject {
-            reader: Box::pin(file),
-            size: meta.len(),
-            modified: meta.modified().map_err(read_err)?,
-        }))
+        })
     }
 
     async fn put(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
@@ -241,7 +263,6 @@ impl Store for DiskStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
 
     #[tokio::test]
     async fn put_get_and_leftovers_cleaned_on_open() {
@@ -253,10 +274,10 @@ mod tests {
             .put("rsc.io/quote/@v/list", Bytes::from_static(b"v1.0.0\n"))
             .await
             .unwrap();
-        let mut obj = store.get("rsc.io/quote/@v/list").await.unwrap().unwrap();
-        let mut s = String::new();
-        obj.reader.read_to_string(&mut s).await.unwrap();
-        assert_eq!((s.as_str(), obj.size), ("v1.0.0\n", 7));
+        let obj = store.get("rsc.io/quote/@v/list").await.unwrap().unwrap();
+        let size = obj.size;
+        let bytes = obj.into_bytes("list").await.unwrap();
+        assert_eq!((&bytes[..], size), (&b"v1.0.0\n"[..], 7));
 
         let half = store.temp_path("half.zip");
         std::fs::write(&half, b"partial").unwrap();

@@ -19,12 +19,40 @@ use tokio::io::AsyncRead;
 
 pub use disk::DiskStore;
 
-/// A stored object, open for reading.
+/// A stored object's contents: small ones already read, large ones open
+/// for streaming.
+pub enum ObjectBody {
+    Bytes(Bytes),
+    Reader(Pin<Box<dyn AsyncRead + Send>>),
+}
+
+/// A stored object, ready to be read.
 pub struct StoredObject {
-    pub reader: Pin<Box<dyn AsyncRead + Send>>,
+    pub body: ObjectBody,
     pub size: u64,
     /// When it was published; the age of mutable entries is measured from here.
     pub modified: SystemTime,
+}
+
+impl StoredObject {
+    /// All of it in memory (for small objects: metadata, go.mod, tiles).
+    pub async fn into_bytes(self, key: &str) -> Result<Bytes, StoreError> {
+        use tokio::io::AsyncReadExt;
+        match self.body {
+            ObjectBody::Bytes(b) => Ok(b),
+            ObjectBody::Reader(mut reader) => {
+                let mut buf = Vec::with_capacity(self.size as usize);
+                reader
+                    .read_to_end(&mut buf)
+                    .await
+                    .map_err(|source| StoreError::Read {
+                        key: key.to_string(),
+                        source,
+                    })?;
+                Ok(Bytes::from(buf))
+            }
+        }
+    }
 }
 
 /// A store operation that failed, with the key it was about.

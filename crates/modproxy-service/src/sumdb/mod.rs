@@ -290,20 +290,10 @@ impl SumDb {
     }
 
     async fn read_stored(&self, key: &str) -> Result<Option<Bytes>, SumDbError> {
-        use tokio::io::AsyncReadExt;
-        let Some(mut object) = self.store.get(key).await? else {
-            return Ok(None);
-        };
-        let mut buf = Vec::with_capacity(object.size as usize);
-        object
-            .reader
-            .read_to_end(&mut buf)
-            .await
-            .map_err(|source| StoreError::Read {
-                key: key.to_string(),
-                source,
-            })?;
-        Ok(Some(Bytes::from(buf)))
+        match self.store.get(key).await? {
+            Some(object) => Ok(Some(object.into_bytes(key).await?)),
+            None => Ok(None),
+        }
     }
 
     /// GETs `path` from the database along its route.

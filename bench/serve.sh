@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Benchmark: serving cached files, modproxy vs nginx over the same GOPROXY
+# tree on the same disk, loaded by wrk on loopback. Alternates the two
+# servers (A B A B) so machine drift cancels, and prints one ratio per
+# target with min / median / max and a verdict. See BENCHMARKS.md.
+#
+#   bench/serve.sh                 # ROUNDS=2 DURATION=8s CONNECTIONS=64
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS="${ROUNDS:-2}"
+DURATION="${DURATION:-8s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+
+# Tools: nginx (the static-file baseline) and wrk (the load), from Debian.
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk
+fi
+cargo build --release -q -p modproxy
+BIN="${CARGO_TARGET_DIR:-target}/release/modproxy"
+
+WORK="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# One GOPROXY tree: 2000 small modules (.info, .mod) and two zips.
+TREE="$WORK/tree"
+python3 - "$TREE" <<'PY'
+import os, sys
+root = sys.argv[1]
+for i in range(2000):
+    d = os.path.join(root, f"example.com/m{i}/@v")
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, "v1.0.0.info"), "w").write('{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}')
+    open(os.path.join(d, "v1.0.0.mod"), "w").write(f"module example.com/m{i}\n\ngo 1.21\n")
+d = os.path.join(root, "example.com/big/@v")
+os.makedirs(d, exist_ok=True)
+for name, size in (("v1.0.0.zip", 1 << 20), ("v50.0.0+incompatible.zip", 50 << 20)):
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(os.urandom(size))
+PY
+
+chmod -R a+rX "$WORK" # nginx workers run unprivileged
+
+# nginx: static files, sendfile, keep-alive, one worker per core.
+NGINX_PORT=18081
+MODPROXY_PORT=18082
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  default_type application/octet-stream;
+  server { listen 127.0.0.1:$NGINX_PORT; root $TREE; }
+}
+CONF
+nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+MODPROXY_LOG=warn "$BIN" serve --listen 127.0.0.1:$MODPROXY_PORT --data "$TREE" \
+  --upstream off --sumdb off --prefetch off > /dev/null &
+pids+=($!)
+sleep 1
+
+# A wrk script spreading .info/.mod requests over all modules.
+cat > "$WORK/small.lua" <<'LUA'
+local n = 0
+request = function()
+  n = n + 1
+  local ext = (n % 2 == 0) and "info" or "mod"
+  return wrk.format("GET", "/example.com/m" .. (n % 2000) .. "/@v/v1.0.0." .. ext)
+end
+LUA
+
+# run NAME PORT PATH|script -> prints "requests/s bytes/s p99_ms"
+run() {
+  local port=$1 what=$2 out
+  if [ "$what" = small ]; then
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/small.lua" "http://127.0.0.1:$port")
+  else
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$port$what")
+  fi
+  python3 - "$out" <<'PY'
+import re, sys
+t = sys.argv[1]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+m = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", t)
+unit = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}[m.group(2)]
+bps = float(m.group(1)) * unit
+p = re.search(r"99%\s+([\d.]+)(us|ms|s)", t)
+p99 = float(p.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p.group(2)]
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+if errors:
+    sys.exit(f"wrk saw {errors.group(1)} error responses")
+print(rps, bps, p99)
+PY
+}
+
+declare -A RESULTS
+for target in small "/example.com/big/@v/v1.0.0.zip" "/example.com/big/@v/v50.0.0+incompatible.zip"; do
+  for r in $(seq "$ROUNDS"); do
+    RESULTS["$target,nginx,$r"]=$(run $NGINX_PORT "$target")
+    RESULTS["$target,modproxy,$r"]=$(run $MODPROXY_PORT "$target")
+  done
+done
+
+python3 - "$ROUNDS" "$(for k in "${!RESULTS[@]}"; do echo "$k=${RESULTS[$k]}"; done)" <<'PY'
+import statistics, sys
+rounds = int(sys.argv[1])
+res = {}
+for line in sys.argv[2].splitlines():
+    key, val = line.split("=", 1)
+    res[key] = [float(x) for x in val.split()]
+def ratios(target, idx, invert=False):
+    out = []
+    for r in range(1, rounds + 1):
+        a, b = res[f"{target},modproxy,{r}"][idx], res[f"{target},nginx,{r}"][idx]
+        out.append(a / b)
+    return min(out), statistics.median(out), max(out)
+rows = [
+    ("cached .info/.mod, 64 conns: requests/s vs nginx", "small", 0, ">=", 0.9),
+    ("cached .info/.mod: p99 latency vs nginx", "small", 2, "<=", 1.2),
+    ("cached 1 MB zip: throughput vs nginx", "/example.com/big/@v/v1.0.0.zip", 1, ">=", 0.95),
+    ("cached 50 MB zip: throughput vs nginx", "/example.com/big/@v/v50.0.0+incompatible.zip", 1, ">=", 0.95),
+]
+for name, target, idx, op, goal in rows:
+    lo, med, hi = ratios(target, idx)
+    ok = med >= goal if op == ">=" else med <= goal
+    print(f"{name}: min {lo:.2f} median {med:.2f} max {hi:.2f} (target {op} {goal}) {'MET' if ok else 'NOT MET'}")
+for target in ("small", "/example.com/big/@v/v1.0.0.zip"):
+    for side in ("nginx", "modproxy"):
+        v = res[f"{target},{side},1"]
+        print(f"  round 1 {side:8} {target}: {v[0]:.0f} req/s, {v[1]/2**20:.1f} MiB/s, p99 {v[2]:.2f} ms")
+PY

@@ -110,6 +110,10 @@ async fn check_file(
     };
     let hashes = match db.hashes(module, version).await {
         Ok(h) => h,
+        // The database disowns it, or misbehaves: that is a finding.
+        Err(e) if e.is_not_found() || matches!(e, crate::sumdb::SumDbError::Fork { .. }) => {
+            return Verdict::Bad(e.to_string())
+        }
         Err(e) => return Verdict::Unverified(e.to_string()),
     };
     let want = if ext == "zip" {

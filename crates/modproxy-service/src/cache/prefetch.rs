@@ -101,12 +101,13 @@ impl Prefetcher {
         if !semver::is_canonical_module_version(version) || !module.matches_major(version) {
             return;
         }
+        let id = format!("{module}@{version}");
         {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             if seen.len() >= SEEN_LIMIT {
                 seen.clear();
             }
-            if !seen.insert(format!("{module}@{version}")) {
+            if !seen.insert(id.clone()) {
                 return;
             }
         }
@@ -116,8 +117,16 @@ impl Prefetcher {
             depth,
         };
         if self.tx.try_send(job).is_err() {
+            // Dropped: may be scheduled again later.
+            self.unsee(&id);
             Metrics::inc(&metrics.prefetch_skipped);
         }
+    }
+
+    /// Forgets that `id` (module@version) was scheduled.
+    fn unsee(&self, id: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.remove(id);
     }
 }
 
@@ -193,6 +202,8 @@ impl Cache {
     /// requirements one level deeper.
     async fn prefetch_one(self: Arc<Self>, job: Job) {
         if !self.upstreams.healthy_for(&job.module) {
+            self.prefetch
+                .unsee(&format!("{}@{}", job.module, job.version));
             Metrics::inc(&self.metrics.prefetch_skipped);
             return;
         }
@@ -242,7 +253,10 @@ impl Cache {
     }
 
     /// A small stored object's bytes.
-    async fn read_small(&self, key: &str) -> Result<Option<bytes::Bytes>, crate::store::StoreError> {
+    async fn read_small(
+        &self,
+        key: &str,
+    ) -> Result<Option<bytes::Bytes>, crate::store::StoreError> {
         match self.store.get(key).await? {
             Some(object) => object.into_bytes(key).await.map(Some),
             None => Ok(None),

@@ -55,6 +55,15 @@ impl Cache {
                 None
             }
         };
+        // Zips the checksum database covers are verified before their last
+        // bytes go out; without a spool they cannot be, so they are refused.
+        let verified = self
+            .sumdb
+            .as_ref()
+            .is_some_and(|db| db.covers(&request.module));
+        if spool.is_none() && verified {
+            return Err(unverifiable(&what));
+        }
         let mut relay_from = spool.is_none().then_some(0);
         progress.send_replace(FlightState::Streaming {
             file: spool.as_ref().map(|s| Arc::clone(&s.file)),
@@ -88,10 +97,13 @@ impl Cache {
             if let Some(s) = spool.as_ref().filter(|_| relay_from.is_none()) {
                 match s.write_at(piece.clone(), total).await {
                     Ok(()) => {
+                        // Waiters see everything but the latest batch: the
+                        // end of the zip goes out only once it is verified.
+                        let visible = total;
                         total += piece.len() as u64;
                         progress.send_modify(|state| {
                             if let FlightState::Streaming { written, .. } = state {
-                                *written = total;
+                                *written = visible;
                             }
                         });
                         if end {
@@ -101,9 +113,18 @@ impl Cache {
                     }
                     Err(e) => {
                         self.store_health.failed(e.kind(), &e);
+                        if verified {
+                            return Err(unverifiable(&what));
+                        }
                         relay_from = Some(total);
                         progress.send_modify(|state| {
-                            if let FlightState::Streaming { relay_from: r, .. } = state {
+                            if let FlightState::Streaming {
+                                written,
+                                relay_from: r,
+                                ..
+                            } = state
+                            {
+                                *written = total;
                                 *r = Some(total);
                             }
                         });
@@ -205,6 +226,13 @@ async fn relay_piece(
     // on the next piece.
     let _ = relay.send((offset, piece));
     Ok(end)
+}
+
+/// A zip that must be verified but cannot be spooled to be checked.
+fn unverifiable(what: &str) -> ServeError {
+    ServeError::Integrity(format!(
+        "{what}: cannot be verified against the checksum database: the store cannot be written (disk full?), so it is not served"
+    ))
 }
 
 /// A file being downloaded; removed on drop unless published.

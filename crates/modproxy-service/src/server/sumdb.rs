@@ -62,6 +62,16 @@ impl SumDbProxy {
             )));
         }
         if tail == "supported" {
+            // 404 lets the go command fall through to its next way to the
+            // database when this proxy has none: no route, and nothing
+            // verified before to serve from the store.
+            let stored = matches!(db.latest_note().await, Ok(Some(_)));
+            if !stored && !db.reachable().await {
+                return Err(ServeError::NotFound(format!(
+                    "checksum database {} is not reachable from this proxy",
+                    db.name()
+                )));
+            }
             return Ok((CacheStatus::Bypass, Bytes::new()));
         }
         if tail == "latest" {
@@ -69,9 +79,9 @@ impl SumDbProxy {
         }
         if let Some(lookup) = tail.strip_prefix("lookup/") {
             let (module, version) = parse_lookup(lookup)?;
-            if db.is_private(&module) {
+            if !db.covers(&module) {
                 return Err(ServeError::NotFound(format!(
-                    "{module} is private: its name is not sent to the checksum database"
+                    "{module} is private or exempt (--private, --nosumdb): its name is not sent to the checksum database"
                 )));
             }
             let (raw, cached) = db.lookup_cached(&module, &version).await?;

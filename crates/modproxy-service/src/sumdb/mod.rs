@@ -172,46 +172,77 @@ impl SumDb {
             )));
         }
         let index = stored_hash_index(0, record.id);
-        let hashes = Tiles::run(self, latest, |thr| thr.read_hashes(&[index])).await?;
+        let (hashes, saved) = Tiles::run(self, latest, |thr| thr.read_hashes(&[index])).await?;
         if hashes.first() != Some(&record_hash(record.text)) {
             return Err(SumDbError::Invalid(format!(
                 "cannot authenticate the record for {module}@{version} in the tree"
             )));
         }
+        // A genuine record, but is it the one asked for?
+        if hashes_for(record.text, module.as_str(), version) == (None, None) {
+            return Err(SumDbError::Invalid(format!(
+                "the answer to the lookup of {module}@{version} is a record of something else"
+            )));
+        }
+        self.save_tiles(saved).await;
         self.store.put(&key, raw.clone()).await?;
         Ok((raw, false))
     }
 
     /// Accepts a signed tree head if it is consistent with the newest one
-    /// accepted so far (and moves that forward); returns the newest.
+    /// accepted so far (and moves that forward); returns the newest. Like
+    /// Go's client, the lock is not held while tiles are fetched: the
+    /// proof runs against a snapshot, and the install retries if the
+    /// snapshot moved meanwhile.
     pub async fn merge_latest(&self, note: &[u8]) -> Result<Tree, SumDbError> {
         let tree = open_tree_note(note, &self.key).map_err(SumDbError::Invalid)?;
+        loop {
+            let (current, _) = self.current_latest().await?;
+            if tree.n <= current.n {
+                let saved = self.check_trees(tree, current).await?;
+                self.save_tiles(saved).await;
+                return Ok(current);
+            }
+            let saved = self.check_trees(current, tree).await?;
+            let mut latest = self.latest.lock().await;
+            if latest.as_ref().map(|(t, _)| *t) != Some(current) {
+                continue; // moved underfoot: check against the new one
+            }
+            // Another process on the same store may have gone further.
+            let stored = self.load_latest().await?;
+            if stored.0.n > current.n {
+                *latest = Some(stored);
+                continue;
+            }
+            let note = Bytes::copy_from_slice(note);
+            self.store
+                .put(&format!("sumdb/{}/latest", self.name), note.clone())
+                .await?;
+            *latest = Some((tree, note));
+            drop(latest);
+            self.save_tiles(saved).await;
+            return Ok(tree);
+        }
+    }
+
+    /// A snapshot of the newest accepted tree head (loaded on first use).
+    async fn current_latest(&self) -> Result<(Tree, Bytes), SumDbError> {
         let mut latest = self.latest.lock().await;
         if latest.is_none() {
             *latest = Some(self.load_latest().await?);
         }
-        let (current, _) = latest.clone().unwrap_or((Tree::EMPTY, Bytes::new()));
-        if tree.n <= current.n {
-            self.check_trees(tree, current).await?;
-            return Ok(current);
-        }
-        self.check_trees(current, tree).await?;
-        let note = Bytes::copy_from_slice(note);
-        self.store
-            .put(&format!("sumdb/{}/latest", self.name), note.clone())
-            .await?;
-        *latest = Some((tree, note));
-        Ok(tree)
+        Ok(latest.clone().unwrap_or((Tree::EMPTY, Bytes::new())))
     }
 
-    /// Checks that `older` is a prefix of `newer` (same hash at its size).
-    async fn check_trees(&self, older: Tree, newer: Tree) -> Result<(), SumDbError> {
+    /// Checks that `older` is a prefix of `newer` (same hash at its size);
+    /// returns the tiles the check authenticated.
+    async fn check_trees(&self, older: Tree, newer: Tree) -> Result<tiles::Saved, SumDbError> {
         if older.n == 0 {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let hash = Tiles::run(self, newer, |thr| tree_hash(older.n, thr)).await?;
+        let (hash, saved) = Tiles::run(self, newer, |thr| tree_hash(older.n, thr)).await?;
         if hash == older.hash {
-            return Ok(());
+            return Ok(saved);
         }
         let err = SumDbError::Fork {
             db: self.name.clone(),
@@ -236,14 +267,13 @@ impl SumDb {
 
     /// The signed note of the newest accepted tree head, if any.
     pub async fn latest_note(&self) -> Result<Option<Bytes>, SumDbError> {
-        let mut latest = self.latest.lock().await;
-        if latest.is_none() {
-            *latest = Some(self.load_latest().await?);
-        }
-        Ok(latest
-            .as_ref()
-            .map(|(_, n)| n.clone())
-            .filter(|n| !n.is_empty()))
+        let (_, note) = self.current_latest().await?;
+        Ok(Some(note).filter(|n| !n.is_empty()))
+    }
+
+    /// Whether some route to the database exists (for `supported`).
+    pub async fn reachable(&self) -> bool {
+        self.route().await.is_ok()
     }
 
     /// A tile for a proof: from the store, or a stored full tile's prefix,
@@ -349,8 +379,11 @@ impl SumDb {
                 Source::Off => break,
             }
         }
-        *self.route.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), found.clone()));
+        // Only a route found is remembered: a failure is retried next time.
+        if let Some(route) = &found {
+            *self.route.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((Instant::now(), Some(route.clone())));
+        }
         found.ok_or_else(|| SumDbError::NoRoute {
             db: self.name.clone(),
         })

@@ -56,16 +56,21 @@ impl TileReader for Reader {
     }
 }
 
+/// Tiles a proof authenticated, to be stored.
+pub type Saved = Vec<(Tile, Vec<u8>)>;
+
 /// Runs tile-based proofs for one database.
 pub struct Tiles;
 
 impl Tiles {
     /// Runs `op` against the tiles of `tree`, fetching what it needs.
+    /// Returns its result and the tiles the proof authenticated against
+    /// `tree`, for the caller to store once its own check has passed.
     pub async fn run<T>(
         db: &SumDb,
         tree: Tree,
         op: impl Fn(&TileHashReader<'_>) -> Result<T, TlogError>,
-    ) -> Result<T, SumDbError> {
+    ) -> Result<(T, Saved), SumDbError> {
         let mut known: HashMap<Tile, Vec<u8>> = HashMap::new();
         for _ in 0..MAX_PASSES {
             let reader = Reader {
@@ -85,14 +90,16 @@ impl Tiles {
             let missing = missing.into_inner().unwrap_or_else(|p| p.into_inner());
             let saved = saved.into_inner().unwrap_or_else(|p| p.into_inner());
             match result {
-                Ok(value) => {
-                    db.save_tiles(saved).await;
-                    return Ok(value);
-                }
+                Ok(value) => return Ok((value, saved)),
                 Err(_) if !missing.is_empty() => {
                     for tile in missing {
                         if let std::collections::hash_map::Entry::Vacant(slot) = known.entry(tile) {
-                            slot.insert(db.read_tile(tile).await?.to_vec());
+                            // A missing tile is a broken proof, not a
+                            // missing module: never let it become a 404.
+                            let data = db.read_tile(tile).await.map_err(|e| {
+                                SumDbError::Proof(format!("reading {}: {e}", tile.path()))
+                            })?;
+                            slot.insert(data.to_vec());
                         }
                     }
                 }

@@ -108,12 +108,13 @@ async fn check_file(
     let Some(db) = sumdb.filter(|db| db.covers(module)) else {
         return Verdict::Unverified("not checked against a checksum database".into());
     };
-    let hashes = match db.hashes(module, version).await {
+    let hashes = match db.hashes_reverified(module, version).await {
         Ok(h) => h,
         // The database disowns it, or misbehaves: that is a finding.
         Err(e) if e.is_not_found() || matches!(e, crate::sumdb::SumDbError::Fork { .. }) => {
             return Verdict::Bad(e.to_string())
         }
+        Err(e @ crate::sumdb::SumDbError::Invalid(_)) => return Verdict::Bad(e.to_string()),
         Err(e) => return Verdict::Unverified(e.to_string()),
     };
     let want = if ext == "zip" {

@@ -155,15 +155,57 @@ impl SumDb {
         module: &ModulePath,
         version: &str,
     ) -> Result<(Bytes, bool), SumDbError> {
-        let escaped_version =
-            escape_version(version).map_err(|e| SumDbError::Invalid(e.to_string()))?;
-        let path = format!("lookup/{}@{escaped_version}", module.escaped());
-        let key = format!("sumdb/{}/{path}", self.name);
+        let (path, key) = self.lookup_path(module, version)?;
         if let Some(raw) = self.read_stored(&key).await? {
             return Ok((raw, true));
         }
         let raw = self.fetch(&path).await?;
+        self.authenticate(&raw, module, version).await?;
+        self.store.put(&key, raw.clone()).await?;
+        Ok((raw, false))
+    }
+
+    /// The hashes of `module`@`version` with the stored lookup answer
+    /// authenticated again (signature, tree consistency, inclusion), not
+    /// trusted for being in the store: for `modproxy verify`.
+    pub async fn hashes_reverified(
+        &self,
+        module: &ModulePath,
+        version: &str,
+    ) -> Result<SumHashes, SumDbError> {
+        let (path, key) = self.lookup_path(module, version)?;
+        let raw = match self.read_stored(&key).await? {
+            Some(raw) => raw,
+            None => self.fetch(&path).await?,
+        };
+        self.authenticate(&raw, module, version).await?;
         let record = parse_record(&raw).map_err(SumDbError::Invalid)?;
+        let (zip, gomod) = hashes_for(record.text, module.as_str(), version);
+        Ok(SumHashes { zip, gomod })
+    }
+
+    fn lookup_path(
+        &self,
+        module: &ModulePath,
+        version: &str,
+    ) -> Result<(String, String), SumDbError> {
+        let escaped_version =
+            escape_version(version).map_err(|e| SumDbError::Invalid(e.to_string()))?;
+        let path = format!("lookup/{}@{escaped_version}", module.escaped());
+        let key = format!("sumdb/{}/{path}", self.name);
+        Ok((path, key))
+    }
+
+    /// Checks a lookup answer: its tree head is signed and consistent with
+    /// the newest accepted, its record is in that tree, and the record is
+    /// about `module`@`version`. Stores the tiles the proof authenticated.
+    async fn authenticate(
+        &self,
+        raw: &[u8],
+        module: &ModulePath,
+        version: &str,
+    ) -> Result<(), SumDbError> {
+        let record = parse_record(raw).map_err(SumDbError::Invalid)?;
         let latest = self.merge_latest(record.note).await?;
         if record.id >= latest.n {
             return Err(SumDbError::Invalid(format!(
@@ -185,8 +227,7 @@ impl SumDb {
             )));
         }
         self.save_tiles(saved).await;
-        self.store.put(&key, raw.clone()).await?;
-        Ok((raw, false))
+        Ok(())
     }
 
     /// Accepts a signed tree head if it is consistent with the newest one

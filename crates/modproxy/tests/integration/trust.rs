@@ -242,6 +242,22 @@ fn verify_reports_and_repairs_a_corrupted_store() {
     assert!(!zip.exists());
     let (code, out) = verify(&[]);
     assert_eq!(code, Some(0), "{out}");
+
+    // The stored checksum database answers are checked again too: a
+    // rewritten record no longer authenticates.
+    let lookup = data
+        .path()
+        .join("sumdb/localhost.localdev/sumdb/lookup/rsc.io/quote@v1.5.2");
+    let record = std::fs::read_to_string(&lookup).unwrap();
+    let forged = record.replace(
+        "LzX7hefJvL54yjefDEDHNONDjII0t9xZLPXsUe",
+        "AAAAhefJvL54yjefDEDHNONDjII0t9xZLPXsUe",
+    );
+    assert_ne!(record, forged);
+    std::fs::write(&lookup, forged).unwrap();
+    let (code, out) = verify(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("BAD") && out.contains("v1.5.2.mod"), "{out}");
 }
 
 #[test]

@@ -93,6 +93,11 @@ impl SumDbProxy {
             return Ok((CacheStatus::Bypass, db.fetch(tail).await?));
         }
         let (data, cached) = db.tile(tile).await?;
+        if !cached {
+            // Full tiles are kept for good once authenticated; the rest is
+            // passed through.
+            db.keep_tile(tile).await;
+        }
         Ok((hit_or_miss(cached), data))
     }
 }

@@ -350,6 +350,35 @@ impl SumDb {
         }
     }
 
+    /// Authenticates a full hash tile fetched for a client against the
+    /// newest accepted tree head and stores it (with the tiles the proof
+    /// needed); `false` when it cannot be (e.g. beyond that tree).
+    pub async fn keep_tile(&self, tile: Tile) -> bool {
+        let h = tile.height();
+        if tile.is_data() || tile.width() != 1 << h {
+            return false;
+        }
+        let Ok((latest, _)) = self.current_latest().await else {
+            return false;
+        };
+        let level = tile.level() * h;
+        let index = stored_hash_index(level, tile.level_index() << h);
+        if latest.n == 0 || index >= stored_hash_index(0, latest.n) {
+            return false;
+        }
+        match Tiles::run(self, latest, |thr| thr.read_hashes(&[index])).await {
+            Ok((_, saved)) => {
+                let kept = saved.iter().any(|(t, _)| *t == tile);
+                self.save_tiles(saved).await;
+                kept
+            }
+            Err(e) => {
+                tracing::debug!(tile = %tile.path(), error = %e, "tile not authenticated; not cached");
+                false
+            }
+        }
+    }
+
     /// Stores tiles a proof authenticated.
     async fn save_tiles(&self, tiles: Vec<(Tile, Vec<u8>)>) {
         for (tile, data) in tiles {

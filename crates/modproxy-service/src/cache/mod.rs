@@ -12,6 +12,7 @@
 mod fetch;
 mod flight;
 mod health;
+mod hot;
 mod negative;
 mod prefetch;
 mod verify;
@@ -35,6 +36,7 @@ use crate::sumdb::SumDb;
 use crate::upstream::Upstreams;
 use flight::{FlightState, Flights, Joined, Landed};
 use health::StoreHealth;
+use hot::HotCache;
 use negative::NegativeCache;
 use prefetch::Prefetcher;
 
@@ -80,6 +82,14 @@ pub struct Answer {
 }
 
 impl Answer {
+    fn bytes(status: CacheStatus, bytes: Bytes) -> Answer {
+        Answer {
+            status,
+            length: Some(bytes.len() as u64),
+            body: AnswerBody::Bytes(bytes),
+        }
+    }
+
     fn stored(status: CacheStatus, object: StoredObject) -> Answer {
         Answer {
             status,
@@ -108,7 +118,11 @@ pub struct Cache {
     spool_counter: AtomicU64,
     store_health: StoreHealth,
     prefetch: Prefetcher,
+    hot: HotCache,
 }
+
+/// Memory for hot small immutable objects.
+const HOT_BUDGET: usize = 16 << 20;
 
 impl Cache {
     pub fn new(
@@ -132,6 +146,7 @@ impl Cache {
             refresh_failed: Mutex::default(),
             spool_counter: AtomicU64::new(0),
             store_health: StoreHealth::default(),
+            hot: HotCache::new(HOT_BUDGET),
             prefetch: Prefetcher::new(if cached_only {
                 PrefetchMode::Off
             } else {
@@ -166,13 +181,22 @@ impl Cache {
         key: &str,
         cached_only: bool,
     ) -> Result<Answer, (CacheStatus, ServeError)> {
+        let immutable = request.endpoint.is_immutable();
+        if let Some(bytes) = self.hot.get(key).filter(|_| immutable) {
+            return Ok(Answer::bytes(CacheStatus::Hit, bytes));
+        }
         let stored = self
             .store
             .get(key)
             .await
             .map_err(|e| (CacheStatus::Miss, e.into()))?;
         if let Some(object) = stored {
-            if request.endpoint.is_immutable() || cached_only {
+            if immutable {
+                if let ObjectBody::Bytes(bytes) = &object.body {
+                    self.hot.insert(key, bytes.clone());
+                }
+            }
+            if immutable || cached_only {
                 return Ok(Answer::stored(CacheStatus::Hit, object));
             }
             let age = age(object.modified);
@@ -222,11 +246,9 @@ impl Cache {
                 length: None,
                 body: AnswerBody::Spool(SpoolReader::new(joined)),
             }),
-            FlightState::Done(Ok(Landed::Bytes(bytes))) => Ok(Answer {
-                status: CacheStatus::Miss,
-                length: Some(bytes.len() as u64),
-                body: AnswerBody::Bytes(bytes),
-            }),
+            FlightState::Done(Ok(Landed::Bytes(bytes))) => {
+                Ok(Answer::bytes(CacheStatus::Miss, bytes))
+            }
             FlightState::Done(Ok(Landed::Spool { size, .. })) => Ok(Answer {
                 status: CacheStatus::Miss,
                 length: Some(size),

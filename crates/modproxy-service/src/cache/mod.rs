@@ -70,6 +70,7 @@ impl CacheStatus {
 /// The body of an answer.
 pub enum AnswerBody {
     Bytes(Bytes),
+    File(std::fs::File),
     Reader(Pin<Box<dyn AsyncRead + Send>>),
     Spool(SpoolReader),
 }
@@ -96,6 +97,7 @@ impl Answer {
             length: Some(object.size),
             body: match object.body {
                 ObjectBody::Bytes(b) => AnswerBody::Bytes(b),
+                ObjectBody::File(f) => AnswerBody::File(f),
                 ObjectBody::Reader(r) => AnswerBody::Reader(r),
             },
         }

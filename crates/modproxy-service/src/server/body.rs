@@ -14,6 +14,8 @@ use crate::cache::{AnswerBody, SpoolReader};
 
 /// Size of reads from the store for streamed answers.
 const READ_CHUNK: usize = 256 * 1024;
+/// Size of reads from a local file for streamed answers.
+const FILE_CHUNK: usize = 1 << 20;
 
 /// The body of every response this server sends.
 pub enum ResponseBody {
@@ -37,7 +39,14 @@ impl ResponseBody {
     pub fn from_answer(body: AnswerBody, length: Option<u64>) -> ResponseBody {
         match body {
             AnswerBody::Bytes(b) => ResponseBody::Full(Some(b)),
-            AnswerBody::Reader(reader) => stream(length, |tx| pump_reader(reader, tx)),
+            AnswerBody::File(file) => {
+                // Large reads: one trip to the blocking pool per MiB, and no
+                // blocking thread held while a slow client drains.
+                let mut file = tokio::fs::File::from_std(file);
+                file.set_max_buf_size(FILE_CHUNK);
+                stream(length, |tx| pump_reader(Box::pin(file), FILE_CHUNK, tx))
+            }
+            AnswerBody::Reader(reader) => stream(length, |tx| pump_reader(reader, READ_CHUNK, tx)),
             AnswerBody::Spool(spool) => stream(length, |tx| pump_spool(spool, tx)),
         }
     }
@@ -55,15 +64,12 @@ where
 
 async fn pump_reader(
     mut reader: Pin<Box<dyn AsyncRead + Send>>,
+    chunk: usize,
     tx: mpsc::Sender<io::Result<Bytes>>,
 ) {
     loop {
-        let mut buf = Vec::with_capacity(READ_CHUNK);
-        match (&mut reader)
-            .take(READ_CHUNK as u64)
-            .read_to_end(&mut buf)
-            .await
-        {
+        let mut buf = Vec::with_capacity(chunk);
+        match (&mut reader).take(chunk as u64).read_to_end(&mut buf).await {
             Ok(0) => return,
             Ok(_) => {
                 if tx.send(Ok(Bytes::from(buf))).await.is_err() {

@@ -126,7 +126,7 @@ fn open_object(path: &Path) -> io::Result<Option<StoredObject>> {
         file.read_to_end(&mut buf)?;
         ObjectBody::Bytes(Bytes::from(buf))
     } else {
-        ObjectBody::Reader(Box::pin(tokio::fs::File::from_std(file)))
+        ObjectBody::File(file)
     };
     Ok(Some(StoredObject {
         body,

@@ -23,6 +23,8 @@ pub use disk::DiskStore;
 /// for streaming.
 pub enum ObjectBody {
     Bytes(Bytes),
+    /// A local file (read on the blocking pool in large pieces).
+    File(std::fs::File),
     Reader(Pin<Box<dyn AsyncRead + Send>>),
 }
 
@@ -40,6 +42,18 @@ impl StoredObject {
         use tokio::io::AsyncReadExt;
         match self.body {
             ObjectBody::Bytes(b) => Ok(b),
+            ObjectBody::File(file) => {
+                let mut reader = tokio::fs::File::from_std(file);
+                let mut buf = Vec::with_capacity(self.size as usize);
+                reader
+                    .read_to_end(&mut buf)
+                    .await
+                    .map_err(|source| StoreError::Read {
+                        key: key.to_string(),
+                        source,
+                    })?;
+                Ok(Bytes::from(buf))
+            }
             ObjectBody::Reader(mut reader) => {
                 let mut buf = Vec::with_capacity(self.size as usize);
                 reader

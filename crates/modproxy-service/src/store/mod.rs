@@ -40,32 +40,20 @@ impl StoredObject {
     /// All of it in memory (for small objects: metadata, go.mod, tiles).
     pub async fn into_bytes(self, key: &str) -> Result<Bytes, StoreError> {
         use tokio::io::AsyncReadExt;
-        match self.body {
-            ObjectBody::Bytes(b) => Ok(b),
-            ObjectBody::File(file) => {
-                let mut reader = tokio::fs::File::from_std(file);
-                let mut buf = Vec::with_capacity(self.size as usize);
-                reader
-                    .read_to_end(&mut buf)
-                    .await
-                    .map_err(|source| StoreError::Read {
-                        key: key.to_string(),
-                        source,
-                    })?;
-                Ok(Bytes::from(buf))
-            }
-            ObjectBody::Reader(mut reader) => {
-                let mut buf = Vec::with_capacity(self.size as usize);
-                reader
-                    .read_to_end(&mut buf)
-                    .await
-                    .map_err(|source| StoreError::Read {
-                        key: key.to_string(),
-                        source,
-                    })?;
-                Ok(Bytes::from(buf))
-            }
-        }
+        let mut reader: Pin<Box<dyn AsyncRead + Send>> = match self.body {
+            ObjectBody::Bytes(b) => return Ok(b),
+            ObjectBody::File(file) => Box::pin(tokio::fs::File::from_std(file)),
+            ObjectBody::Reader(reader) => reader,
+        };
+        let mut buf = Vec::with_capacity(self.size as usize);
+        reader
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|source| StoreError::Read {
+                key: key.to_string(),
+                source,
+            })?;
+        Ok(Bytes::from(buf))
     }
 }
 

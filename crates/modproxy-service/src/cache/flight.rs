@@ -26,8 +26,9 @@ use tokio::sync::{broadcast, watch};
 
 use crate::error::ServeError;
 
-/// Largest piece a waiter reads from the spool at once.
-const READ_CHUNK: u64 = 256 * 1024;
+/// Largest piece a waiter reads from the spool at once (small: hundreds
+/// of waiters may each hold one).
+const READ_CHUNK: u64 = 64 * 1024;
 /// Relay pieces in flight before the fetcher waits for the slowest waiter.
 pub const RELAY_CAPACITY: usize = 64;
 

@@ -1,6 +1,7 @@
 //! Response bodies: whole bytes, or a stream fed by a task (store reads and
 //! spool reads), so the server never holds a large file in memory.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -24,6 +25,21 @@ pub enum ResponseBody {
         rx: mpsc::Receiver<io::Result<Bytes>>,
         length: Option<u64>,
     },
+    /// Read straight from a flight's spool as the connection asks for
+    /// more: no queue, so a waiter holds one piece at a time.
+    Spool {
+        state: SpoolState,
+        length: Option<u64>,
+    },
+}
+
+type NextPiece = Pin<Box<dyn Future<Output = (SpoolReader, Option<io::Result<Bytes>>)> + Send>>;
+
+/// Where a spool body is: idle with its reader, reading, or done.
+pub enum SpoolState {
+    Idle(SpoolReader),
+    Reading(NextPiece),
+    Done,
 }
 
 impl ResponseBody {
@@ -47,7 +63,10 @@ impl ResponseBody {
                 stream(length, |tx| pump_reader(Box::pin(file), FILE_CHUNK, tx))
             }
             AnswerBody::Reader(reader) => stream(length, |tx| pump_reader(reader, READ_CHUNK, tx)),
-            AnswerBody::Spool(spool) => stream(length, |tx| pump_spool(spool, tx)),
+            AnswerBody::Spool(spool) => ResponseBody::Spool {
+                state: SpoolState::Idle(spool),
+                length,
+            },
         }
     }
 }
@@ -57,7 +76,9 @@ where
     F: FnOnce(mpsc::Sender<io::Result<Bytes>>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel(2);
+    // One piece queued per response: memory per waiter stays small even
+    // with hundreds of waiters on one download.
+    let (tx, rx) = mpsc::channel(1);
     tokio::spawn(pump(tx));
     ResponseBody::Stream { rx, length }
 }
@@ -84,15 +105,6 @@ async fn pump_reader(
     }
 }
 
-async fn pump_spool(mut spool: SpoolReader, tx: mpsc::Sender<io::Result<Bytes>>) {
-    while let Some(chunk) = spool.next().await {
-        let failed = chunk.is_err();
-        if tx.send(chunk).await.is_err() || failed {
-            return;
-        }
-    }
-}
-
 impl Body for ResponseBody {
     type Data = Bytes;
     type Error = io::Error;
@@ -106,11 +118,41 @@ impl Body for ResponseBody {
             ResponseBody::Stream { rx, .. } => rx
                 .poll_recv(cx)
                 .map(|item| item.map(|r| r.map(Frame::data))),
+            ResponseBody::Spool { state, .. } => loop {
+                match std::mem::replace(state, SpoolState::Done) {
+                    SpoolState::Done => return Poll::Ready(None),
+                    SpoolState::Idle(mut reader) => {
+                        *state = SpoolState::Reading(Box::pin(async move {
+                            let piece = reader.next().await;
+                            (reader, piece)
+                        }));
+                    }
+                    SpoolState::Reading(mut next) => match next.as_mut().poll(cx) {
+                        Poll::Pending => {
+                            *state = SpoolState::Reading(next);
+                            return Poll::Pending;
+                        }
+                        Poll::Ready((reader, piece)) => {
+                            if matches!(piece, Some(Ok(_))) {
+                                *state = SpoolState::Idle(reader);
+                            }
+                            return Poll::Ready(piece.map(|r| r.map(Frame::data)));
+                        }
+                    },
+                }
+            },
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, ResponseBody::Full(None))
+        matches!(
+            self,
+            ResponseBody::Full(None)
+                | ResponseBody::Spool {
+                    state: SpoolState::Done,
+                    ..
+                }
+        )
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -119,8 +161,11 @@ impl Body for ResponseBody {
             ResponseBody::Full(None) => SizeHint::with_exact(0),
             ResponseBody::Stream {
                 length: Some(n), ..
+            }
+            | ResponseBody::Spool {
+                length: Some(n), ..
             } => SizeHint::with_exact(*n),
-            ResponseBody::Stream { .. } => SizeHint::default(),
+            ResponseBody::Stream { .. } | ResponseBody::Spool { .. } => SizeHint::default(),
         }
     }
 }

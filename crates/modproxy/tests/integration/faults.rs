@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::fault::{synthetic_bytes, FaultServer, Mode, Synthetic};
-use crate::util::{files_under, hello_module, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
+use crate::util::{files_under, hello_project, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
 
 /// Answers with status, X-Cache-Status and body.
 async fn get(url: &str) -> (u16, String, String) {
@@ -38,8 +38,7 @@ fn a_silent_first_upstream_is_skipped_with_pipe_and_costs_one_timeout() {
             "2s",
         ],
     );
-    let project = TempDir::new("proj");
-    hello_module(project.path());
+    let project = hello_project();
     let go = GoEnv::new();
 
     let started = Instant::now();
@@ -193,19 +192,8 @@ fn a_5xx_burst_shorter_than_the_retry_budget_is_invisible_to_the_client() {
     let upstream = RefProxy::start();
     let flaky = FaultServer::start(&upstream.url);
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(
-        data.path(),
-        &[
-            "--upstream",
-            &flaky.url,
-            "--sumdb",
-            REF_SUMDB,
-            "--retries",
-            "2",
-        ],
-    );
-    let project = TempDir::new("proj");
-    hello_module(project.path());
+    let proxy = Modproxy::verifying(&flaky.url, data.path(), &["--retries", "2"]);
+    let project = hello_project();
     let go = GoEnv::new();
     flaky.set_mode(Mode::Burst {
         status: 503,
@@ -230,19 +218,12 @@ async fn every_upstream_down_after_warm_up_serves_stale_lists_and_hits() {
     let conf = TempDir::new("conf");
     let config = conf.path().join("modproxy.toml");
     std::fs::write(&config, "[cache]\nfresh_for = \"1s\"\n").unwrap();
-    let proxy = Modproxy::start(
+    let proxy = Modproxy::verifying(
+        &upstream.url,
         data.path(),
-        &[
-            "--upstream",
-            &upstream.url,
-            "--sumdb",
-            REF_SUMDB,
-            "--config",
-            config.to_str().unwrap(),
-        ],
+        &["--config", config.to_str().unwrap()],
     );
-    let project = TempDir::new("proj");
-    hello_module(project.path());
+    let project = hello_project();
     let go = GoEnv::new();
     go.ok(project.path(), &proxy.url, &["mod", "tidy"]);
     for file in ["@v/list", "@latest"] {

@@ -1,26 +1,15 @@
 //! The go command through modproxy: `go mod tidy`, `go build`, and a second
 //! client served from the store with the upstream gone.
 
-use crate::util::{files_under, hello_module, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
+use crate::util::{files_under, hello_project, GoEnv, Modproxy, RefProxy, TempDir};
 
 #[test]
 fn go_mod_tidy_and_build_through_modproxy_then_offline() {
     let mut upstream = RefProxy::start();
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(
-        data.path(),
-        &[
-            "--upstream",
-            &upstream.url,
-            "--sumdb",
-            REF_SUMDB,
-            "--prefetch",
-            "mod",
-        ],
-    );
+    let proxy = Modproxy::verifying(&upstream.url, data.path(), &["--prefetch", "mod"]);
 
-    let project = TempDir::new("hello");
-    hello_module(project.path());
+    let project = hello_project();
     let go = GoEnv::new();
     go.ok(project.path(), &proxy.url, &["mod", "tidy"]);
     let sum = std::fs::read_to_string(project.path().join("go.sum")).unwrap();
@@ -75,19 +64,8 @@ fn go_mod_tidy_and_build_through_modproxy_then_offline() {
 fn the_store_is_usable_as_a_file_goproxy() {
     let upstream = RefProxy::start();
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(
-        data.path(),
-        &[
-            "--upstream",
-            &upstream.url,
-            "--sumdb",
-            REF_SUMDB,
-            "--prefetch",
-            "mod",
-        ],
-    );
-    let project = TempDir::new("hello");
-    hello_module(project.path());
+    let proxy = Modproxy::verifying(&upstream.url, data.path(), &["--prefetch", "mod"]);
+    let project = hello_project();
     let go = GoEnv::new();
     go.ok(project.path(), &proxy.url, &["mod", "tidy"]);
     go.ok(project.path(), &proxy.url, &["mod", "download"]);

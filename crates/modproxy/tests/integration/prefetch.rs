@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::fault::{FaultServer, Mode};
-use crate::util::{get_text, hello_module, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
+use crate::util::{get_text, hello_module, GoEnv, Modproxy, RefProxy, TempDir};
 
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()
@@ -26,17 +26,7 @@ fn a_cold_tidy_makes_the_same_go_sum_and_uses_the_prefetched_files() {
 
     // Through modproxy with prefetch.
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(
-        data.path(),
-        &[
-            "--upstream",
-            &delayed.url,
-            "--sumdb",
-            REF_SUMDB,
-            "--prefetch",
-            "mod",
-        ],
-    );
+    let proxy = Modproxy::verifying(&delayed.url, data.path(), &["--prefetch", "mod"]);
     let through = TempDir::new("through");
     hello_module(through.path());
     GoEnv::new().ok(through.path(), &proxy.url, &["mod", "tidy"]);

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use crate::fault::{FaultServer, Mode};
-use crate::util::{files_under, hello_module, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
+use crate::util::{
+    files_under, hello_module, hello_project, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB,
+};
 
 async fn get(url: &str) -> (u16, String) {
     let r = reqwest::get(url).await.unwrap();
@@ -28,8 +30,7 @@ fn go_verifies_through_modproxy_and_still_does_offline() {
         data.path(),
         &["--upstream", &upstream.url, "--sumdb", REF_SUMDB],
     );
-    let project = TempDir::new("hello");
-    hello_module(project.path());
+    let project = hello_project();
     // The client names the database without a URL: it finds it through
     // modproxy's /sumdb/ endpoint.
     GoEnv::new().ok(project.path(), &proxy.url, &["mod", "tidy"]);
@@ -78,8 +79,7 @@ async fn a_tampered_zip_is_refused_and_nothing_is_stored() {
     assert_eq!(checksum_failures(&proxy).await, 1);
 
     // The go command reports the failure.
-    let project = TempDir::new("proj");
-    hello_module(project.path());
+    let project = hello_project();
     let url = proxy.url.clone();
     let dir = project.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
@@ -125,16 +125,10 @@ async fn private_module_paths_never_reach_public_upstreams_or_the_database() {
     let upstream = RefProxy::start();
     let recorder = FaultServer::start(&upstream.url);
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(
+    let proxy = Modproxy::verifying(
+        &recorder.url,
         data.path(),
-        &[
-            "--upstream",
-            &recorder.url,
-            "--sumdb",
-            REF_SUMDB,
-            "--private",
-            "corp.example.com",
-        ],
+        &["--private", "corp.example.com"],
     );
     for path in [
         "/corp.example.com/secret/@v/list",
@@ -198,8 +192,7 @@ fn verify_reports_and_repairs_a_corrupted_store() {
         data.path(),
         &["--upstream", &upstream.url, "--sumdb", REF_SUMDB],
     );
-    let project = TempDir::new("hello");
-    hello_module(project.path());
+    let project = hello_project();
     let go = GoEnv::new();
     go.ok(project.path(), &proxy.url, &["mod", "tidy"]);
     go.ok(project.path(), &proxy.url, &["mod", "download"]);
@@ -275,19 +268,12 @@ fn nosumdb_modules_are_served_but_never_looked_up() {
     recorder.add_static("/example.com/internal/@v/v1.0.0.mod", gomod);
     recorder.add_static_bytes("/example.com/internal/@v/v1.0.0.zip", zip);
     let data = TempDir::new("data");
-    let proxy = Modproxy::start(
+    let proxy = Modproxy::verifying(
+        &recorder.url,
         data.path(),
-        &[
-            "--upstream",
-            &recorder.url,
-            "--sumdb",
-            REF_SUMDB,
-            "--nosumdb",
-            "example.com/internal",
-        ],
+        &["--nosumdb", "example.com/internal"],
     );
-    let project = TempDir::new("proj");
-    hello_module(project.path());
+    let project = hello_project();
     let go = GoEnv::new().with_env("GONOSUMDB", "example.com/internal");
     go.ok(
         project.path(),

@@ -130,6 +130,14 @@ impl Modproxy {
         Self::start(data, &args)
     }
 
+    /// Starts it with `upstream` and the reference checksum database, plus
+    /// `extra` (for tests of the real modules of the reference proxy).
+    pub fn verifying(upstream: &str, data: &Path, extra: &[&str]) -> Modproxy {
+        let mut args = vec!["--upstream", upstream, "--sumdb", REF_SUMDB];
+        args.extend_from_slice(extra);
+        Self::start(data, &args)
+    }
+
     /// Like [`Modproxy::start`], but returns stderr when it exits instead.
     pub fn try_start(data: &Path, args: &[&str]) -> Result<Modproxy, String> {
         Self::spawn(modproxy_command(data, args))
@@ -309,6 +317,13 @@ impl GoEnv {
         assert!(out.status.success(), "go {args:?} failed:\n{text}");
         text
     }
+}
+
+/// A new project directory holding [`hello_module`].
+pub fn hello_project() -> TempDir {
+    let dir = TempDir::new("hello");
+    hello_module(dir.path());
+    dir
 }
 
 /// A module `example.com/hello` whose main package prints `quote.Hello()`.

@@ -13,7 +13,6 @@ use super::flight::{FlightState, Landed, Progress, Relay};
 use super::Cache;
 use crate::error::ServeError;
 use crate::request::{Endpoint, ModuleRequest};
-use crate::upstream::Fetched;
 
 /// Largest `.mod` accepted (the go command's own limit for go.mod files).
 const MOD_LIMIT: u64 = 16 << 20;
@@ -64,44 +63,43 @@ impl Cache {
     }
 
     async fn fetch_small(&self, request: &ModuleRequest, key: &str) -> Result<Bytes, ServeError> {
-        let fetched = self
-            .upstreams
-            .fetch(&request.module, key)
-            .await?
-            .resumable(request.endpoint.is_immutable());
-        let upstream_name = fetched.upstream.clone();
+        if let Endpoint::Mod(version) = &request.endpoint {
+            // The checksum database lookup runs alongside the download:
+            // one round trip to the upstream instead of two in a row.
+            let (body, expected) = tokio::join!(
+                self.download_small(request, key, MOD_LIMIT),
+                self.expected(&request.module, version)
+            );
+            let (body, upstream) = body?;
+            if gomod::module_path(&body).is_none() {
+                let reason = "not a go.mod file (no module directive)".to_string();
+                return Err(invalid(&upstream, &request.to_string(), reason));
+            }
+            self.check_gomod(&request.module, version, &body, expected?)?;
+            self.publish(key, body.clone()).await;
+            return Ok(body);
+        }
+        let (body, upstream) = self.download_small(request, key, META_LIMIT).await?;
         let what = request.to_string();
         let (body, canonical_info) = match &request.endpoint {
-            Endpoint::Mod(version) => {
-                let body = fetched.bytes(&what, MOD_LIMIT).await?;
-                if gomod::module_path(&body).is_none() {
-                    let reason = "not a go.mod file (no module directive)".to_string();
-                    return Err(invalid(&upstream_name, &what, reason));
-                }
-                self.verify_gomod(&request.module, version, &body).await?;
-                (body, None)
-            }
-            Endpoint::List => {
-                let body = fetched.bytes(&what, META_LIMIT).await?;
-                (clean_list(&body), None)
-            }
+            Endpoint::List => (clean_list(&body), None),
             Endpoint::Info(version) => {
-                let (body, info) = read_info(fetched, &what).await?;
+                let info = info_version(&body, &upstream, &what)?;
                 if info != *version {
                     let reason = format!("names version {info:?}, not {version:?}");
-                    return Err(invalid(&upstream_name, &what, reason));
+                    return Err(invalid(&upstream, &what, reason));
                 }
                 (body, None)
             }
             Endpoint::Latest | Endpoint::Query(_) => {
-                let (body, info) = read_info(fetched, &what).await?;
+                let info = info_version(&body, &upstream, &what)?;
                 if !semver::is_canonical_module_version(&info) {
                     let reason = format!("names non-canonical version {info:?}");
-                    return Err(invalid(&upstream_name, &what, reason));
+                    return Err(invalid(&upstream, &what, reason));
                 }
                 (body, Some(info))
             }
-            Endpoint::Zip(_) => unreachable!("zips are spooled"),
+            Endpoint::Mod(_) | Endpoint::Zip(_) => unreachable!("fetched above or spooled"),
         };
         self.publish(key, body.clone()).await;
         if let Some(version) = canonical_info {
@@ -117,6 +115,23 @@ impl Cache {
             }
         }
         Ok(body)
+    }
+
+    /// Downloads `request` whole (at most `limit` bytes); returns the body
+    /// and the upstream that answered.
+    async fn download_small(
+        &self,
+        request: &ModuleRequest,
+        key: &str,
+        limit: u64,
+    ) -> Result<(Bytes, String), ServeError> {
+        let fetched = self
+            .upstreams
+            .fetch(&request.module, key)
+            .await?
+            .resumable(request.endpoint.is_immutable());
+        let upstream = fetched.upstream.clone();
+        Ok((fetched.bytes(&request.to_string(), limit).await?, upstream))
     }
 
     /// Publishes a small object. A store failure is logged, not fatal: the
@@ -138,19 +153,19 @@ pub(super) fn invalid(upstream: &str, what: &str, reason: String) -> ServeError 
     .into()
 }
 
-/// Reads an `.info` body and returns it with the version it names.
-async fn read_info(fetched: Fetched, what: &str) -> Result<(Bytes, String), ServeError> {
+/// The version an `.info` body (or `@latest`, a query answer) names.
+pub(super) fn parse_info(body: &[u8]) -> Result<String, serde_json::Error> {
     #[derive(serde::Deserialize)]
     struct Info {
         #[serde(rename = "Version")]
         version: String,
     }
-    let upstream = fetched.upstream.clone();
-    let body = fetched.bytes(what, META_LIMIT).await?;
-    match serde_json::from_slice::<Info>(&body) {
-        Ok(info) => Ok((body, info.version)),
-        Err(e) => Err(invalid(&upstream, what, format!("not .info JSON: {e}"))),
-    }
+    serde_json::from_slice::<Info>(body).map(|info| info.version)
+}
+
+/// [`parse_info`], an upstream's fault when it fails.
+fn info_version(body: &[u8], upstream: &str, what: &str) -> Result<String, ServeError> {
+    parse_info(body).map_err(|e| invalid(upstream, what, format!("not .info JSON: {e}")))
 }
 
 /// Keeps the lines of a version list the go command would use: valid

@@ -18,9 +18,11 @@ use std::time::{Duration, Instant};
 use modproxy_module::gomod::requirements;
 use modproxy_module::path::ModulePath;
 use modproxy_module::semver;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
-use super::{flight, Cache};
+use super::fetch::parse_info;
+use super::flight::{self, FlightState};
+use super::Cache;
 use crate::metrics::Metrics;
 use crate::request::{Endpoint, ModuleRequest};
 use crate::settings::PrefetchMode;
@@ -30,7 +32,7 @@ const MAX_DEPTH: u32 = 8;
 /// Module versions waiting to be prefetched.
 const QUEUE: usize = 4096;
 /// Prefetches running at once.
-const CONCURRENCY: usize = 8;
+const CONCURRENCY: usize = 32;
 /// Past this many, the set of scheduled module versions starts over.
 const SEEN_LIMIT: usize = 100_000;
 /// A prefetched file nobody asked for within this long counts as wasted.
@@ -142,6 +144,11 @@ impl Cache {
         let Some(mut rx) = rx.filter(|_| self.prefetch.enabled()) else {
             return;
         };
+        if let Some(db) = self.sumdb.clone() {
+            // The route to the checksum database is found now, not on the
+            // first client's critical path.
+            tokio::spawn(async move { db.reachable().await });
+        }
         let cache = Arc::clone(self);
         tokio::spawn(async move {
             let permits = Arc::new(Semaphore::new(CONCURRENCY));
@@ -160,7 +167,8 @@ impl Cache {
 
     /// A client got an answer: a `.mod` means its requirements come next;
     /// a resolved version (`.info`, `@latest`, a query) means its `.mod`
-    /// and then its requirements do.
+    /// and then its requirements do; a version list usually means the go
+    /// command is resolving `latest` from it next.
     pub(super) fn after_answer(self: &Arc<Self>, request: &ModuleRequest) {
         if !self.prefetch.enabled() {
             return;
@@ -171,35 +179,33 @@ impl Cache {
                 self.prefetch
                     .schedule(module.as_str(), version, 0, &self.metrics);
             }
-            Endpoint::Latest | Endpoint::Query(_) => {
+            Endpoint::Latest | Endpoint::Query(_) | Endpoint::List => {
                 // The version is in the stored answer; read it off the hot path.
                 let cache = Arc::clone(self);
                 let request = request.clone();
                 tokio::spawn(async move {
                     let key = request.protocol_path();
-                    let Ok(Some(info)) = cache.read_small(&key).await else {
+                    let Ok(Some(answer)) = cache.read_small(&key).await else {
                         return;
                     };
-                    #[derive(serde::Deserialize)]
-                    struct Info {
-                        #[serde(rename = "Version")]
-                        version: String,
-                    }
-                    if let Ok(info) = serde_json::from_slice::<Info>(&info) {
+                    let version = match request.endpoint {
+                        Endpoint::List => latest_in_list(&request.module, &answer),
+                        _ => parse_info(&answer).ok(),
+                    };
+                    if let Some(version) = version {
                         let module = request.module.as_str();
-                        cache
-                            .prefetch
-                            .schedule(module, &info.version, 0, &cache.metrics);
+                        cache.prefetch.schedule(module, &version, 0, &cache.metrics);
                     }
                 });
             }
-            Endpoint::List | Endpoint::Zip(_) => {}
+            Endpoint::Zip(_) => {}
         }
     }
 
     /// Makes sure the files of one module version are stored (fetching
-    /// what is missing, coalesced with client requests), then schedules its
-    /// requirements one level deeper.
+    /// what is missing, coalesced with client requests, all at once), and
+    /// as soon as its go.mod is there schedules its requirements one level
+    /// deeper: the next level must not wait for this one's other files.
     async fn prefetch_one(self: Arc<Self>, job: Job) {
         if !self.upstreams.healthy_for(&job.module) {
             self.prefetch
@@ -214,6 +220,7 @@ impl Cache {
         if self.prefetch.mode == PrefetchMode::Zip {
             endpoints.push(Endpoint::Zip(job.version.clone()));
         }
+        let (mut gomod, mut others) = (None, Vec::new());
         for endpoint in endpoints {
             let request = ModuleRequest {
                 module: job.module.clone(),
@@ -227,18 +234,42 @@ impl Cache {
             }
             self.prefetch.mark_fetched(&key, &self.metrics);
             Metrics::inc(&self.metrics.prefetch_started);
-            let mut rx = self.start_fetch(&request, &key).rx;
-            if let Err(e) = flight::finished(&mut rx).await {
-                tracing::debug!(%request, error = %e, "prefetch failed");
-                self.prefetch.forget_fetched(&key);
-                if matches!(request.endpoint, Endpoint::Mod(_)) {
-                    return;
-                }
+            let rx = self.start_fetch(&request, &key).rx;
+            if matches!(request.endpoint, Endpoint::Mod(_)) {
+                gomod = Some((request, key, rx));
+            } else {
+                others.push((request, key, rx));
             }
         }
-        if job.depth >= MAX_DEPTH {
-            return;
+        let gomod_stored = match gomod {
+            Some(flight) => self.prefetched(flight).await,
+            None => true,
+        };
+        if gomod_stored && job.depth < MAX_DEPTH {
+            self.schedule_requirements(&job).await;
         }
+        for flight in others {
+            self.prefetched(flight).await;
+        }
+    }
+
+    /// Waits for one prefetch flight; whether it succeeded.
+    async fn prefetched(
+        &self,
+        (request, key, mut rx): (ModuleRequest, String, watch::Receiver<FlightState>),
+    ) -> bool {
+        match flight::finished(&mut rx).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(%request, error = %e, "prefetch failed");
+                self.prefetch.forget_fetched(&key);
+                false
+            }
+        }
+    }
+
+    /// Schedules the requirements in the stored go.mod of `job`.
+    async fn schedule_requirements(&self, job: &Job) {
         let request = ModuleRequest {
             module: job.module.clone(),
             endpoint: Endpoint::Mod(job.version.clone()),
@@ -261,5 +292,59 @@ impl Cache {
             Some(object) => object.into_bytes(key).await.map(Some),
             None => Ok(None),
         }
+    }
+}
+
+/// The version the go command's `latest` query picks from a version list:
+/// the highest release, else the highest prerelease, of the module's major
+/// version; `+incompatible` ones only when there is nothing else (a guess:
+/// the go command skips them when the latest compatible version has a
+/// go.mod, which only costs a wasted prefetch when wrong).
+fn latest_in_list(module: &ModulePath, list: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(list).ok()?;
+    let candidates: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|v| semver::is_canonical_module_version(v) && module.matches_major(v))
+        .collect();
+    let highest = |incompatible: bool| {
+        let (mut release, mut pre): (Option<&str>, Option<&str>) = (None, None);
+        for &v in &candidates {
+            if v.ends_with("+incompatible") != incompatible {
+                continue;
+            }
+            let best = if semver::prerelease(v).is_some() {
+                &mut pre
+            } else {
+                &mut release
+            };
+            if best.is_none_or(|b| semver::compare(v, b).is_gt()) {
+                *best = Some(v);
+            }
+        }
+        release.or(pre)
+    };
+    highest(false).or_else(|| highest(true)).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_in_list_prefers_releases_of_the_right_major() {
+        let m = ModulePath::new("example.com/m").unwrap();
+        let list = b"v1.2.0\nv1.10.0\nv1.11.0-rc.1\nv2.0.0+incompatible\nv2.0.0\n";
+        assert_eq!(latest_in_list(&m, list).as_deref(), Some("v1.10.0"));
+        let pre = b"v1.0.0-alpha\nv1.0.0-beta\n";
+        assert_eq!(latest_in_list(&m, pre).as_deref(), Some("v1.0.0-beta"));
+        assert_eq!(latest_in_list(&m, b""), None);
+        let v2 = ModulePath::new("example.com/m/v2").unwrap();
+        assert_eq!(latest_in_list(&v2, list).as_deref(), Some("v2.0.0"));
+        let only_incompatible = b"v2.0.0+incompatible\nv3.0.0+incompatible\n";
+        assert_eq!(
+            latest_in_list(&m, only_incompatible).as_deref(),
+            Some("v3.0.0+incompatible")
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::sumdb::SumHashes;
 impl Cache {
     /// The checksum database's hashes for `module`@`version`, or `None`
     /// when the module is not checked.
-    async fn expected(
+    pub(super) async fn expected(
         &self,
         module: &ModulePath,
         version: &str,
@@ -38,14 +38,16 @@ impl Cache {
         }
     }
 
-    /// Checks a go.mod's `h1:` against the checksum database.
-    pub(super) async fn verify_gomod(
+    /// Checks a go.mod's `h1:` against `expected`, what
+    /// [`Cache::expected`] said (looked up while the go.mod downloaded).
+    pub(super) fn check_gomod(
         &self,
         module: &ModulePath,
         version: &str,
         body: &[u8],
+        expected: Option<SumHashes>,
     ) -> Result<(), ServeError> {
-        let Some(expected) = self.expected(module, version).await? else {
+        let Some(expected) = expected else {
             return Ok(());
         };
         let got = hash_gomod(body);

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use crate::fault::{FaultServer, Mode};
-use crate::util::{get_text, hello_module, GoEnv, Modproxy, RefProxy, TempDir};
+use crate::util::{
+    get_text, hello_module, module_tree_project, write_module_tree, GoEnv, Modproxy, RefProxy,
+    TempDir,
+};
 
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()
@@ -37,4 +40,36 @@ fn a_cold_tidy_makes_the_same_go_sum_and_uses_the_prefetched_files() {
     let text = get_text(&format!("{}/metrics", proxy.url));
     assert!(metric(&text, "prefetch_started_total") > 0, "{text}");
     assert!(metric(&text, "prefetch_used_total") > 0, "{text}");
+}
+
+#[test]
+fn a_deep_graph_is_fetched_ahead_of_the_go_command() {
+    let modules = TempDir::new("modules");
+    let count = write_module_tree(modules.path(), 4, 3);
+    let upstream = RefProxy::start_in(modules.path());
+    let delayed = FaultServer::start(&upstream.url);
+    delayed.set_mode(Mode::Delay(Duration::from_millis(100)));
+
+    let direct = module_tree_project();
+    GoEnv::new().ok(direct.path(), &delayed.url, &["mod", "tidy"]);
+
+    let data = TempDir::new("data");
+    let proxy = Modproxy::verifying(&delayed.url, data.path(), &["--prefetch", "mod"]);
+    let through = module_tree_project();
+    GoEnv::new().ok(through.path(), &proxy.url, &["mod", "tidy"]);
+
+    let read = |d: &TempDir| std::fs::read_to_string(d.path().join("go.sum")).unwrap();
+    assert_eq!(read(&through), read(&direct));
+    // Every go.mod, and the zip of the one imported module.
+    assert_eq!(read(&through).lines().count() as u32, count + 1);
+
+    // Deeper levels are fetched (go.mod and checksum record together)
+    // while the go command still reads the level above: a good part of
+    // its requests find the prefetched files.
+    let text = get_text(&format!("{}/metrics", proxy.url));
+    let used = metric(&text, "prefetch_used_total");
+    assert!(
+        used > u64::from(count) / 3,
+        "used {used} of {count}: {text}"
+    );
 }

@@ -79,9 +79,15 @@ pub struct RefProxy {
 
 impl RefProxy {
     pub fn start() -> RefProxy {
+        RefProxy::start_in(&goroot().join("src/cmd/go"))
+    }
+
+    /// Starts it serving (and signing) the modules in `dir/testdata/mod`
+    /// (txtar files named like `example.com_m_v1.0.0.txt`).
+    pub fn start_in(dir: &Path) -> RefProxy {
         let mut child = Command::new(required_env("MODPROXY_TEST_GOREF"))
             .arg("-proxy=127.0.0.1:0")
-            .current_dir(goroot().join("src/cmd/go"))
+            .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -379,4 +385,48 @@ pub fn get_text(url: &str) -> String {
     })
     .join()
     .unwrap()
+}
+
+/// Writes a tree of modules `example.com/gN` v1.0.0 as the reference
+/// proxy's txtar files under `dir/testdata/mod` (serve them with
+/// [`RefProxy::start_in`]): `g1` requires `width` others, each of those
+/// `width` more, down to `depth` levels; every go.mod says `go 1.16`, so
+/// the go command loads the whole graph. Returns how many modules.
+pub fn write_module_tree(dir: &Path, depth: u32, width: u32) -> u32 {
+    let mods = dir.join("testdata/mod");
+    std::fs::create_dir_all(&mods).unwrap();
+    let count: u32 = (0..depth).map(|d| width.pow(d)).sum();
+    for n in 1..=count {
+        let path = format!("example.com/g{n}");
+        let mut gomod = format!("module {path}\n\ngo 1.16\n");
+        for c in (1..=width).map(|i| n * width - (width - 1) + i) {
+            if c <= count {
+                gomod.push_str(&format!("\nrequire example.com/g{c} v1.0.0\n"));
+            }
+        }
+        let info = r#"{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}"#;
+        let txtar = format!(
+            "{path} v1.0.0\n-- .mod --\n{gomod}-- .info --\n{info}\n-- go.mod --\n{gomod}-- g.go --\npackage g{n}\n"
+        );
+        let file = format!("example.com_g{n}_v1.0.0.txt");
+        std::fs::write(mods.join(file), txtar).unwrap();
+    }
+    count
+}
+
+/// A project (go 1.16) whose main package imports `example.com/g1`, the
+/// root of [`write_module_tree`].
+pub fn module_tree_project() -> TempDir {
+    let project = TempDir::new("tree-project");
+    std::fs::write(
+        project.path().join("go.mod"),
+        "module example.com/main\n\ngo 1.16\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.path().join("main.go"),
+        "package main\n\nimport _ \"example.com/g1\"\n\nfunc main() {}\n",
+    )
+    .unwrap();
+    project
 }

@@ -9,7 +9,8 @@
 //! the go command loads every go.mod. The Go reference proxy serves it and
 //! signs it in its checksum database (both behind the delay), so the go
 //! command verifies every module as it does by default. `BENCH_SUMDB=off`
-//! runs the same without a checksum database.
+//! runs the same without a checksum database, `BENCH_PREFETCH=zip` with
+//! `--prefetch zip`.
 
 // A benchmark reports on stdout.
 #![allow(clippy::print_stdout)]
@@ -38,6 +39,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
+    let prefetch = std::env::var("BENCH_PREFETCH").unwrap_or_else(|_| "mod".into());
     let sumdb = std::env::var("BENCH_SUMDB").map_or(true, |v| v != "off");
     let modules_dir = TempDir::new("bench-modules");
     let modules = write_module_tree(modules_dir.path(), DEPTH, WIDTH);
@@ -46,7 +48,7 @@ fn main() {
     server.set_mode(Mode::Delay(Duration::from_millis(latency_ms)));
     let checksum_db = if sumdb { REF_SUMDB } else { "off" };
     println!(
-        "cold `go mod tidy`, {modules} modules ({DEPTH} levels, width {WIDTH}), {latency_ms} ms per upstream request, checksum database {}, {rounds} rounds alternated",
+        "cold `go mod tidy`, {modules} modules ({DEPTH} levels, width {WIDTH}), {latency_ms} ms per upstream request, checksum database {}, --prefetch {prefetch}, {rounds} rounds alternated",
         if sumdb { "on" } else { "off" }
     );
 
@@ -62,7 +64,7 @@ fn main() {
                 "--sumdb",
                 checksum_db,
                 "--prefetch",
-                "mod",
+                &prefetch,
             ],
         );
         through.push(tidy(&proxy.url, checksum_db));

@@ -68,6 +68,21 @@ fn main() {
     let after_files = rss(proxy.pid());
 
     let started = Instant::now();
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (pid, sampling) = (proxy.pid(), sampling.clone());
+        // Where the peak is: anonymous memory, mapped files, threads.
+        std::thread::spawn(move || {
+            let mut peak = [0u64; 3];
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                for (i, field) in ["RssAnon:", "RssFile:", "Threads:"].iter().enumerate() {
+                    peak[i] = peak[i].max(status_value(pid, field));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        })
+    };
     let url = format!("{base}{path}");
     let sizes = runtime.block_on(async {
         let client = reqwest::Client::builder()
@@ -95,6 +110,8 @@ fn main() {
     });
     let elapsed = started.elapsed();
     let peak = hwm(proxy.pid());
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let [anon, file, threads] = sampler.join().unwrap();
     let complete = sizes.iter().filter(|n| **n == zip_mb << 20).count();
 
     let mb = |b: u64| b as f64 / (1 << 20) as f64;
@@ -117,6 +134,11 @@ fn main() {
         mb(peak),
         verdict(mb(peak) <= 64.0)
     );
+    println!(
+        "  during the downloads, peaks: anonymous {:.1} MiB, file-backed {:.1} MiB, {threads} threads",
+        anon as f64 / 1024.0,
+        file as f64 / 1024.0
+    );
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -134,21 +156,17 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn status_kb(pid: u32, field: &str) -> u64 {
+/// A number from `/proc/PID/status` (for sizes: KiB).
+fn status_value(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        * 1024
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn rss(pid: u32) -> u64 {
-    status_kb(pid, "VmRSS:")
+    status_value(pid, "VmRSS:") * 1024
 }
 
 fn hwm(pid: u32) -> u64 {
-    status_kb(pid, "VmHWM:")
+    status_value(pid, "VmHWM:") * 1024
 }

@@ -14,11 +14,12 @@
 //! to the slowest waiter rather than buffering. Every waiter subscribes to
 //! the relay when it joins, so it cannot miss a relayed piece.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::future::Future;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -26,11 +27,76 @@ use tokio::sync::{broadcast, watch};
 
 use crate::error::ServeError;
 
-/// Largest piece a waiter reads from the spool at once (small: hundreds
-/// of waiters may each hold one).
-const READ_CHUNK: u64 = 64 * 1024;
+/// Largest and smallest piece a waiter reads from a spool file itself
+/// (when no recent piece has its bytes): hundreds of waiters may each hold
+/// one, so the size shrinks as they grow in number, to keep all of them
+/// together within [`READ_BUDGET`].
+const READ_CHUNK: (u64, u64) = (64 * 1024, 16 * 1024);
+const READ_BUDGET: u64 = 16 << 20;
+/// Spool readers alive, in every flight.
+static READERS: AtomicU64 = AtomicU64::new(0);
+/// Bytes of recent spool pieces kept in memory for the waiters.
+const RECENT_BYTES: usize = 8 << 20;
 /// Relay pieces in flight before the fetcher waits for the slowest waiter.
 pub const RELAY_CAPACITY: usize = 64;
+
+/// A spool file with its most recently written or read pieces also in
+/// memory: hundreds of waiters on one download move through it close
+/// together, and share those pieces instead of each reading and holding
+/// its own copy (memory stays flat in the number of waiters).
+pub struct SpoolFile {
+    pub file: File,
+    recent: Mutex<Recent>,
+}
+
+/// Pieces `(offset, bytes)`, oldest first, and their total size.
+#[derive(Default)]
+struct Recent {
+    pieces: VecDeque<(u64, Bytes)>,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for SpoolFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpoolFile")
+            .field("file", &self.file)
+            .finish()
+    }
+}
+
+impl SpoolFile {
+    pub fn new(file: File) -> SpoolFile {
+        SpoolFile {
+            file,
+            recent: Mutex::default(),
+        }
+    }
+
+    /// Keeps `piece`, just written or read at `offset`, dropping the oldest
+    /// pieces beyond [`RECENT_BYTES`].
+    pub fn remember(&self, offset: u64, piece: Bytes) {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.bytes += piece.len();
+        recent.pieces.push_back((offset, piece));
+        while recent.bytes > RECENT_BYTES {
+            match recent.pieces.pop_front() {
+                Some((_, b)) => recent.bytes -= b.len(),
+                None => break,
+            }
+        }
+    }
+
+    /// The remembered bytes from `offset` on, up to `available`.
+    fn recent_from(&self, offset: u64, available: u64) -> Option<Bytes> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let (start, piece) = recent
+            .pieces
+            .iter()
+            .find(|(start, b)| *start <= offset && offset < start + b.len() as u64)?;
+        let end = (start + piece.len() as u64).min(available);
+        (end > offset).then(|| piece.slice((offset - start) as usize..(end - start) as usize))
+    }
+}
 
 /// What a finished fetch produced.
 #[derive(Debug, Clone)]
@@ -38,10 +104,10 @@ pub enum Landed {
     /// A small object, kept in memory.
     Bytes(Bytes),
     /// A large object in the spool file (published unless the store failed).
-    Spool { file: Arc<File>, size: u64 },
+    Spool { file: Arc<SpoolFile>, size: u64 },
     /// A large object partly spooled, the rest relayed; not cached.
     Relayed {
-        file: Option<Arc<File>>,
+        file: Option<Arc<SpoolFile>>,
         spooled: u64,
     },
     /// Nothing fetched: a racing fetch published it to the store just before.
@@ -54,7 +120,7 @@ pub enum FlightState {
     Pending,
     Streaming {
         /// The spool file, readable up to `written`.
-        file: Option<Arc<File>>,
+        file: Option<Arc<SpoolFile>>,
         written: u64,
         length: Option<u64>,
         /// Bytes from here on come through the relay.
@@ -204,9 +270,15 @@ fn abandoned() -> ServeError {
     ServeError::Internal("internal error: fetch ended without an answer".to_string())
 }
 
+impl Drop for SpoolReader {
+    fn drop(&mut self) {
+        READERS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Where the next bytes of a streamed object are.
 struct Snapshot {
-    file: Option<Arc<File>>,
+    file: Option<Arc<SpoolFile>>,
     spooled: u64,
     relay_from: Option<u64>,
     complete: bool,
@@ -221,7 +293,14 @@ pub struct SpoolReader {
 
 impl SpoolReader {
     pub fn new(joined: Joined) -> SpoolReader {
+        READERS.fetch_add(1, Ordering::Relaxed);
         SpoolReader { joined, offset: 0 }
+    }
+
+    /// How much a waiter reads from the file at once now.
+    fn chunk() -> u64 {
+        let readers = READERS.load(Ordering::Relaxed).max(1);
+        (READ_BUDGET / readers).clamp(READ_CHUNK.1, READ_CHUNK.0)
     }
 
     fn snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
@@ -282,16 +361,30 @@ impl SpoolReader {
         }
     }
 
-    async fn read_spool(&mut self, file: Arc<File>, available: u64) -> io::Result<Bytes> {
-        let len = (available - self.offset).min(READ_CHUNK) as usize;
+    async fn read_spool(&mut self, spool: Arc<SpoolFile>, available: u64) -> io::Result<Bytes> {
         let offset = self.offset;
-        let read = tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0; len];
-            file.read_exact_at(&mut buf, offset)
-                .map(|()| Bytes::from(buf))
-        })
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)))?;
+        let read = match spool.recent_from(offset, available) {
+            Some(shared) => shared,
+            None => {
+                // A whole aligned block, kept for the waiters just behind.
+                let chunk = Self::chunk();
+                let start = offset - offset % chunk;
+                let len = (available - start).min(chunk) as usize;
+                // Allocated here, not on a blocking thread: pieces then come
+                // from the few runtime threads' allocator arenas instead of
+                // one per blocking thread (which kept RSS high).
+                let mut buf = vec![0; len];
+                let block = tokio::task::spawn_blocking(move || {
+                    spool.file.read_exact_at(&mut buf, start)?;
+                    let block = Bytes::from(buf);
+                    spool.remember(start, block.clone());
+                    Ok::<_, io::Error>(block)
+                })
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(e)))?;
+                block.slice((offset - start) as usize..)
+            }
+        };
         self.offset += read.len() as u64;
         Ok(read)
     }
@@ -323,5 +416,49 @@ impl SpoolReader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spool(label: &str) -> SpoolFile {
+        let name = format!("modproxy-spool-{label}-{}", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        SpoolFile::new(file)
+    }
+
+    #[test]
+    fn recent_pieces_are_shared_up_to_what_is_visible() {
+        let spool = spool("visible");
+        spool.remember(0, Bytes::from_static(b"hello "));
+        spool.remember(6, Bytes::from_static(b"world"));
+        assert_eq!(spool.recent_from(2, 11).as_deref(), Some(&b"llo "[..]));
+        // Not past what waiters may see (the unverified tail).
+        assert_eq!(spool.recent_from(6, 8).as_deref(), Some(&b"wo"[..]));
+        assert_eq!(spool.recent_from(8, 8), None);
+        assert_eq!(spool.recent_from(11, 20), None);
+    }
+
+    #[test]
+    fn recent_pieces_stay_within_their_budget() {
+        let spool = spool("budget");
+        let piece = Bytes::from(vec![7u8; 1 << 20]);
+        for i in 0..20u64 {
+            spool.remember(i << 20, piece.clone());
+        }
+        assert_eq!(spool.recent_from(0, u64::MAX), None, "oldest dropped");
+        assert!(spool.recent_from(19 << 20, u64::MAX).is_some());
+        let recent = spool.recent.lock().unwrap();
+        assert!(recent.bytes <= RECENT_BYTES);
     }
 }

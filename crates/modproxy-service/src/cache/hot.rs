@@ -1,8 +1,10 @@
-//! Hot small immutable objects (`.info`, `.mod`, small zips) kept in
-//! memory, so most hits never touch the disk or the blocking pool. Bounded
-//! by a byte budget; sharded read-write locks keep hits from contending;
-//! oldest entries go first when a shard is full. Only immutable files are
-//! kept, so an entry never goes stale.
+//! Hot immutable objects (`.info`, `.mod`, zips up to 1 MiB) kept in
+//! memory, so most hits never touch the disk or the blocking pool and are
+//! answered without a copy on our side. Two tiers, each with its own byte
+//! budget, so a few zips never push out thousands of go.mod files; sharded
+//! read-write locks keep hits from contending; oldest entries go first when
+//! a shard is full. Only immutable files are kept, so an entry never goes
+//! stale.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
@@ -11,8 +13,12 @@ use std::sync::RwLock;
 
 use bytes::Bytes;
 
-/// Objects larger than this are not kept.
-pub const MAX_OBJECT: usize = 64 * 1024;
+/// Small objects (`.info`, `.mod`, tiny zips): up to 64 KiB each, 16 MiB.
+const SMALL: (usize, usize) = (64 << 10, 16 << 20);
+/// Larger zips: up to 1 MiB each (what the disk store reads whole), 32 MiB.
+/// Served from memory they run at nginx's sendfile speed (BENCHMARKS.md);
+/// larger files stream from disk in 1 MiB reads.
+const LARGE: (usize, usize) = (1 << 20, 32 << 20);
 const SHARDS: usize = 16;
 
 #[derive(Default)]
@@ -22,17 +28,19 @@ struct Shard {
     bytes: usize,
 }
 
-pub struct HotCache {
+/// Objects up to `max_object` bytes, within a byte budget.
+struct Tier {
     shards: Vec<RwLock<Shard>>,
     shard_budget: usize,
+    max_object: usize,
 }
 
-impl HotCache {
-    /// A cache holding at most `budget` bytes of objects.
-    pub fn new(budget: usize) -> HotCache {
-        HotCache {
+impl Tier {
+    fn new((max_object, budget): (usize, usize)) -> Tier {
+        Tier {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             shard_budget: budget / SHARDS,
+            max_object,
         }
     }
 
@@ -42,13 +50,13 @@ impl HotCache {
         &self.shards[h.finish() as usize % SHARDS]
     }
 
-    pub fn get(&self, key: &str) -> Option<Bytes> {
+    fn get(&self, key: &str) -> Option<Bytes> {
         let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
         shard.map.get(key).cloned()
     }
 
-    pub fn insert(&self, key: &str, value: Bytes) {
-        if value.len() > MAX_OBJECT || value.len() > self.shard_budget {
+    fn insert(&self, key: &str, value: Bytes) {
+        if value.len() > self.shard_budget {
             return;
         }
         let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
@@ -67,6 +75,39 @@ impl HotCache {
         shard.order.push_back(key.to_string());
         shard.map.insert(key.to_string(), value);
     }
+
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).bytes)
+            .sum()
+    }
+}
+
+pub struct HotCache {
+    tiers: [Tier; 2],
+}
+
+impl Default for HotCache {
+    fn default() -> HotCache {
+        HotCache {
+            tiers: [Tier::new(SMALL), Tier::new(LARGE)],
+        }
+    }
+}
+
+impl HotCache {
+    pub fn get(&self, key: &str) -> Option<Bytes> {
+        self.tiers.iter().find_map(|t| t.get(key))
+    }
+
+    /// Keeps `value` in the first tier it fits; larger ones are not kept.
+    pub fn insert(&self, key: &str, value: Bytes) {
+        if let Some(tier) = self.tiers.iter().find(|t| value.len() <= t.max_object) {
+            tier.insert(key, value);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -75,14 +116,25 @@ mod tests {
 
     #[test]
     fn keeps_within_its_budget() {
-        let cache = HotCache::new(SHARDS * 100);
+        let tier = Tier::new((64, SHARDS * 100));
         for i in 0..1000 {
-            cache.insert(&format!("k{i}"), Bytes::from(vec![0u8; 30]));
+            tier.insert(&format!("k{i}"), Bytes::from(vec![0u8; 30]));
         }
-        let total: usize = cache.shards.iter().map(|s| s.read().unwrap().bytes).sum();
-        assert!(total <= SHARDS * 100);
-        assert!(cache.get("k999").is_some(), "the newest entry is kept");
-        cache.insert("big", Bytes::from(vec![0u8; MAX_OBJECT + 1]));
-        assert!(cache.get("big").is_none());
+        assert!(tier.bytes() <= SHARDS * 100);
+        assert!(tier.get("k999").is_some(), "the newest entry is kept");
+    }
+
+    #[test]
+    fn zips_do_not_push_out_small_objects() {
+        let cache = HotCache::default();
+        cache.insert("small", Bytes::from_static(b"module m\n"));
+        for i in 0..100 {
+            cache.insert(&format!("zip{i}"), Bytes::from(vec![0u8; 1 << 20]));
+        }
+        assert!(cache.get("small").is_some());
+        assert!(cache.get("zip99").is_some());
+        assert!(cache.tiers[1].bytes() <= LARGE.1);
+        cache.insert("huge", Bytes::from(vec![0u8; LARGE.0 + 1]));
+        assert!(cache.get("huge").is_none());
     }
 }

@@ -123,9 +123,6 @@ pub struct Cache {
     hot: HotCache,
 }
 
-/// Memory for hot small immutable objects.
-const HOT_BUDGET: usize = 16 << 20;
-
 impl Cache {
     pub fn new(
         store: Arc<dyn Store>,
@@ -148,7 +145,7 @@ impl Cache {
             refresh_failed: Mutex::default(),
             spool_counter: AtomicU64::new(0),
             store_health: StoreHealth::default(),
-            hot: HotCache::new(HOT_BUDGET),
+            hot: HotCache::default(),
             prefetch: Prefetcher::new(if cached_only {
                 PrefetchMode::Off
             } else {

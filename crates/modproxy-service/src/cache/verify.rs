@@ -4,12 +4,12 @@
 //! A mismatch is a security event: logged on the `security` target, counted
 //! in `modproxy_checksum_failures_total`, and nothing is stored.
 
-use std::fs::File;
 use std::sync::Arc;
 
 use modproxy_module::modzip::{check_zip, hash_gomod};
 use modproxy_module::path::ModulePath;
 
+use super::flight::SpoolFile;
 use super::Cache;
 use crate::error::ServeError;
 use crate::metrics::Metrics;
@@ -63,11 +63,11 @@ impl Cache {
         &self,
         module: &ModulePath,
         version: &str,
-        file: Arc<File>,
+        spool: Arc<SpoolFile>,
         size: u64,
     ) -> Result<String, ServeError> {
         let (m, v) = (module.as_str().to_string(), version.to_string());
-        let report = tokio::task::spawn_blocking(move || check_zip(&mut &*file, size, &m, &v))
+        let report = tokio::task::spawn_blocking(move || check_zip(&mut &spool.file, size, &m, &v))
             .await
             .map_err(|e| ServeError::Internal(format!("zip check panicked: {e}")))?;
         let report = match report {

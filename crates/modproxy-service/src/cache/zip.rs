@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::flight::{FlightState, Landed, Progress, Relay, RELAY_CAPACITY};
+use super::flight::{FlightState, Landed, Progress, Relay, SpoolFile, RELAY_CAPACITY};
 use super::Cache;
 use crate::error::ServeError;
 use crate::request::ModuleRequest;
@@ -237,7 +237,7 @@ fn unverifiable(what: &str) -> ServeError {
 
 /// A file being downloaded; removed on drop unless published.
 struct Spool {
-    file: Arc<File>,
+    file: Arc<SpoolFile>,
     path: Option<PathBuf>,
 }
 
@@ -250,19 +250,23 @@ impl Spool {
             .open(&path)
             .map_err(|e| with_path(&path, e))?;
         Ok(Spool {
-            file: Arc::new(file),
+            file: Arc::new(SpoolFile::new(file)),
             path: Some(path),
         })
     }
 
-    /// Writes `piece` at `offset`, off the async threads.
+    /// Writes `piece` at `offset`, off the async threads, and keeps it
+    /// among the recent pieces for the waiters.
     async fn write_at(&self, piece: Bytes, offset: u64) -> io::Result<()> {
         let file = Arc::clone(&self.file);
         let path = self.path.clone().unwrap_or_default();
-        tokio::task::spawn_blocking(move || file.write_all_at(&piece, offset))
+        let kept = piece.clone();
+        tokio::task::spawn_blocking(move || file.file.write_all_at(&piece, offset))
             .await
             .map_err(io::Error::other)?
-            .map_err(|e| with_path(&path, e))
+            .map_err(|e| with_path(&path, e))?;
+        self.file.remember(offset, kept);
+        Ok(())
     }
 
     /// Syncs and publishes the spool at `key`; on failure it is removed.
@@ -273,7 +277,7 @@ impl Spool {
     ) -> Result<(), crate::store::StoreError> {
         let path = self.path.take().unwrap_or_default();
         let file = Arc::clone(&self.file);
-        let synced = tokio::task::spawn_blocking(move || file.sync_data())
+        let synced = tokio::task::spawn_blocking(move || file.file.sync_data())
             .await
             .map_err(io::Error::other)
             .and_then(|r| r);

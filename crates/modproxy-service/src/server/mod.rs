@@ -31,6 +31,9 @@ use handler::RequestIds;
 use modproxy_module::sumdb_setting::SumDbSetting;
 use sumdb::SumDbProxy;
 
+/// Bytes hyper may queue for writing on one HTTP/1 connection.
+const HTTP1_WRITE_BUFFER: usize = 64 * 1024;
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -113,7 +116,10 @@ impl Server {
     /// (up to a grace period).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let graceful = GracefulShutdown::new();
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // At most about one body piece queued per connection: hundreds of
+        // clients on one download must not each buffer hundreds of KiB.
+        builder.http1().max_buf_size(HTTP1_WRITE_BUFFER);
         tokio::pin!(shutdown);
         loop {
             let (stream, _peer) = tokio::select! {

@@ -29,20 +29,7 @@ trap cleanup EXIT
 
 # One GOPROXY tree: 2000 small modules (.info, .mod) and two zips.
 TREE="$WORK/tree"
-python3 - "$TREE" <<'PY'
-import os, sys
-root = sys.argv[1]
-for i in range(2000):
-    d = os.path.join(root, f"example.com/m{i}/@v")
-    os.makedirs(d, exist_ok=True)
-    open(os.path.join(d, "v1.0.0.info"), "w").write('{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}')
-    open(os.path.join(d, "v1.0.0.mod"), "w").write(f"module example.com/m{i}\n\ngo 1.21\n")
-d = os.path.join(root, "example.com/big/@v")
-os.makedirs(d, exist_ok=True)
-for name, size in (("v1.0.0.zip", 1 << 20), ("v50.0.0+incompatible.zip", 50 << 20)):
-    with open(os.path.join(d, name), "wb") as f:
-        f.write(os.urandom(size))
-PY
+bench/tree.py "$TREE"
 
 chmod -R a+rX "$WORK" # nginx workers run unprivileged
 

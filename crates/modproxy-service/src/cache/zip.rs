@@ -26,6 +26,8 @@ use crate::store::Store;
 const ZIP_LIMIT: u64 = 500 << 20;
 /// Spool writes are batched to this size, then shown to waiters.
 const WRITE_BATCH: usize = 128 * 1024;
+/// The end of a zip held back from waiters until it is verified.
+const HOLD_BACK: u64 = WRITE_BATCH as u64;
 
 impl Cache {
     pub(super) async fn fetch_zip(
@@ -80,7 +82,10 @@ impl Cache {
             if let Some(chunk) = chunk {
                 batch.extend_from_slice(&chunk);
             }
-            let flush = batch.len() >= WRITE_BATCH || (end && !batch.is_empty());
+            // The start goes out as it arrives (time to first byte), the
+            // rest in batches.
+            let flush = !batch.is_empty()
+                && (batch.len() >= WRITE_BATCH || end || total < WRITE_BATCH as u64);
             if !flush {
                 if end {
                     break;
@@ -97,9 +102,11 @@ impl Cache {
             if let Some(s) = spool.as_ref().filter(|_| relay_from.is_none()) {
                 match s.write_at(piece.clone(), total).await {
                     Ok(()) => {
-                        // Waiters see everything but the latest batch: the
-                        // end of the zip goes out only once it is verified.
-                        let visible = total;
+                        let visible = visible_before_verified(
+                            total,
+                            piece.len() as u64,
+                            fetched.content_length,
+                        );
                         total += piece.len() as u64;
                         progress.send_modify(|state| {
                             if let FlightState::Streaming { written, .. } = state {
@@ -226,6 +233,19 @@ async fn relay_piece(
     // on the next piece.
     let _ = relay.send((offset, piece));
     Ok(end)
+}
+
+/// How much of a zip being downloaded waiters may read, after writing
+/// `piece` bytes at `total`: its last [`HOLD_BACK`] bytes go out only once
+/// the whole zip is verified, so a zip that fails never reaches a client
+/// whole. With the length announced that is everything before them (the
+/// first bytes go out as they arrive); without, everything but the latest
+/// piece (batches are at least that large).
+fn visible_before_verified(total: u64, piece: u64, length: Option<u64>) -> u64 {
+    match length {
+        Some(length) => (total + piece).min(length.saturating_sub(HOLD_BACK)),
+        None => total,
+    }
 }
 
 /// A zip that must be verified but cannot be spooled to be checked.

@@ -239,6 +239,10 @@ impl SumDb {
         let tree = open_tree_note(note, &self.key).map_err(SumDbError::Invalid)?;
         loop {
             let (current, _) = self.current_latest().await?;
+            if tree == current {
+                // The tree head already accepted: nothing to prove.
+                return Ok(current);
+            }
             if tree.n <= current.n {
                 let saved = self.check_trees(tree, current).await?;
                 self.save_tiles(saved).await;

@@ -1,0 +1,20 @@
+#!/usr/bin/env python3
+"""Writes the benchmarks' GOPROXY tree into the directory given: 2000 small
+modules (example.com/mN: .info, .mod) and two zips (example.com/big: 1 MB
+and 50 MB of random bytes)."""
+import os
+import sys
+
+root = sys.argv[1]
+for i in range(2000):
+    d = os.path.join(root, f"example.com/m{i}/@v")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "v1.0.0.info"), "w") as f:
+        f.write('{"Version":"v1.0.0","Time":"2024-01-01T00:00:00Z"}')
+    with open(os.path.join(d, "v1.0.0.mod"), "w") as f:
+        f.write(f"module example.com/m{i}\n\ngo 1.21\n")
+d = os.path.join(root, "example.com/big/@v")
+os.makedirs(d, exist_ok=True)
+for name, size in (("v1.0.0.zip", 1 << 20), ("v50.0.0+incompatible.zip", 50 << 20)):
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(os.urandom(size))

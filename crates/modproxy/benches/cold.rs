@@ -1,0 +1,169 @@
+//! Benchmark (not a test): the cost of a cold miss through modproxy.
+//!
+//! 1. Time to first byte of a cold zip: the tests' fault server streams a
+//!    synthetic 8 MiB zip (64 KiB pieces, 1 ms apart); each round asks a new
+//!    version straight from it and through modproxy (nothing cached),
+//!    alternated, and prints the median difference.
+//! 2. A cold `go mod download` of a 57-module graph (the Go reference
+//!    proxy and its checksum database) straight from the upstream vs
+//!    through a fresh modproxy (default settings), alternated, as a ratio:
+//!    on loopback, and with 20 ms added to every upstream request (a
+//!    nearby mirror); `BENCH_LATENCY_MS` picks one. `BENCH_ARGS` adds
+//!    modproxy flags; `BENCH_TRACE=1` prints modproxy's request log.
+//!
+//! Run it with `bench/cold.sh`.
+
+// A benchmark reports on stdout.
+#![allow(clippy::print_stdout)]
+
+#[allow(dead_code)]
+#[path = "../tests/integration/fault.rs"]
+mod fault;
+#[allow(dead_code)]
+#[path = "../tests/integration/util.rs"]
+mod util;
+
+use std::time::{Duration, Instant};
+
+use fault::{FaultServer, Synthetic};
+use util::{write_module_tree, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
+
+const ROUNDS: u32 = 9;
+
+fn main() {
+    if std::env::var_os("BENCH_TRACE").is_none() {
+        time_to_first_byte();
+    }
+    let latencies = match std::env::var("BENCH_LATENCY_MS") {
+        Ok(v) => vec![v.parse().expect("BENCH_LATENCY_MS: milliseconds")],
+        // Loopback (only our own cost shows) and a nearby mirror.
+        Err(_) => vec![0, 20],
+    };
+    let modules_dir = TempDir::new("bench-modules");
+    let modules = write_module_tree(modules_dir.path(), 3, 7);
+    let reference = RefProxy::start_in(modules_dir.path());
+    for latency_ms in latencies {
+        cold_download(&reference, modules, latency_ms);
+    }
+}
+
+fn time_to_first_byte() {
+    let server = FaultServer::start("http://127.0.0.1:9");
+    let data = TempDir::new("bench-cold");
+    let proxy = Modproxy::start(data.path(), &["--upstream", &server.url, "--sumdb", "off"]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let (mut direct, mut through) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS * 2 {
+        let path = format!("/example.com/ttfb/@v/v1.0.{round}.zip");
+        server.add_synthetic(
+            &path,
+            Synthetic {
+                chunk: 64 << 10,
+                delay: Duration::from_millis(1),
+                ..Synthetic::fast(8 << 20, u64::from(round) + 1)
+            },
+        );
+        // Alternate which side goes first.
+        let base = if round % 2 == 0 {
+            &server.url
+        } else {
+            &proxy.url
+        };
+        let ttfb = runtime.block_on(first_byte(&client, &format!("{base}{path}")));
+        if round % 2 == 0 {
+            direct.push(ttfb);
+        } else {
+            through.push(ttfb);
+        }
+    }
+    let ms = |v: &[f64]| median(v.to_vec());
+    let (d, t) = (ms(&direct), ms(&through));
+    let extra = t - d;
+    println!(
+        "time to first byte of a cold 8 MiB zip ({ROUNDS} each): upstream {d:.2} ms, through modproxy {t:.2} ms, +{extra:.2} ms (target <= +2 ms) {}",
+        verdict(extra <= 2.0)
+    );
+}
+
+/// Milliseconds until the first body bytes of `url` arrive; reads the rest.
+async fn first_byte(client: &reqwest::Client, url: &str) -> f64 {
+    let started = Instant::now();
+    let mut response = client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    let first = response.chunk().await.unwrap().expect("a body");
+    assert!(!first.is_empty());
+    let ttfb = started.elapsed().as_secs_f64() * 1000.0;
+    while response.chunk().await.unwrap().is_some() {}
+    ttfb
+}
+
+fn cold_download(reference: &RefProxy, modules: u32, latency_ms: u64) {
+    let delayed = FaultServer::start(&reference.url);
+    delayed.set_mode(fault::Mode::Delay(Duration::from_millis(latency_ms)));
+    let upstream = if latency_ms == 0 {
+        reference.url.clone()
+    } else {
+        delayed.url.clone()
+    };
+    let (mut direct, mut through) = (Vec::new(), Vec::new());
+    for round in 0..3 {
+        direct.push(download(&upstream));
+        let data = TempDir::new("bench-data");
+        let mut args = vec!["--upstream", &upstream, "--sumdb", REF_SUMDB];
+        let extra = std::env::var("BENCH_ARGS").unwrap_or_default();
+        args.extend(extra.split_whitespace());
+        let proxy = Modproxy::start(data.path(), &args);
+        through.push(download(&proxy.url));
+        if std::env::var_os("BENCH_TRACE").is_some() {
+            // What modproxy did, with timestamps: where the time went.
+            println!("{}", proxy.logs());
+        }
+        println!(
+            "  round {}: straight {:.2}s, through modproxy {:.2}s",
+            round + 1,
+            direct[round],
+            through[round]
+        );
+    }
+    let ratios: Vec<f64> = direct.iter().zip(&through).map(|(d, t)| t / d).collect();
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    let med = median(ratios);
+    println!(
+        "cold `go mod download` of {modules} modules, upstream latency {latency_ms} ms: through/straight min {:.2} median {med:.2} max {:.2} (target <= 1.05) {}",
+        sorted[0],
+        sorted[sorted.len() - 1],
+        verdict(med <= 1.05)
+    );
+}
+
+/// One cold `go mod download` (fresh module cache) of a project requiring
+/// the root of the tree; returns the wall time in seconds.
+fn download(goproxy: &str) -> f64 {
+    let project = TempDir::new("bench-project");
+    std::fs::write(
+        project.path().join("go.mod"),
+        "module example.com/main\n\ngo 1.16\n\nrequire example.com/g1 v1.0.0\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    GoEnv::new().ok(project.path(), goproxy, &["mod", "download"]);
+    started.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "MET"
+    } else {
+        "NOT MET"
+    }
+}

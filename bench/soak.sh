@@ -31,32 +31,36 @@ MODPROXY_LOG=warn "$BIN" serve --listen 127.0.0.1:$PORT --data "$WORK/tree" \
 pid=$!
 sleep 1
 
-# Requests spread over all small files; DELAY_MS paces each connection.
+# Requests spread over all small files. Pacing: before each request a
+# connection waits 1 ms with probability PAUSE_P, else not at all.
 cat > "$WORK/paced.lua" <<'LUA'
 local n = 0
-local pause = tonumber(os.getenv("DELAY_MS") or "0")
+local p = tonumber(os.getenv("PAUSE_P") or "0")
 request = function()
   n = n + 1
   local ext = (n % 2 == 0) and "info" or "mod"
   return wrk.format("GET", "/example.com/m" .. (n % 2000) .. "/@v/v1.0.0." .. ext)
 end
 delay = function()
-  return pause
+  if math.random() < p then return 1 end
+  return 0
 end
 LUA
+rate() {
+  PAUSE_P=$1 wrk -t2 -c$CONNECTIONS -d"$2" -s "$WORK/paced.lua" "http://127.0.0.1:$PORT" |
+    awk '/Requests\/sec/ {print $2}'
+}
 
-max=$(DELAY_MS=0 wrk -t2 -c$CONNECTIONS -d5s -s "$WORK/paced.lua" "http://127.0.0.1:$PORT" |
-  awk '/Requests\/sec/ {print $2}')
-# Paced at 1 ms between requests per connection, a connection's rate is
-# measured, and the soak gets as many connections as make 80 % of the max.
-paced=$(DELAY_MS=1 wrk -t2 -c$CONNECTIONS -d5s -s "$WORK/paced.lua" "http://127.0.0.1:$PORT" |
-  awk '/Requests\/sec/ {print $2}')
-soak_conns=$(python3 -c "print(min(2000, max(1, round(0.8 * $max * $CONNECTIONS / $paced))))")
-# Once more with that many: more connections wait longer for their turn.
-paced=$(DELAY_MS=1 wrk -t2 -c"$soak_conns" -d5s -s "$WORK/paced.lua" "http://127.0.0.1:$PORT" |
-  awk '/Requests\/sec/ {print $2}')
-soak_conns=$(python3 -c "print(min(2000, max(1, round(0.8 * $max * $soak_conns / $paced))))")
-echo "maximum: $max req/s; soak: ${SOAK_DURATION}s, $soak_conns connections, 1 ms between requests each"
+max=$(rate 0 5s)
+# Bisect the pause probability that holds 80 % of the maximum.
+lo=0 hi=1
+for _ in 1 2 3 4 5 6; do
+  mid=$(python3 -c "print(($lo + $hi) / 2)")
+  r=$(rate "$mid" 3s)
+  if python3 -c "import sys; sys.exit(0 if $r > 0.8 * $max else 1)"; then lo=$mid; else hi=$mid; fi
+done
+pause_p=$(python3 -c "print(($lo + $hi) / 2)")
+echo "maximum: $max req/s; soak: ${SOAK_DURATION}s, $CONNECTIONS connections, pause probability $pause_p"
 
 sample() {
   local rss fds
@@ -64,7 +68,7 @@ sample() {
   fds=$(ls "/proc/$pid/fd" | wc -l)
   echo "$rss $fds"
 }
-DELAY_MS=1 wrk -t2 -c"$soak_conns" -d"${SOAK_DURATION}s" -s "$WORK/paced.lua" \
+PAUSE_P=$pause_p wrk -t2 -c$CONNECTIONS -d"${SOAK_DURATION}s" -s "$WORK/paced.lua" \
   "http://127.0.0.1:$PORT" > "$WORK/wrk.out" &
 wrk_pid=$!
 : > "$WORK/samples"

@@ -323,13 +323,8 @@ impl SumDb {
 
     /// A tile for a proof: from the store, or a stored full tile's prefix,
     /// or the network (partial tiles fall back to the full one, as the go
-    /// command does). Not yet authenticated.
-    async fn read_tile(&self, tile: Tile) -> Result<Bytes, SumDbError> {
-        self.tile(tile).await.map(|(data, _)| data)
-    }
-
-    /// [`SumDb::read_tile`], also saying whether it came from the store
-    /// (stored tiles were authenticated when they were stored).
+    /// command does), and whether it came from the store (stored tiles were
+    /// authenticated when they were stored; others are not yet).
     pub async fn tile(&self, tile: Tile) -> Result<(Bytes, bool), SumDbError> {
         if let Some(data) = self.read_stored(&tile_key(&self.name, &tile)).await? {
             return Ok((data, true));

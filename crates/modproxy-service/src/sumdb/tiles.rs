@@ -7,7 +7,7 @@
 //! Tiles are stored only once a proof has authenticated them against a
 //! signed tree head (`save_tiles`), like the go command's own cache.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -72,6 +72,9 @@ impl Tiles {
         op: impl Fn(&TileHashReader<'_>) -> Result<T, TlogError>,
     ) -> Result<(T, Saved), SumDbError> {
         let mut known: HashMap<Tile, Vec<u8>> = HashMap::new();
+        // Tiles that came from the network: only these need saving (the
+        // proof hands back every tile it used).
+        let mut fetched: HashSet<Tile> = HashSet::new();
         for _ in 0..MAX_PASSES {
             let reader = Reader {
                 known: std::mem::take(&mut known),
@@ -90,15 +93,24 @@ impl Tiles {
             let missing = missing.into_inner().unwrap_or_else(|p| p.into_inner());
             let saved = saved.into_inner().unwrap_or_else(|p| p.into_inner());
             match result {
-                Ok(value) => return Ok((value, saved)),
+                Ok(value) => {
+                    let saved = saved
+                        .into_iter()
+                        .filter(|(tile, _)| fetched.contains(tile))
+                        .collect();
+                    return Ok((value, saved));
+                }
                 Err(_) if !missing.is_empty() => {
                     for tile in missing {
                         if let std::collections::hash_map::Entry::Vacant(slot) = known.entry(tile) {
                             // A missing tile is a broken proof, not a
                             // missing module: never let it become a 404.
-                            let data = db.read_tile(tile).await.map_err(|e| {
+                            let (data, stored) = db.tile(tile).await.map_err(|e| {
                                 SumDbError::Proof(format!("reading {}: {e}", tile.path()))
                             })?;
+                            if !stored {
+                                fetched.insert(tile);
+                            }
                             slot.insert(data.to_vec());
                         }
                     }

@@ -65,12 +65,15 @@ impl Cache {
     async fn fetch_small(&self, request: &ModuleRequest, key: &str) -> Result<Bytes, ServeError> {
         if let Endpoint::Mod(version) = &request.endpoint {
             // The checksum database lookup runs alongside the download:
-            // one round trip to the upstream instead of two in a row.
-            let (body, expected) = tokio::join!(
-                self.download_small(request, key, MOD_LIMIT),
-                self.expected(&request.module, version)
-            );
-            let (body, upstream) = body?;
+            // one round trip to the upstream instead of two in a row. A
+            // failed download ends it at once and is what is reported.
+            let download = self.download_small(request, key, MOD_LIMIT);
+            let lookup = self.expected(&request.module, version);
+            tokio::pin!(download, lookup);
+            let ((body, upstream), expected) = tokio::select! {
+                d = &mut download => (d?, lookup.await),
+                e = &mut lookup => (download.await?, e),
+            };
             if gomod::module_path(&body).is_none() {
                 let reason = "not a go.mod file (no module directive)".to_string();
                 return Err(invalid(&upstream, &request.to_string(), reason));

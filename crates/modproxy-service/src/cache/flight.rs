@@ -47,6 +47,8 @@ pub const RELAY_CAPACITY: usize = 64;
 pub struct SpoolFile {
     pub file: File,
     recent: Mutex<Recent>,
+    /// Readers on it: pieces are kept only while they can be shared.
+    readers: AtomicU64,
 }
 
 /// Pieces `(offset, bytes)`, oldest first, and their total size.
@@ -69,6 +71,7 @@ impl SpoolFile {
         SpoolFile {
             file,
             recent: Mutex::default(),
+            readers: AtomicU64::new(0),
         }
     }
 
@@ -76,6 +79,11 @@ impl SpoolFile {
     /// pieces beyond [`RECENT_BYTES`].
     pub fn remember(&self, offset: u64, piece: Bytes) {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if self.readers.load(Ordering::Relaxed) < 2 {
+            // Nobody to share with (a prefetch, a single client).
+            *recent = Recent::default();
+            return;
+        }
         recent.bytes += piece.len();
         recent.pieces.push_back((offset, piece));
         while recent.bytes > RECENT_BYTES {
@@ -273,6 +281,9 @@ fn abandoned() -> ServeError {
 impl Drop for SpoolReader {
     fn drop(&mut self) {
         READERS.fetch_sub(1, Ordering::Relaxed);
+        if let Some(spool) = &self.on {
+            spool.readers.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -289,12 +300,18 @@ struct Snapshot {
 pub struct SpoolReader {
     joined: Joined,
     offset: u64,
+    /// The spool this reader is counted on, once it has one.
+    on: Option<Arc<SpoolFile>>,
 }
 
 impl SpoolReader {
     pub fn new(joined: Joined) -> SpoolReader {
         READERS.fetch_add(1, Ordering::Relaxed);
-        SpoolReader { joined, offset: 0 }
+        SpoolReader {
+            joined,
+            offset: 0,
+            on: None,
+        }
     }
 
     /// How much a waiter reads from the file at once now.
@@ -346,6 +363,10 @@ impl SpoolReader {
             };
             if let Some(snap) = snap {
                 if let Some(file) = snap.file.filter(|_| self.offset < snap.spooled) {
+                    if self.on.is_none() {
+                        file.readers.fetch_add(1, Ordering::Relaxed);
+                        self.on = Some(Arc::clone(&file));
+                    }
                     return Some(self.read_spool(file, snap.spooled).await);
                 }
                 if snap.relay_from.is_some_and(|x| self.offset >= x) {
@@ -434,7 +455,9 @@ mod tests {
             .open(&path)
             .unwrap();
         std::fs::remove_file(&path).unwrap();
-        SpoolFile::new(file)
+        let spool = SpoolFile::new(file);
+        spool.readers.store(2, Ordering::Relaxed);
+        spool
     }
 
     #[test]

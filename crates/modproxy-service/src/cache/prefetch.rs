@@ -213,13 +213,10 @@ impl Cache {
             Metrics::inc(&self.metrics.prefetch_skipped);
             return;
         }
-        let mut endpoints = vec![
+        let endpoints = [
             Endpoint::Mod(job.version.clone()),
             Endpoint::Info(job.version.clone()),
         ];
-        if self.prefetch.mode == PrefetchMode::Zip {
-            endpoints.push(Endpoint::Zip(job.version.clone()));
-        }
         let (mut gomod, mut others) = (None, Vec::new());
         for endpoint in endpoints {
             let request = ModuleRequest {
@@ -227,18 +224,14 @@ impl Cache {
                 endpoint,
             };
             let key = request.protocol_path();
-            if self.negative.get(&key).is_some()
-                || matches!(self.store.get(&key).await, Ok(Some(_)))
-            {
+            if !self.needs_prefetch(&key).await {
                 continue;
             }
-            self.prefetch.mark_fetched(&key, &self.metrics);
-            Metrics::inc(&self.metrics.prefetch_started);
-            let rx = self.start_fetch(&request, &key).rx;
-            if matches!(request.endpoint, Endpoint::Mod(_)) {
-                gomod = Some((request, key, rx));
+            let flight = self.start_prefetch_flight(request, key);
+            if matches!(flight.0.endpoint, Endpoint::Mod(_)) {
+                gomod = Some(flight);
             } else {
-                others.push((request, key, rx));
+                others.push(flight);
             }
         }
         let gomod_stored = match gomod {
@@ -248,9 +241,38 @@ impl Cache {
         if gomod_stored && job.depth < MAX_DEPTH {
             self.schedule_requirements(&job).await;
         }
+        // The zip only for a module whose go.mod is there and verified: a
+        // bad one must not cost a whole download.
+        if gomod_stored && self.prefetch.mode == PrefetchMode::Zip {
+            let request = ModuleRequest {
+                module: job.module.clone(),
+                endpoint: Endpoint::Zip(job.version.clone()),
+            };
+            let key = request.protocol_path();
+            if self.needs_prefetch(&key).await {
+                others.push(self.start_prefetch_flight(request, key));
+            }
+        }
         for flight in others {
             self.prefetched(flight).await;
         }
+    }
+
+    /// Whether `key` is neither stored nor known to be missing.
+    async fn needs_prefetch(&self, key: &str) -> bool {
+        self.negative.get(key).is_none() && matches!(self.store.get(key).await, Ok(None))
+    }
+
+    /// Starts (or joins) the fetch of `request` for prefetch.
+    fn start_prefetch_flight(
+        self: &Arc<Self>,
+        request: ModuleRequest,
+        key: String,
+    ) -> (ModuleRequest, String, watch::Receiver<FlightState>) {
+        self.prefetch.mark_fetched(&key, &self.metrics);
+        Metrics::inc(&self.metrics.prefetch_started);
+        let rx = self.start_fetch(&request, &key).rx;
+        (request, key, rx)
     }
 
     /// Waits for one prefetch flight; whether it succeeded.

@@ -28,6 +28,8 @@ const ZIP_LIMIT: u64 = 500 << 20;
 const WRITE_BATCH: usize = 128 * 1024;
 /// The end of a zip held back from waiters until it is verified.
 const HOLD_BACK: u64 = WRITE_BATCH as u64;
+/// Smallest piece written while the first batch arrives.
+const EARLY_PIECE: usize = 16 * 1024;
 
 impl Cache {
     pub(super) async fn fetch_zip(
@@ -82,10 +84,10 @@ impl Cache {
             if let Some(chunk) = chunk {
                 batch.extend_from_slice(&chunk);
             }
-            // The start goes out as it arrives (time to first byte), the
+            // The start goes out in small pieces (time to first byte), the
             // rest in batches.
-            let flush = !batch.is_empty()
-                && (batch.len() >= WRITE_BATCH || end || total < WRITE_BATCH as u64);
+            let early = total < WRITE_BATCH as u64 && batch.len() >= EARLY_PIECE;
+            let flush = !batch.is_empty() && (batch.len() >= WRITE_BATCH || end || early);
             if !flush {
                 if end {
                     break;
@@ -95,10 +97,9 @@ impl Cache {
             if total + batch.len() as u64 > ZIP_LIMIT {
                 return Err(fetched.invalid(&what, too_large()).into());
             }
-            let piece = Bytes::from(std::mem::replace(
-                &mut batch,
-                Vec::with_capacity(WRITE_BATCH),
-            ));
+            // Exactly sized: pieces are kept for waiters (SpoolFile).
+            let piece = Bytes::copy_from_slice(&batch);
+            batch.clear();
             if let Some(s) = spool.as_ref().filter(|_| relay_from.is_none()) {
                 match s.write_at(piece.clone(), total).await {
                     Ok(()) => {
@@ -236,15 +237,20 @@ async fn relay_piece(
 }
 
 /// How much of a zip being downloaded waiters may read, after writing
-/// `piece` bytes at `total`: its last [`HOLD_BACK`] bytes go out only once
-/// the whole zip is verified, so a zip that fails never reaches a client
-/// whole. With the length announced that is everything before them (the
-/// first bytes go out as they arrive); without, everything but the latest
-/// piece (batches are at least that large).
+/// `piece` bytes at `total`: never its end before the whole zip is
+/// verified, so a zip that fails never reaches a client whole. Of what has
+/// arrived, the last [`EARLY_PIECE`] bytes wait (the last [`HOLD_BACK`] when
+/// the length is not announced); of an announced length, the last
+/// [`HOLD_BACK`] bytes. So the first bytes go out almost as they arrive,
+/// and an upstream announcing more than it sends still cannot get its
+/// actual end out early.
 fn visible_before_verified(total: u64, piece: u64, length: Option<u64>) -> u64 {
+    let received = total + piece;
     match length {
-        Some(length) => (total + piece).min(length.saturating_sub(HOLD_BACK)),
-        None => total,
+        Some(length) => received
+            .saturating_sub(EARLY_PIECE as u64)
+            .min(length.saturating_sub(HOLD_BACK)),
+        None => received.saturating_sub(HOLD_BACK),
     }
 }
 
@@ -322,4 +328,29 @@ impl Drop for Spool {
 
 fn with_path(path: &std::path::Path, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("spool file {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_of_a_zip_is_never_visible_before_verification() {
+        let k = 1024;
+        // Announced 1 MiB: the start goes out, the last 128 KiB wait.
+        assert_eq!(visible_before_verified(0, 64 * k, Some(1024 * k)), 48 * k);
+        assert_eq!(
+            visible_before_verified(1000 * k, 24 * k, Some(1024 * k)),
+            896 * k
+        );
+        // Announced 10 MiB, 100 KiB actually sent: its end stays back.
+        assert_eq!(
+            visible_before_verified(84 * k, 16 * k, Some(10240 * k)),
+            84 * k
+        );
+        // Small or unannounced: nothing of the last 128 KiB received.
+        assert_eq!(visible_before_verified(0, 100 * k, Some(100 * k)), 0);
+        assert_eq!(visible_before_verified(0, 100 * k, None), 0);
+        assert_eq!(visible_before_verified(200 * k, 16 * k, None), 88 * k);
+    }
 }

@@ -473,6 +473,15 @@ mod tests {
     }
 
     #[test]
+    fn nothing_is_kept_without_two_readers_to_share_it() {
+        let spool = spool("alone");
+        spool.readers.store(1, Ordering::Relaxed);
+        spool.remember(0, Bytes::from_static(b"hello"));
+        assert_eq!(spool.recent_from(0, 5), None);
+        assert_eq!(spool.recent.lock().unwrap().bytes, 0);
+    }
+
+    #[test]
     fn recent_pieces_stay_within_their_budget() {
         let spool = spool("budget");
         let piece = Bytes::from(vec![7u8; 1 << 20]);

@@ -33,8 +33,6 @@ use crate::error::ServeError;
 /// together within [`READ_BUDGET`].
 const READ_CHUNK: (u64, u64) = (64 * 1024, 16 * 1024);
 const READ_BUDGET: u64 = 16 << 20;
-/// Spool readers alive, in every flight.
-static READERS: AtomicU64 = AtomicU64::new(0);
 /// Bytes of recent spool pieces kept in memory for the waiters.
 const RECENT_BYTES: usize = 8 << 20;
 /// Relay pieces in flight before the fetcher waits for the slowest waiter.
@@ -280,7 +278,6 @@ fn abandoned() -> ServeError {
 
 impl Drop for SpoolReader {
     fn drop(&mut self) {
-        READERS.fetch_sub(1, Ordering::Relaxed);
         if let Some(spool) = &self.on {
             spool.readers.fetch_sub(1, Ordering::Relaxed);
         }
@@ -306,7 +303,6 @@ pub struct SpoolReader {
 
 impl SpoolReader {
     pub fn new(joined: Joined) -> SpoolReader {
-        READERS.fetch_add(1, Ordering::Relaxed);
         SpoolReader {
             joined,
             offset: 0,
@@ -314,10 +310,12 @@ impl SpoolReader {
         }
     }
 
-    /// How much a waiter reads from the file at once now.
-    fn chunk() -> u64 {
-        let readers = READERS.load(Ordering::Relaxed).max(1);
-        (READ_BUDGET / readers).clamp(READ_CHUNK.1, READ_CHUNK.0)
+    /// How much a waiter of `spool` reads from the file at once now: a
+    /// power of two, so blocks read by different waiters line up.
+    fn chunk(spool: &SpoolFile) -> u64 {
+        let readers = spool.readers.load(Ordering::Relaxed).max(1);
+        let size = (READ_BUDGET / readers).clamp(READ_CHUNK.1, READ_CHUNK.0);
+        1 << (63 - size.leading_zeros())
     }
 
     fn snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
@@ -388,7 +386,7 @@ impl SpoolReader {
             Some(shared) => shared,
             None => {
                 // A whole aligned block, kept for the waiters just behind.
-                let chunk = Self::chunk();
+                let chunk = Self::chunk(&spool);
                 let start = offset - offset % chunk;
                 let len = (available - start).min(chunk) as usize;
                 // Allocated here, not on a blocking thread: pieces then come

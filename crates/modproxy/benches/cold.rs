@@ -113,7 +113,16 @@ fn cold_download(reference: &RefProxy, modules: u32, latency_ms: u64) {
     for round in 0..3 {
         direct.push(download(&upstream));
         let data = TempDir::new("bench-data");
-        let mut args = vec!["--upstream", &upstream, "--sumdb", REF_SUMDB];
+        // `--prefetch mod` is modproxy's default; the tests' helper turns
+        // prefetch off unless asked, so ask.
+        let mut args = vec![
+            "--upstream",
+            &upstream,
+            "--sumdb",
+            REF_SUMDB,
+            "--prefetch",
+            "mod",
+        ];
         let extra = std::env::var("BENCH_ARGS").unwrap_or_default();
         args.extend(extra.split_whitespace());
         let proxy = Modproxy::start(data.path(), &args);

@@ -1,8 +1,8 @@
 //! The fetch task behind a flight: upstream → validation → store.
 //!
 //! Small files (`.info`, `.mod`, lists) are read whole (under a size limit),
-//! checked and published (zips: see [`super::zip`]). On any failure nothing
-//! is published.
+//! checked, handed to the waiting clients and then published (zips: see
+//! [`super::zip`]). On any failure nothing is published.
 
 use std::sync::Arc;
 
@@ -32,9 +32,13 @@ impl Cache {
             progress.send_replace(FlightState::Done(Ok(Landed::Stored)));
             return;
         }
+        let mut to_store = Vec::new();
         let result = match &request.endpoint {
             Endpoint::Zip(_) => self.fetch_zip(&request, &key, &progress, &relay).await,
-            _ => self.fetch_small(&request, &key).await.map(Landed::Bytes),
+            _ => self
+                .fetch_small(&request, &key, &mut to_store)
+                .await
+                .map(Landed::Bytes),
         };
         match &result {
             Ok(_) => {
@@ -48,6 +52,12 @@ impl Cache {
             Err(e) => tracing::warn!(%request, error = %e, "fetch failed"),
         }
         progress.send_replace(FlightState::Done(result));
+        // Answered from memory; now the store. The flight stays joinable
+        // (answering from memory) until this is done, so nobody fetches
+        // the same object again meanwhile.
+        for (key, body) in to_store {
+            self.publish(&key, body).await;
+        }
     }
 
     /// Whether the store already holds a usable copy: a request that missed
@@ -62,7 +72,14 @@ impl Cache {
         }
     }
 
-    async fn fetch_small(&self, request: &ModuleRequest, key: &str) -> Result<Bytes, ServeError> {
+    /// Fetches and checks a small object; what is to be stored goes into
+    /// `to_store` (stored once the answer is out).
+    async fn fetch_small(
+        &self,
+        request: &ModuleRequest,
+        key: &str,
+        to_store: &mut Vec<(String, Bytes)>,
+    ) -> Result<Bytes, ServeError> {
         if let Endpoint::Mod(version) = &request.endpoint {
             // The checksum database lookup runs alongside the download:
             // one round trip to the upstream instead of two in a row. A
@@ -79,7 +96,7 @@ impl Cache {
                 return Err(invalid(&upstream, &request.to_string(), reason));
             }
             self.check_gomod(&request.module, version, &body, expected?)?;
-            self.publish(key, body.clone()).await;
+            to_store.push((key.to_string(), body.clone()));
             return Ok(body);
         }
         let (body, upstream) = self.download_small(request, key, META_LIMIT).await?;
@@ -104,7 +121,7 @@ impl Cache {
             }
             Endpoint::Mod(_) | Endpoint::Zip(_) => unreachable!("fetched above or spooled"),
         };
-        self.publish(key, body.clone()).await;
+        to_store.push((key.to_string(), body.clone()));
         if let Some(version) = canonical_info {
             // The canonical .info is immutable: store it too, so the go
             // command's next request (for that version) is a hit.
@@ -114,7 +131,7 @@ impl Cache {
             };
             let info_key = info.protocol_path();
             if matches!(self.store.get(&info_key).await, Ok(None)) {
-                self.publish(&info_key, body.clone()).await;
+                to_store.push((info_key, body.clone()));
             }
         }
         Ok(body)

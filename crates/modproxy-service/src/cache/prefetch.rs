@@ -21,7 +21,7 @@ use modproxy_module::semver;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::fetch::parse_info;
-use super::flight::{self, FlightState};
+use super::flight::{self, FlightState, Landed};
 use super::Cache;
 use crate::metrics::Metrics;
 use crate::request::{Endpoint, ModuleRequest};
@@ -217,6 +217,11 @@ impl Cache {
             Endpoint::Mod(job.version.clone()),
             Endpoint::Info(job.version.clone()),
         ];
+        let gomod_key = ModuleRequest {
+            module: job.module.clone(),
+            endpoint: Endpoint::Mod(job.version.clone()),
+        }
+        .protocol_path();
         let (mut gomod, mut others) = (None, Vec::new());
         for endpoint in endpoints {
             let request = ModuleRequest {
@@ -234,12 +239,22 @@ impl Cache {
                 others.push(flight);
             }
         }
-        let gomod_stored = match gomod {
-            Some(flight) => self.prefetched(flight).await,
-            None => true,
+        // The go.mod as the flight landed it (it may not be in the store
+        // yet: answers go out before the store write), else as stored.
+        let gomod = match gomod {
+            Some(flight) => match self.prefetched(flight).await {
+                Some(Landed::Bytes(bytes)) => Some(bytes),
+                Some(_) => self.read_small(&gomod_key).await.ok().flatten(),
+                None => None,
+            },
+            None => self.read_small(&gomod_key).await.ok().flatten(),
         };
-        if gomod_stored && job.depth < MAX_DEPTH {
-            self.schedule_requirements(&job).await;
+        let gomod_stored = gomod.is_some();
+        if let Some(gomod) = gomod.filter(|_| job.depth < MAX_DEPTH) {
+            for (path, version) in requirements(&gomod) {
+                self.prefetch
+                    .schedule(&path, &version, job.depth + 1, &self.metrics);
+            }
         }
         // The zip only for a module whose go.mod is there and verified: a
         // bad one must not cost a whole download.
@@ -275,33 +290,18 @@ impl Cache {
         (request, key, rx)
     }
 
-    /// Waits for one prefetch flight; whether it succeeded.
+    /// Waits for one prefetch flight; how it landed, `None` if it failed.
     async fn prefetched(
         &self,
         (request, key, mut rx): (ModuleRequest, String, watch::Receiver<FlightState>),
-    ) -> bool {
+    ) -> Option<Landed> {
         match flight::finished(&mut rx).await {
-            Ok(_) => true,
+            Ok(landed) => Some(landed),
             Err(e) => {
                 tracing::debug!(%request, error = %e, "prefetch failed");
                 self.prefetch.forget_fetched(&key);
-                false
+                None
             }
-        }
-    }
-
-    /// Schedules the requirements in the stored go.mod of `job`.
-    async fn schedule_requirements(&self, job: &Job) {
-        let request = ModuleRequest {
-            module: job.module.clone(),
-            endpoint: Endpoint::Mod(job.version.clone()),
-        };
-        let Ok(Some(gomod)) = self.read_small(&request.protocol_path()).await else {
-            return;
-        };
-        for (path, version) in requirements(&gomod) {
-            self.prefetch
-                .schedule(&path, &version, job.depth + 1, &self.metrics);
         }
     }
 

@@ -13,6 +13,7 @@
 mod record;
 mod tiles;
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -89,6 +90,9 @@ pub struct SumDb {
     route: Mutex<Option<(Instant, Option<ProxyUpstream>)>>,
     /// The newest tree head accepted and its signed note; loaded lazily.
     latest: tokio::sync::Mutex<Option<(Tree, Bytes)>>,
+    /// Authenticated lookup answers on their way to the store, read from
+    /// here until written: an answer never waits for the disk.
+    writing: Mutex<HashMap<String, Bytes>>,
 }
 
 impl SumDb {
@@ -112,6 +116,7 @@ impl SumDb {
             nosumdb,
             route: Mutex::new(None),
             latest: tokio::sync::Mutex::new(None),
+            writing: Mutex::new(HashMap::new()),
         }
     }
 
@@ -131,7 +136,7 @@ impl SumDb {
 
     /// The verified hashes of `module`@`version`.
     pub async fn hashes(
-        &self,
+        self: &Arc<Self>,
         module: &ModulePath,
         version: &str,
     ) -> Result<SumHashes, SumDbError> {
@@ -143,7 +148,11 @@ impl SumDb {
 
     /// The raw lookup answer for `module`@`version`, verified: from the
     /// store if it was verified before, else fetched, verified and stored.
-    pub async fn lookup(&self, module: &ModulePath, version: &str) -> Result<Bytes, SumDbError> {
+    pub async fn lookup(
+        self: &Arc<Self>,
+        module: &ModulePath,
+        version: &str,
+    ) -> Result<Bytes, SumDbError> {
         self.lookup_cached(module, version)
             .await
             .map(|(raw, _)| raw)
@@ -151,7 +160,7 @@ impl SumDb {
 
     /// Like [`SumDb::lookup`], also saying whether it came from the store.
     pub async fn lookup_cached(
-        &self,
+        self: &Arc<Self>,
         module: &ModulePath,
         version: &str,
     ) -> Result<(Bytes, bool), SumDbError> {
@@ -161,8 +170,28 @@ impl SumDb {
         }
         let raw = self.fetch(&path).await?;
         self.authenticate(&raw, module, version).await?;
-        self.store.put(&key, raw.clone()).await?;
+        self.store_behind(key, raw.clone());
         Ok((raw, false))
+    }
+
+    /// Stores an authenticated answer in the background; until it is
+    /// written, [`SumDb::read_stored`] finds it in memory. A failed write
+    /// only costs a later lookup.
+    fn store_behind(self: &Arc<Self>, key: String, data: Bytes) {
+        self.writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), data.clone());
+        let db = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = db.store.put(&key, data).await {
+                tracing::warn!(error = %e, "checksum database answer not cached");
+            }
+            db.writing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+        });
     }
 
     /// The hashes of `module`@`version` with the stored lookup answer
@@ -389,6 +418,14 @@ impl SumDb {
     }
 
     async fn read_stored(&self, key: &str) -> Result<Option<Bytes>, SumDbError> {
+        if let Some(data) = self
+            .writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+        {
+            return Ok(Some(data.clone()));
+        }
         match self.store.get(key).await? {
             Some(object) => Ok(Some(object.into_bytes(key).await?)),
             None => Ok(None),

@@ -6,7 +6,9 @@
 use std::time::{Duration, Instant};
 
 use crate::fault::{synthetic_bytes, FaultServer, Mode, Synthetic};
-use crate::util::{files_under, hello_project, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
+use crate::util::{
+    appears, files_under, hello_project, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB,
+};
 
 /// Answers with status, X-Cache-Status and body.
 async fn get(url: &str) -> (u16, String, String) {
@@ -377,7 +379,11 @@ async fn a_full_disk_still_serves_stores_nothing_corrupt_and_recovers() {
     let (status, _, _) = get(&format!("{}/rsc.io/quote/@v/v1.5.1.mod", proxy.url)).await;
     assert_eq!(status, 200);
     assert!(
-        data.join("rsc.io/quote/@v/v1.5.1.mod").exists(),
+        appears(
+            &data.join("rsc.io/quote/@v/v1.5.1.mod"),
+            Duration::from_secs(15)
+        )
+        .await,
         "caching did not resume"
     );
     drop(proxy);
@@ -491,14 +497,10 @@ async fn a_client_leaving_does_not_cancel_the_fetch_the_store_needs() {
     drop(response);
 
     let stored = data.path().join("example.com/leave/@v/v1.0.0.zip");
-    let started = Instant::now();
-    while !stored.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "the fetch was not finished"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        appears(&stored, Duration::from_secs(15)).await,
+        "the fetch was not finished"
+    );
     assert!(std::fs::read(&stored).unwrap() == synthetic_bytes(file.seed, file.size));
     assert_eq!((server.count(path), server.aborted()), (1, 0));
     let (status, cache, _) = get(&format!("{}{path}", proxy.url)).await;

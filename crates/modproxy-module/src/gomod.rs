@@ -41,52 +41,11 @@ pub fn module_path(gomod: &[u8]) -> Option<String> {
 /// as `(module path, version)` pairs in file order. Lines that do not parse
 /// are skipped: a proxy uses this to prefetch, never to decide anything.
 pub fn requirements(gomod: &[u8]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut in_block = false;
-    for line in gomod.split(|&b| b == b'\n') {
-        let line = match find(line, b"//") {
-            Some(i) => &line[..i],
-            None => line,
-        };
-        let line = trim_space(line);
-        let entry = if in_block {
-            if line == b")" {
-                in_block = false;
-                continue;
-            }
-            line
-        } else if let Some(rest) = line.strip_prefix(b"require") {
-            let rest = trim_space(rest);
-            if rest == b"(" {
-                in_block = true;
-                continue;
-            }
-            if rest.len() == line.len() - b"require".len() {
-                continue; // "requirefoo"
-            }
-            rest
-        } else {
-            continue;
-        };
-        let mut fields = entry
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|f| !f.is_empty());
-        let (Some(path), Some(version)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        let path = if path.starts_with(b"\"") || path.starts_with(b"`") {
-            match unquote(path) {
-                Some(p) => p,
-                None => continue,
-            }
-        } else {
-            path.to_vec()
-        };
-        if let (Ok(path), Ok(version)) = (String::from_utf8(path), std::str::from_utf8(version)) {
-            out.push((path, version.to_string()));
-        }
-    }
-    out
+    crate::modfile::GoMod::parse(gomod)
+        .require
+        .into_iter()
+        .map(|r| (r.path, r.version))
+        .collect()
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -103,7 +62,7 @@ fn trim_space(s: &[u8]) -> &[u8] {
 
 /// Go's `strconv.Unquote` for `"..."` and `` `...` `` strings; the whole
 /// input must be exactly one quoted string.
-fn unquote(s: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn unquote(s: &[u8]) -> Option<Vec<u8>> {
     if s.len() < 2 || s[0] != s[s.len() - 1] {
         return None;
     }

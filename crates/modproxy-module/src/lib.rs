@@ -12,6 +12,8 @@ mod unicode_tables;
 
 pub mod gomod;
 pub mod goproxy;
+pub mod graph;
+pub mod modfile;
 pub mod modzip;
 pub mod path;
 pub mod pattern;

@@ -1,0 +1,329 @@
+//! The directives of `go.mod` and `go.work` files that decide a module
+//! graph: `module`, `go`, `require` (with `// indirect`), `replace`,
+//! `exclude`, `use`. A port of the parts of Go's `modfile` a proxy needs to
+//! resolve what a build downloads; lines that do not parse are skipped
+//! (the go command is the judge of a broken file, not a cache warmer).
+
+use crate::gomod::unquote;
+
+/// One `require` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Require {
+    pub path: String,
+    pub version: String,
+    /// Marked `// indirect`.
+    pub indirect: bool,
+}
+
+/// Where a `replace` directive sends a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replacement {
+    /// Another module version (fetched in place of the original).
+    Module { path: String, version: String },
+    /// A directory on disk (relative to the file, or absolute).
+    Dir(String),
+}
+
+/// One `replace` line: `old [version] => new`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replace {
+    pub path: String,
+    /// `None`: every version of `path`.
+    pub version: Option<String>,
+    pub with: Replacement,
+}
+
+/// What a `go.mod` file says about the module graph.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GoMod {
+    pub module: Option<String>,
+    /// The `go` line (`1.21`, `1.22.3`), if any.
+    pub go: Option<String>,
+    pub require: Vec<Require>,
+    pub replace: Vec<Replace>,
+    pub exclude: Vec<(String, String)>,
+}
+
+/// What a `go.work` file says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GoWork {
+    pub go: Option<String>,
+    /// Directories of the workspace's modules, as written.
+    pub uses: Vec<String>,
+    pub replace: Vec<Replace>,
+}
+
+impl GoMod {
+    pub fn parse(data: &[u8]) -> GoMod {
+        let mut out = GoMod::default();
+        for d in directives(data) {
+            match (d.verb.as_str(), d.args.as_slice()) {
+                ("module", [path, ..]) if out.module.is_none() => out.module = Some(path.clone()),
+                ("go", [version]) => out.go = Some(version.clone()),
+                ("require", [path, version]) => out.require.push(Require {
+                    path: path.clone(),
+                    version: version.clone(),
+                    indirect: d.indirect,
+                }),
+                ("replace", args) => out.replace.extend(replace(args)),
+                ("exclude", [path, version]) => out.exclude.push((path.clone(), version.clone())),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Whether the module's requirements are pruned (go ≥ 1.17): its
+    /// dependencies' own requirements are left out of the graph unless
+    /// they are needed directly.
+    pub fn is_pruned(&self) -> bool {
+        self.go.as_deref().is_some_and(|go| go_at_least(go, 1, 17))
+    }
+}
+
+impl GoWork {
+    pub fn parse(data: &[u8]) -> GoWork {
+        let mut out = GoWork::default();
+        for d in directives(data) {
+            match (d.verb.as_str(), d.args.as_slice()) {
+                ("go", [version]) => out.go = Some(version.clone()),
+                ("use", [dir]) => out.uses.push(dir.clone()),
+                ("replace", args) => out.replace.extend(replace(args)),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// Whether a `go` line's version is at least `major.minor`.
+pub fn go_at_least(go: &str, major: u64, minor: u64) -> bool {
+    let mut parts = go.split(['.', 'r', 'b']).map(|p| p.parse::<u64>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(a), Some(b)) => (a, b) >= (major, minor),
+        (Some(a), None) => a > major,
+        _ => false,
+    }
+}
+
+fn replace(args: &[String]) -> Option<Replace> {
+    let arrow = args.iter().position(|a| a == "=>")?;
+    let (old, new) = (&args[..arrow], &args[arrow + 1..]);
+    let (path, version) = match old {
+        [path] => (path.clone(), None),
+        [path, version] => (path.clone(), Some(version.clone())),
+        _ => return None,
+    };
+    let with = match new {
+        [dir] => Replacement::Dir(dir.clone()),
+        [path, version] => Replacement::Module {
+            path: path.clone(),
+            version: version.clone(),
+        },
+        _ => return None,
+    };
+    Some(Replace {
+        path,
+        version,
+        with,
+    })
+}
+
+/// One directive line: `verb args…`, from a line or a `verb ( … )` block.
+struct Directive {
+    verb: String,
+    args: Vec<String>,
+    indirect: bool,
+}
+
+fn directives(data: &[u8]) -> Vec<Directive> {
+    let mut out = Vec::new();
+    let mut block: Option<String> = None;
+    for line in data.split(|&b| b == b'\n') {
+        let Some((tokens, comment)) = tokens(line) else {
+            continue;
+        };
+        let indirect = comment.is_some_and(is_indirect);
+        match (&block, tokens.as_slice()) {
+            (Some(_), [close]) if close == ")" => block = None,
+            (Some(verb), args) if !args.is_empty() => out.push(Directive {
+                verb: verb.clone(),
+                args: args.to_vec(),
+                indirect,
+            }),
+            (None, [verb, open]) if open == "(" => block = Some(verb.clone()),
+            (None, [verb, args @ ..]) if !args.is_empty() => out.push(Directive {
+                verb: verb.clone(),
+                args: args.to_vec(),
+                indirect,
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `// indirect` (possibly followed by `; more comment`), like modfile.
+fn is_indirect(comment: &str) -> bool {
+    let comment = comment.trim();
+    comment == "indirect" || comment.starts_with("indirect;")
+}
+
+/// The tokens of one line and its `//` comment; `None` for a line that
+/// does not tokenize (an unterminated or malformed quoted string).
+fn tokens(line: &[u8]) -> Option<(Vec<String>, Option<&str>)> {
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < line.len() {
+        let b = line[i];
+        if b.is_ascii_whitespace() {
+            i += 1;
+        } else if line[i..].starts_with(b"//") {
+            let comment = std::str::from_utf8(&line[i + 2..]).ok();
+            return Some((tokens, comment));
+        } else if b == b'"' || b == b'`' {
+            let end = closing_quote(line, i)?;
+            tokens.push(String::from_utf8(unquote(&line[i..=end])?).ok()?);
+            i = end + 1;
+        } else {
+            let end = line[i..]
+                .iter()
+                .position(|c| c.is_ascii_whitespace())
+                .map_or(line.len(), |n| i + n);
+            let token = &line[i..end];
+            // `foo//comment`: the comment starts inside the token.
+            let cut = token.windows(2).position(|w| w == b"//");
+            let token = cut.map_or(token, |n| &token[..n]);
+            tokens.push(String::from_utf8(token.to_vec()).ok()?);
+            if let Some(n) = cut {
+                let comment = std::str::from_utf8(&line[i + n + 2..]).ok();
+                return Some((tokens, comment));
+            }
+            i = end;
+        }
+    }
+    Some((tokens, None))
+}
+
+/// The index of the quote closing the string that starts at `start`.
+fn closing_quote(line: &[u8], start: usize) -> Option<usize> {
+    let quote = line[start];
+    let mut i = start + 1;
+    while i < line.len() {
+        match line[i] {
+            b'\\' if quote == b'"' => i += 2,
+            c if c == quote => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_go_mod() {
+        let gomod = br#"// header comment
+module example.com/m
+
+go 1.21.0
+
+toolchain go1.22.1
+
+require rsc.io/quote v1.5.2
+
+require (
+	golang.org/x/text v0.3.0 // indirect
+	"rsc.io/sampler" v1.3.0 // indirect; kept for tests
+	// a comment
+)
+
+replace (
+	example.com/a => ../a
+	example.com/b v1.0.0 => example.com/c v1.1.0
+	example.com/d => /abs/d // comment
+)
+exclude rsc.io/sampler v1.99.99
+retract v1.0.1
+"#;
+        let m = GoMod::parse(gomod);
+        assert_eq!(m.module.as_deref(), Some("example.com/m"));
+        assert_eq!(m.go.as_deref(), Some("1.21.0"));
+        assert!(m.is_pruned());
+        let req: Vec<(&str, &str, bool)> = m
+            .require
+            .iter()
+            .map(|r| (r.path.as_str(), r.version.as_str(), r.indirect))
+            .collect();
+        assert_eq!(
+            req,
+            [
+                ("rsc.io/quote", "v1.5.2", false),
+                ("golang.org/x/text", "v0.3.0", true),
+                ("rsc.io/sampler", "v1.3.0", true),
+            ]
+        );
+        assert_eq!(
+            m.replace,
+            [
+                Replace {
+                    path: "example.com/a".into(),
+                    version: None,
+                    with: Replacement::Dir("../a".into())
+                },
+                Replace {
+                    path: "example.com/b".into(),
+                    version: Some("v1.0.0".into()),
+                    with: Replacement::Module {
+                        path: "example.com/c".into(),
+                        version: "v1.1.0".into()
+                    }
+                },
+                Replace {
+                    path: "example.com/d".into(),
+                    version: None,
+                    with: Replacement::Dir("/abs/d".into())
+                },
+            ]
+        );
+        assert_eq!(
+            m.exclude,
+            [("rsc.io/sampler".to_string(), "v1.99.99".to_string())]
+        );
+    }
+
+    #[test]
+    fn pruning_starts_at_go_1_17() {
+        for (go, pruned) in [
+            ("1.16", false),
+            ("1.17", true),
+            ("1.9", false),
+            ("1.21rc1", true),
+            ("1.21.3", true),
+            ("2", true),
+        ] {
+            let m = GoMod::parse(format!("module m\ngo {go}\n").as_bytes());
+            assert_eq!(m.is_pruned(), pruned, "go {go}");
+        }
+        assert!(!GoMod::parse(b"module m\n").is_pruned(), "no go line");
+    }
+
+    #[test]
+    fn a_go_work() {
+        let w = GoWork::parse(
+            b"go 1.22\n\nuse ./a\nuse (\n\t./b // the second\n\t\"./c d\"\n)\nreplace example.com/x v1.0.0 => example.com/y v1.0.1\n",
+        );
+        assert_eq!(w.go.as_deref(), Some("1.22"));
+        assert_eq!(w.uses, ["./a", "./b", "./c d"]);
+        assert_eq!(w.replace.len(), 1);
+    }
+
+    #[test]
+    fn malformed_lines_are_skipped() {
+        let m = GoMod::parse(b"module m\nrequire \"unterminated v1.0.0\nrequire ok.example/x v1.0.0\nrequire onlypath\n");
+        assert_eq!(m.require.len(), 1);
+        assert_eq!(m.require[0].path, "ok.example/x");
+    }
+}

@@ -20,6 +20,7 @@ pub mod settings;
 pub mod store;
 pub mod sumdb;
 pub mod upstream;
+pub mod warm;
 
 pub use error::ServeError;
 pub use settings::Settings;

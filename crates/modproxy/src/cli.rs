@@ -26,6 +26,31 @@ pub enum Command {
     Serve(ServeArgs),
     /// Re-check the store against the checksum database; exit 1 if anything is bad.
     Verify(VerifyArgs),
+    /// Fetch everything a build needs into the store; exit 1 if anything failed.
+    Warm(WarmArgs),
+}
+
+/// Options of `warm`: what to warm, how, and the store options of `serve`.
+#[derive(Debug, Args)]
+pub struct WarmArgs {
+    /// go.mod, go.sum, go.work or list files (module@version per line),
+    /// directories holding them, or module@version (@latest, @branch…)
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// Warm through a running modproxy (its GOPROXY URL) instead of the local store
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Downloads at once
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    /// No progress bar, only the summary
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the summary as one JSON object
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: ServeArgs,
 }
 
 /// Options of `verify`: the store options of `serve`, and `--repair`.

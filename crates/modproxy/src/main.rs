@@ -26,5 +26,6 @@ fn run() -> anyhow::Result<ExitCode> {
     match invocation.command {
         cli::Command::Serve(args) => commands::serve::run(&args, &invocation.sources),
         cli::Command::Verify(args) => commands::verify::run(&args, &invocation.sources),
+        cli::Command::Warm(args) => commands::warm::run(&args, &invocation.sources),
     }
 }

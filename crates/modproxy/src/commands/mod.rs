@@ -2,3 +2,4 @@
 
 pub mod serve;
 pub mod verify;
+pub mod warm;

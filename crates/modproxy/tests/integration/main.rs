@@ -14,3 +14,4 @@ mod go_client;
 mod prefetch;
 mod protocol;
 mod trust;
+mod warm;

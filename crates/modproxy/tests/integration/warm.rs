@@ -1,0 +1,200 @@
+//! `modproxy warm`: after warming a project's go.mod, the project downloads
+//! and builds through modproxy with every upstream stopped.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::util::{files_under, hello_module, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
+
+/// Runs `modproxy warm ARGS` on the store `data`.
+fn warm(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modproxy"))
+        .arg("warm")
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("MODPROXY_CONFIG")
+        .output()
+        .expect("run modproxy warm")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The JSON summary `warm --json` printed.
+fn summary(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
+}
+
+/// A tidy hello project (go.mod and go.sum written by the go command).
+fn tidy_project(upstream: &str) -> TempDir {
+    let project = TempDir::new("warm-project");
+    hello_module(project.path());
+    GoEnv::new().ok(project.path(), upstream, &["mod", "tidy"]);
+    project
+}
+
+#[test]
+fn a_warmed_project_downloads_and_builds_with_the_upstream_stopped() {
+    let mut upstream = RefProxy::start();
+    let project = tidy_project(&upstream.url);
+    let data = TempDir::new("warm-data");
+    let gomod = project.path().join("go.mod");
+    let store_args = ["--upstream", &upstream.url, "--sumdb", REF_SUMDB];
+
+    let mut args = vec![gomod.to_str().unwrap(), "--json"];
+    args.extend(store_args);
+    let out = warm(data.path(), &args);
+    assert!(out.status.success(), "{}", text(&out));
+    let first = summary(&out);
+    assert_eq!(first["failed"], 0, "{first}");
+    // .info, .mod and .zip of quote, sampler, x/text and rsc.io/testonly:
+    // sampler's go.mod has no go line, so its requirements are loaded
+    // unpruned, and testonly is in the build list (go list -m all).
+    assert_eq!(
+        first["fetched"],
+        12,
+        "{first} {:?}",
+        files_under(data.path())
+    );
+    let stored = files_under(data.path());
+    for f in [
+        "rsc.io/quote/@v/v1.5.2.zip",
+        "rsc.io/sampler/@v/v1.3.0.zip",
+        "golang.org/x/text/@v/v0.0.0-20170915032832-14c0d48ead0c.zip",
+        "rsc.io/testonly/@v/v1.0.0.zip",
+    ] {
+        assert!(
+            stored.contains(&f.to_string()),
+            "{f} not stored: {stored:?}"
+        );
+    }
+
+    // A second run finds everything there.
+    let again = summary(&warm(data.path(), &args));
+    assert_eq!(
+        (again["fetched"].as_u64(), again["present"].as_u64()),
+        (Some(0), Some(12)),
+        "{again}"
+    );
+
+    // Every upstream gone: a fresh go command downloads and builds.
+    upstream.stop();
+    let proxy = Modproxy::verifying(&upstream.url, data.path(), &[]);
+    let go = GoEnv::new();
+    go.ok(project.path(), &proxy.url, &["mod", "download"]);
+    go.ok(project.path(), &proxy.url, &["build", "-o", "hello", "."]);
+    let hello = Command::new(project.path().join("hello")).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&hello.stdout).trim(),
+        "Hello, world."
+    );
+}
+
+#[test]
+fn a_workspace_of_two_modules_is_warmed_through_a_running_proxy() {
+    let upstream = RefProxy::start();
+    let data = TempDir::new("warm-data");
+    let proxy = Modproxy::verifying(&upstream.url, data.path(), &[]);
+    let work = TempDir::new("warm-work");
+    for (dir, require) in [
+        ("a", "rsc.io/quote v1.5.2"),
+        ("b", "golang.org/x/text v0.3.0"),
+    ] {
+        let module_dir = work.path().join(dir);
+        std::fs::create_dir_all(&module_dir).unwrap();
+        std::fs::write(
+            module_dir.join("go.mod"),
+            format!("module example.com/{dir}\n\ngo 1.21\n\nrequire {require}\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        work.path().join("go.work"),
+        "go 1.21\n\nuse (\n\t./a\n\t./b\n)\n",
+    )
+    .unwrap();
+
+    let other = TempDir::new("unused-data");
+    let out = warm(
+        other.path(),
+        &[
+            work.path().to_str().unwrap(),
+            "--proxy",
+            &proxy.url,
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report = summary(&out);
+    assert_eq!(report["failed"], 0, "{report}");
+    let stored = files_under(data.path());
+    for f in [
+        // a's requirement and, pruned, the requirement of quote's go.mod.
+        "rsc.io/quote/@v/v1.5.2.zip",
+        "rsc.io/sampler/@v/v1.3.0.zip",
+        // b's requirement.
+        "golang.org/x/text/@v/v0.3.0.zip",
+    ] {
+        assert!(
+            stored.contains(&f.to_string()),
+            "{f} not in the proxy's store: {stored:?}"
+        );
+    }
+    // Through --proxy nothing is written to the local store.
+    assert!(
+        !files_under(other.path())
+            .iter()
+            .any(|f| f.ends_with(".zip")),
+        "warm --proxy wrote to its own store"
+    );
+}
+
+#[test]
+fn failures_are_reported_with_the_reason_and_a_nonzero_exit() {
+    let upstream = RefProxy::start();
+    let data = TempDir::new("warm-data");
+    let out = warm(
+        data.path(),
+        &[
+            "rsc.io/quote@v1.5.2",
+            "example.com/does-not-exist@v1.0.0",
+            "--upstream",
+            &upstream.url,
+            "--sumdb",
+            REF_SUMDB,
+            "--quiet",
+        ],
+    );
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains("failed: example.com/does-not-exist/@v/v1.0.0.mod: 404"),
+        "{printed}"
+    );
+    // The good root is still warmed, requirements included.
+    let stored = files_under(data.path());
+    assert!(
+        stored.contains(&"rsc.io/sampler/@v/v1.3.0.zip".to_string()),
+        "{stored:?}"
+    );
+
+    // A malformed argument is refused before anything is fetched.
+    let out = warm(
+        data.path(),
+        &["Not A Path@v1.0.0", "--upstream", &upstream.url],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("malformed module path"),
+        "{}",
+        text(&out)
+    );
+}

@@ -28,6 +28,26 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Fetch everything a build needs into the store; exit 1 if anything failed.
     Warm(WarmArgs),
+    /// Check the network path to every proxy and checksum database, and the
+    /// go command's settings; exit 0 healthy, 1 degraded, 2 broken.
+    Doctor(DoctorArgs),
+}
+
+/// Options of `doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// modproxy's upstreams to check too, GOPROXY syntax (GOPROXY is always checked)
+    #[arg(long, env = env::UPSTREAM, value_name = "LIST")]
+    pub upstream: Option<String>,
+    /// Longest wait for each step of a check (DNS, connect, TLS, first byte, download)
+    #[arg(long, default_value = "5s", value_parser = crate::settings::values::positive_duration, value_name = "DURATION")]
+    pub timeout: std::time::Duration,
+    /// Module whose version list is downloaded from each proxy
+    #[arg(long, default_value = "golang.org/x/text", value_name = "PATH")]
+    pub module: String,
+    /// Print the diagnosis as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `warm`: what to warm, how, and the store options of `serve`.

@@ -27,5 +27,6 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Serve(args) => commands::serve::run(&args, &invocation.sources),
         cli::Command::Verify(args) => commands::verify::run(&args, &invocation.sources),
         cli::Command::Warm(args) => commands::warm::run(&args, &invocation.sources),
+        cli::Command::Doctor(args) => commands::doctor::run(&args),
     }
 }

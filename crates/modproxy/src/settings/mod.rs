@@ -5,7 +5,7 @@
 
 pub mod env;
 mod file;
-mod values;
+pub mod values;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ mod util;
 mod coalescing;
 mod config;
 mod crash;
+mod doctor;
 mod faults;
 mod go_client;
 mod prefetch;

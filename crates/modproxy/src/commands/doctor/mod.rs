@@ -1,0 +1,425 @@
+//! `modproxy doctor`: why is `go mod tidy` slow or hanging here?
+//!
+//! Checks every proxy the go command (GOPROXY) and modproxy (`--upstream`)
+//! would use, and the checksum database directly and through each proxy,
+//! step by step with a time bound per step ([`probe`]); reads the go
+//! command's environment ([`goenv`]); flags the usual mistakes; and ends
+//! with the settings to use, the working proxies ranked by measured time.
+//! Exit code: 0 healthy, 1 degraded, 2 broken.
+
+mod goenv;
+mod probe;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use modproxy_module::pattern::PathPatterns;
+use modproxy_module::{ProxyList, ProxySpec, SumDbSetting};
+use serde::Serialize;
+
+use crate::cli::DoctorArgs;
+use crate::printer;
+use goenv::GoEnv;
+use probe::Report;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Severity {
+    Info,
+    Warning,
+    Broken,
+}
+
+#[derive(Serialize)]
+struct Finding {
+    severity: Severity,
+    message: String,
+}
+
+/// Everything found, in the order it is printed.
+#[derive(Serialize)]
+struct Diagnosis {
+    environment_source: String,
+    environment: std::collections::BTreeMap<String, String>,
+    checks: Vec<Check>,
+    findings: Vec<Finding>,
+    fix: Vec<String>,
+    verdict: &'static str,
+}
+
+#[derive(Serialize)]
+struct Check {
+    /// `proxy`, `checksum database`, `checksum database via proxy`,
+    /// `HTTP proxy`.
+    what: &'static str,
+    /// The proxy or database checked (the report's URL is a file of it).
+    base: String,
+    #[serde(flatten)]
+    report: Report,
+}
+
+pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+    let limit = args.timeout.max(Duration::from_millis(100));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let diagnosis = runtime.block_on(diagnose(args, limit));
+    if args.json {
+        printer::line(&serde_json::to_string_pretty(&diagnosis)?);
+    } else {
+        print(&diagnosis);
+    }
+    Ok(ExitCode::from(match diagnosis.verdict {
+        "healthy" => 0,
+        "degraded" => 1,
+        _ => 2,
+    }))
+}
+
+/// The proxies to check: GOPROXY's, then modproxy's upstreams; whether
+/// `direct` is among them; and problems with the lists themselves.
+struct Proxies {
+    urls: Vec<String>,
+    direct: bool,
+    off: bool,
+}
+
+fn proxies(lists: &[(&str, &str)], findings: &mut Vec<Finding>) -> Proxies {
+    let mut p = Proxies {
+        urls: Vec::new(),
+        direct: false,
+        off: false,
+    };
+    for (name, list) in lists {
+        match ProxyList::parse(list) {
+            Ok(list) => {
+                for entry in list.entries {
+                    match entry.spec {
+                        ProxySpec::Url(url) if !p.urls.contains(&url) => p.urls.push(url),
+                        ProxySpec::Url(_) => {}
+                        ProxySpec::Direct => p.direct = true,
+                        ProxySpec::Off => p.off |= *name == "GOPROXY",
+                    }
+                }
+            }
+            Err(e) => findings.push(Finding {
+                severity: Severity::Broken,
+                message: format!("{name} is invalid: {e}"),
+            }),
+        }
+    }
+    p
+}
+
+async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
+    let env = goenv::read(limit.max(Duration::from_secs(10))).await;
+    let mut findings = Vec::new();
+    let mut lists = vec![("GOPROXY", env.get("GOPROXY"))];
+    if let Some(upstream) = &args.upstream {
+        lists.push(("--upstream", upstream.as_str()));
+    }
+    let proxies = proxies(&lists, &mut findings);
+    let sumdb = match SumDbSetting::parse(env.get("GOSUMDB")) {
+        Ok(SumDbSetting::Db(config)) => Some(config),
+        Ok(SumDbSetting::Off) => None,
+        Err(e) => {
+            findings.push(Finding {
+                severity: Severity::Broken,
+                message: format!("GOSUMDB is invalid: {e}"),
+            });
+            None
+        }
+    };
+
+    // All checks at once: each is bounded, so the whole is too.
+    // (what, base, URL fetched)
+    let mut jobs: Vec<(&'static str, String, String)> = proxies
+        .urls
+        .iter()
+        .map(|u| ("proxy", u.clone(), format!("{u}/{}/@v/list", args.module)))
+        .collect();
+    if let Some(db) = &sumdb {
+        let direct = db
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", db.name));
+        jobs.push((
+            "checksum database",
+            direct.clone(),
+            format!("{direct}/latest"),
+        ));
+        for u in &proxies.urls {
+            let url = format!("{u}/sumdb/{}/supported", db.name);
+            jobs.push(("checksum database via proxy", u.clone(), url));
+        }
+    }
+    for name in ["HTTPS_PROXY", "HTTP_PROXY"] {
+        let value = env.get(name);
+        if !value.is_empty() {
+            let url = if value.contains("://") {
+                value.to_string()
+            } else {
+                format!("http://{value}")
+            };
+            jobs.push(("HTTP proxy", url.clone(), url));
+        }
+    }
+    let reports = futures_join(
+        jobs.iter()
+            .map(|(_, _, url)| probe::check(url.clone(), limit)),
+    )
+    .await;
+    let checks: Vec<Check> = jobs
+        .into_iter()
+        .zip(reports)
+        .map(|((what, base, _), report)| Check { what, base, report })
+        .collect();
+    let git = if proxies.direct {
+        Some(git_version(limit).await)
+    } else {
+        None
+    };
+
+    judge(
+        &env,
+        &proxies,
+        sumdb.as_ref().map(|d| d.name.as_str()),
+        &checks,
+        git,
+        &mut findings,
+    );
+    let fix = fixes(&env, &proxies, &checks, &findings);
+    let worst = findings
+        .iter()
+        .map(|f| f.severity)
+        .max()
+        .unwrap_or(Severity::Info);
+    Diagnosis {
+        environment_source: env.source.clone(),
+        environment: env.vars.clone(),
+        checks,
+        findings,
+        fix,
+        verdict: match worst {
+            Severity::Info => "healthy",
+            Severity::Warning => "degraded",
+            Severity::Broken => "broken",
+        },
+    }
+}
+
+/// Runs futures concurrently, results in order.
+async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("a check panicked"));
+    }
+    out
+}
+
+/// `git --version`, or why there is none.
+async fn git_version(limit: Duration) -> Result<String, String> {
+    let mut command = tokio::process::Command::new("git");
+    command.arg("--version").kill_on_drop(true);
+    match tokio::time::timeout(limit, command.output()).await {
+        Ok(Ok(out)) if out.status.success() => {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        }
+        Ok(Ok(out)) => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        Ok(Err(e)) => Err(format!("git is not usable: {e}")),
+        Err(_) => Err(format!("git --version did not answer within {limit:?}")),
+    }
+}
+
+fn judge(
+    env: &GoEnv,
+    proxies: &Proxies,
+    sumdb: Option<&str>,
+    checks: &[Check],
+    git: Option<Result<String, String>>,
+    findings: &mut Vec<Finding>,
+) {
+    let mut say = |severity, message: String| findings.push(Finding { severity, message });
+    if proxies.off {
+        say(
+            Severity::Broken,
+            "GOPROXY=off: the go command may not download any module".into(),
+        );
+    }
+    let by = |what: &'static str| checks.iter().filter(move |c| c.what == what);
+    for c in by("proxy").filter(|c| !c.report.ok()) {
+        say(
+            Severity::Warning,
+            format!("proxy {} is not usable: {}", c.base, failure(&c.report)),
+        );
+    }
+    let git_ok = matches!(git, Some(Ok(_)));
+    if let Some(Err(why)) = &git {
+        say(
+            Severity::Warning,
+            format!("GOPROXY lists direct but git is missing: {why}"),
+        );
+    }
+    let working = by("proxy").any(|c| c.report.ok());
+    if !working && !git_ok && !proxies.off {
+        say(
+            Severity::Broken,
+            "no GOPROXY entry works: every download will fail or hang".into(),
+        );
+    }
+    match sumdb {
+        None => say(
+            Severity::Warning,
+            "GOSUMDB=off: downloaded modules are not checked against the checksum database".into(),
+        ),
+        Some(name) => {
+            let direct_ok = by("checksum database").any(|c| c.report.ok());
+            let routed = by("checksum database via proxy")
+                .any(|c| c.report.ok() && c.report.status == Some(200));
+            if !direct_ok && !routed {
+                say(Severity::Broken, format!(
+                    "the checksum database {name} is unreachable and no proxy serves it (/sumdb/{name}/supported): the go command cannot verify new modules"
+                ));
+            } else if !direct_ok {
+                say(
+                    Severity::Info,
+                    format!(
+                        "the checksum database {name} is reached through a proxy (not directly)"
+                    ),
+                );
+            }
+        }
+    }
+    for c in by("HTTP proxy") {
+        let reached = c
+            .report
+            .steps
+            .iter()
+            .take_while(|s| s.ok())
+            .any(|s| s.step == "connect");
+        if !reached {
+            say(
+                Severity::Broken,
+                format!(
+                "HTTP(S)_PROXY {} is unreachable ({}): the go command sends every download there",
+                c.base,
+                failure(&c.report)
+            ),
+            );
+        }
+    }
+    for (var, consequence) in [
+        (
+            "GONOPROXY",
+            "are still fetched from GOPROXY (a public proxy)",
+        ),
+        (
+            "GONOSUMDB",
+            "are still looked up in the public checksum database (names leak, lookups fail)",
+        ),
+    ] {
+        let private = env.get("GOPRIVATE");
+        let Ok(exempt) = PathPatterns::parse(env.get(var)) else {
+            continue;
+        };
+        for pattern in private.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if !exempt.matches(pattern) {
+                say(
+                    Severity::Warning,
+                    format!(
+                        "GOPRIVATE pattern {pattern} is not in {var}: its modules {consequence}"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The settings to use: the working proxies, fastest first.
+fn fixes(env: &GoEnv, proxies: &Proxies, checks: &[Check], findings: &[Finding]) -> Vec<String> {
+    let mut fix = Vec::new();
+    let mut working: Vec<&Check> = checks
+        .iter()
+        .filter(|c| c.what == "proxy" && c.report.ok())
+        .collect();
+    working.sort_by(|a, b| a.report.total_ms().total_cmp(&b.report.total_ms()));
+    let mut entries: Vec<String> = working.iter().map(|c| c.base.clone()).collect();
+    let git_missing = findings
+        .iter()
+        .any(|f| f.message.contains("git is missing"));
+    if proxies.direct && !git_missing {
+        entries.push("direct".into());
+    }
+    let goproxy = entries.join(",");
+    if entries.is_empty() {
+        fix.push("modproxy serve   # then: go env -w GOPROXY=http://127.0.0.1:3000".into());
+    } else if goproxy != env.get("GOPROXY") {
+        fix.push(format!("go env -w GOPROXY={goproxy}"));
+    }
+    if env.get("GOSUMDB") == "off" {
+        fix.push("go env -w GOSUMDB=sum.golang.org".into());
+    }
+    let private = env.get("GOPRIVATE");
+    for var in ["GONOPROXY", "GONOSUMDB"] {
+        if findings
+            .iter()
+            .any(|f| f.message.contains(&format!("is not in {var}")))
+        {
+            fix.push(format!("go env -w {var}={private}"));
+        }
+    }
+    fix
+}
+
+fn failure(report: &Report) -> String {
+    report
+        .steps
+        .iter()
+        .find(|s| !s.ok())
+        .map_or("failed".into(), |s| {
+            format!("{} {}: {}", s.step, s.verdict, s.detail)
+        })
+}
+
+fn print(d: &Diagnosis) {
+    printer::line(&format!("go environment (from {}):", d.environment_source));
+    for (name, value) in &d.environment {
+        printer::line(&format!("  {name}={value}"));
+    }
+    for c in &d.checks {
+        printer::line("");
+        printer::line(&format!("{} {}", c.what, c.report.url));
+        for s in &c.report.steps {
+            let ms = s.ms.map_or(String::new(), |ms| format!("{ms:.1} ms"));
+            printer::line(&format!(
+                "  {:<11} {:<8} {:>10}  {}",
+                s.step, s.verdict, ms, s.detail
+            ));
+        }
+        let verdict = if c.report.ok() { "ok" } else { "FAILED" };
+        printer::line(&format!("  => {verdict} ({:.1} ms)", c.report.total_ms()));
+    }
+    printer::line("");
+    for f in &d.findings {
+        let label = match f.severity {
+            Severity::Info => "note",
+            Severity::Warning => "WARNING",
+            Severity::Broken => "BROKEN",
+        };
+        printer::line(&format!("{label}: {}", f.message));
+    }
+    if !d.fix.is_empty() {
+        printer::line("to fix:");
+        for line in &d.fix {
+            printer::line(&format!("  {line}"));
+        }
+    }
+    printer::line(&format!("verdict: {}", d.verdict));
+}

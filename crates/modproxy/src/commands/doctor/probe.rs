@@ -1,0 +1,404 @@
+//! One network check of an HTTP(S) endpoint, step by step, each step
+//! bounded in time: DNS, TCP connect, TLS handshake, time to the first
+//! byte of an answer, and the download of that (small) answer.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
+
+/// Most bytes of an answer read by the download step.
+const DOWNLOAD_LIMIT: usize = 1 << 20;
+
+/// An `http(s)://host[:port]/path` URL, split.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub path: String,
+}
+
+impl Target {
+    pub fn parse(url: &str) -> Option<Target> {
+        let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else {
+            (false, url.strip_prefix("http://")?)
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let default_port = if https { 443 } else { 80 };
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) = v6.split_once(']')?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().ok()?,
+                None => default_port,
+            };
+            (host.to_string(), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), p.parse().ok()?),
+                None => (authority.to_string(), default_port),
+            }
+        };
+        if host.is_empty() {
+            return None;
+        }
+        Some(Target {
+            https,
+            host,
+            port,
+            path: path.to_string(),
+        })
+    }
+}
+
+/// How one step went.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub step: &'static str,
+    /// `ok`, `failed`, `timeout` or `skipped`.
+    pub verdict: &'static str,
+    pub ms: Option<f64>,
+    pub detail: String,
+}
+
+impl Step {
+    pub fn ok(&self) -> bool {
+        matches!(self.verdict, "ok" | "skipped")
+    }
+}
+
+/// The steps of one check, in order; a failed step ends it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub url: String,
+    pub steps: Vec<Step>,
+    /// The HTTP status of the answer, if one came.
+    pub status: Option<u16>,
+    /// The answer's body (up to the download limit), for callers that
+    /// look inside (`/sumdb/…/supported`, a `.info`).
+    #[serde(skip)]
+    pub body: Vec<u8>,
+}
+
+impl Report {
+    /// Every step passed.
+    pub fn ok(&self) -> bool {
+        self.steps.iter().all(Step::ok)
+    }
+
+    /// Milliseconds of all the steps (for ranking).
+    pub fn total_ms(&self) -> f64 {
+        self.steps.iter().filter_map(|s| s.ms).sum()
+    }
+}
+
+/// Runs the steps against `url`, each bounded by `limit`.
+pub async fn check(url: String, limit: Duration) -> Report {
+    let mut report = Report {
+        url: url.clone(),
+        steps: Vec::new(),
+        status: None,
+        body: Vec::new(),
+    };
+    let Some(target) = Target::parse(&url) else {
+        report
+            .steps
+            .push(failed("dns", None, "not an http:// or https:// URL".into()));
+        return report;
+    };
+    let Some(addrs) = dns(&target, limit, &mut report.steps).await else {
+        return report;
+    };
+    let Some(tcp) = connect(&addrs, limit, &mut report.steps).await else {
+        return report;
+    };
+    if target.https {
+        let started = Instant::now();
+        match tokio::time::timeout(limit, tls(tcp, &target.host)).await {
+            Ok(Ok(stream)) => {
+                report
+                    .steps
+                    .push(done("tls", started, "handshake complete".into()));
+                exchange(stream, &target, limit, &mut report).await;
+            }
+            Ok(Err(e)) => report.steps.push(failed("tls", Some(started), e)),
+            Err(_) => report.steps.push(timed_out("tls", limit)),
+        }
+    } else {
+        report.steps.push(Step {
+            step: "tls",
+            verdict: "skipped",
+            ms: None,
+            detail: "plain http".into(),
+        });
+        exchange(tcp, &target, limit, &mut report).await;
+    }
+    report
+}
+
+async fn dns(target: &Target, limit: Duration, steps: &mut Vec<Step>) -> Option<Vec<SocketAddr>> {
+    if let Ok(ip) = target.host.parse::<IpAddr>() {
+        steps.push(Step {
+            step: "dns",
+            verdict: "skipped",
+            ms: None,
+            detail: format!("{ip} is an address"),
+        });
+        return Some(vec![SocketAddr::new(ip, target.port)]);
+    }
+    let started = Instant::now();
+    let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
+    match tokio::time::timeout(limit, lookup).await {
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            let v4: Vec<String> = addrs
+                .iter()
+                .filter(|a| a.is_ipv4())
+                .map(|a| a.ip().to_string())
+                .collect();
+            let v6: Vec<String> = addrs
+                .iter()
+                .filter(|a| a.is_ipv6())
+                .map(|a| a.ip().to_string())
+                .collect();
+            let show = |v: &[String]| {
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join(" ")
+                }
+            };
+            let detail = format!("IPv4 {}; IPv6 {}", show(&v4), show(&v6));
+            if addrs.is_empty() {
+                steps.push(failed("dns", Some(started), "no addresses".into()));
+                return None;
+            }
+            steps.push(done("dns", started, detail));
+            Some(addrs)
+        }
+        Ok(Err(e)) => {
+            steps.push(failed("dns", Some(started), e.to_string()));
+            None
+        }
+        Err(_) => {
+            steps.push(timed_out("dns", limit));
+            None
+        }
+    }
+}
+
+/// Connects to the first address that accepts, all within `limit`.
+async fn connect(
+    addrs: &[SocketAddr],
+    limit: Duration,
+    steps: &mut Vec<Step>,
+) -> Option<TcpStream> {
+    let started = Instant::now();
+    let attempt = async {
+        let mut last = String::from("no address");
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => return Ok((s, *addr)),
+                Err(e) => last = format!("{addr}: {e}"),
+            }
+        }
+        Err(last)
+    };
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(Ok((stream, addr))) => {
+            steps.push(done("connect", started, format!("connected to {addr}")));
+            Some(stream)
+        }
+        Ok(Err(e)) => {
+            steps.push(failed("connect", Some(started), e));
+            None
+        }
+        Err(_) => {
+            steps.push(timed_out("connect", limit));
+            None
+        }
+    }
+}
+
+async fn tls(
+    tcp: TcpStream,
+    host: &str,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let (added, _) = roots.add_parsable_certificates(native.certs);
+    if added == 0 {
+        return Err("no trusted root certificates found on this system".into());
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| format!("{host}: {e}"))?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Sends the GET, times the first byte and the rest of the answer.
+async fn exchange<S>(mut stream: S, target: &Target, limit: Duration, report: &mut Report)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: modproxy-doctor\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
+        target.path, target.host
+    );
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let first = async {
+        stream.write_all(request.as_bytes()).await?;
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).await?;
+        answer.extend_from_slice(&buf[..n]);
+        Ok::<usize, std::io::Error>(n)
+    };
+    match tokio::time::timeout(limit, first).await {
+        Ok(Ok(0)) => {
+            report.steps.push(failed(
+                "first byte",
+                Some(started),
+                "closed without an answer".into(),
+            ));
+            return;
+        }
+        Ok(Ok(_)) => {
+            let status = status_of(&answer);
+            report.status = status;
+            let detail = status.map_or("not an HTTP answer".into(), |s| format!("HTTP {s}"));
+            report.steps.push(done("first byte", started, detail));
+        }
+        Ok(Err(e)) => {
+            report
+                .steps
+                .push(failed("first byte", Some(started), e.to_string()));
+            return;
+        }
+        Err(_) => {
+            report.steps.push(timed_out("first byte", limit));
+            return;
+        }
+    }
+    let started = Instant::now();
+    let rest = async {
+        let mut limited = (&mut stream).take(DOWNLOAD_LIMIT as u64);
+        limited.read_to_end(&mut answer).await
+    };
+    if tokio::time::timeout(limit, rest).await.is_err() {
+        report.steps.push(timed_out("download", limit));
+        return;
+    }
+    // A read error after the first bytes (a TLS peer closing without
+    // close_notify) still leaves a usable answer.
+    let detail = format!("{} bytes", answer.len());
+    report.body = body_of(&answer);
+    let answered = report
+        .status
+        .is_some_and(|s| (200..300).contains(&s) || s == 404 || s == 410);
+    if answered {
+        report.steps.push(done("download", started, detail));
+    } else {
+        let status = report
+            .status
+            .map_or("no status".into(), |s| format!("HTTP {s}"));
+        let detail = format!("{status} ({detail})");
+        report.steps.push(failed("download", Some(started), detail));
+    }
+}
+
+fn status_of(answer: &[u8]) -> Option<u16> {
+    let line = answer.split(|&b| b == b'\n').next()?;
+    let text = std::str::from_utf8(line).ok()?;
+    let mut parts = text.split_whitespace();
+    parts.next().filter(|v| v.starts_with("HTTP/"))?;
+    parts.next()?.parse().ok()
+}
+
+/// The body after the headers (chunked encoding is not undone: callers
+/// only look for short markers in it).
+fn body_of(answer: &[u8]) -> Vec<u8> {
+    match answer.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => answer[i + 4..].to_vec(),
+        None => Vec::new(),
+    }
+}
+
+fn ms(since: Instant) -> Option<f64> {
+    Some((since.elapsed().as_secs_f64() * 1e4).round() / 10.0)
+}
+
+fn done(step: &'static str, started: Instant, detail: String) -> Step {
+    Step {
+        step,
+        verdict: "ok",
+        ms: ms(started),
+        detail,
+    }
+}
+
+fn failed(step: &'static str, started: Option<Instant>, detail: String) -> Step {
+    Step {
+        step,
+        verdict: "failed",
+        ms: started.and_then(ms),
+        detail,
+    }
+}
+
+fn timed_out(step: &'static str, limit: Duration) -> Step {
+    Step {
+        step,
+        verdict: "timeout",
+        ms: Some(limit.as_secs_f64() * 1000.0),
+        detail: format!("no answer within {limit:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_scheme_host_port_and_path() {
+        let t = Target::parse("https://proxy.golang.org").unwrap();
+        assert_eq!(
+            (t.https, t.host.as_str(), t.port, t.path.as_str()),
+            (true, "proxy.golang.org", 443, "/")
+        );
+        let t = Target::parse("http://127.0.0.1:3000/go/x").unwrap();
+        assert_eq!(
+            (t.https, t.host.as_str(), t.port, t.path.as_str()),
+            (false, "127.0.0.1", 3000, "/go/x")
+        );
+        let t = Target::parse("http://[::1]:8080/").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 8080));
+        assert!(Target::parse("ftp://x").is_none());
+        assert!(Target::parse("http://:80/").is_none());
+    }
+
+    #[test]
+    fn status_lines_are_read() {
+        assert_eq!(status_of(b"HTTP/1.1 404 Not Found\r\n\r\n"), Some(404));
+        assert_eq!(status_of(b"SSH-2.0-OpenSSH\r\n"), None);
+        assert_eq!(body_of(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody"), b"body");
+    }
+}

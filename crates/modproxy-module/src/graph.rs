@@ -59,7 +59,9 @@ struct Summary {
 #[derive(Default)]
 pub struct Graph {
     main_paths: HashSet<String>,
-    replace: Vec<Replace>,
+    /// `replace` directives in tiers, first tier first (a workspace's,
+    /// then its modules').
+    replace: Vec<Vec<Replace>>,
     exclude: HashSet<ModVer>,
     /// go.mod summaries provided (`None`: unavailable, no requirements).
     summaries: HashMap<ModVer, Option<Summary>>,
@@ -75,10 +77,12 @@ pub struct Graph {
 
 impl Graph {
     /// A graph for the main modules `main_paths` (never fetched: they are
-    /// the user's own), with their `replace` and `exclude` directives.
+    /// the user's own), with their `exclude` directives and their `replace`
+    /// directives in tiers: like Go, a go.work's replacements come before
+    /// those of its modules' go.mod files.
     pub fn new(
         main_paths: &[String],
-        replace: Vec<Replace>,
+        replace: Vec<Vec<Replace>>,
         exclude: &[(String, String)],
     ) -> Graph {
         Graph {
@@ -103,19 +107,20 @@ impl Graph {
         std::mem::take(&mut self.new_wanted)
     }
 
-    /// Where `m`'s files come from, after `replace` directives (a
-    /// version-specific one wins over one for every version).
+    /// Where `m`'s files come from, after `replace` directives: the first
+    /// tier with a directive for `m` decides, a version-specific one
+    /// winning over one for every version.
     pub fn source(&self, m: &ModVer) -> Source {
-        let exact = self
-            .replace
-            .iter()
-            .find(|r| r.path == m.path && r.version.as_deref() == Some(m.version.as_str()));
-        let any = || {
-            self.replace
+        let found = self.replace.iter().find_map(|tier| {
+            let exact = tier
                 .iter()
-                .find(|r| r.path == m.path && r.version.is_none())
-        };
-        match exact.or_else(any).map(|r| &r.with) {
+                .find(|r| r.path == m.path && r.version.as_deref() == Some(m.version.as_str()));
+            exact.or_else(|| {
+                tier.iter()
+                    .find(|r| r.path == m.path && r.version.is_none())
+            })
+        });
+        match found.map(|r| &r.with) {
             Some(Replacement::Module { path, version }) => {
                 Source::Module(ModVer::new(path.clone(), version.clone()))
             }
@@ -155,7 +160,9 @@ impl Graph {
         let mut selected: HashMap<&str, &str> = HashMap::new();
         for m in &self.nodes {
             let slot = selected.entry(&m.path).or_insert(&m.version);
-            if semver::compare(&m.version, slot).is_gt() {
+            let newer =
+                semver::compare(&m.version, slot).then_with(|| m.version.as_str().cmp(slot));
+            if newer.is_gt() {
                 *slot = &m.version;
             }
         }
@@ -223,7 +230,7 @@ mod tests {
         let main = GoMod::parse(main.as_bytes());
         let mut g = Graph::new(
             &[main.module.clone().unwrap()],
-            main.replace.clone(),
+            vec![main.replace.clone()],
             &main.exclude,
         );
         for r in &main.require {
@@ -343,6 +350,28 @@ mod tests {
                 "c.x/c@v1.2.0",
                 "d.x/d@v1.0.0"
             ]
+        );
+    }
+
+    #[test]
+    fn a_workspace_replacement_wins_over_a_module_s_exact_one() {
+        let any = |with| Replace {
+            path: "b.x/b".into(),
+            version: None,
+            with,
+        };
+        let work = vec![any(Replacement::Module {
+            path: "b.x/b".into(),
+            version: "v1.1.0".into(),
+        })];
+        let module = vec![Replace {
+            version: Some("v1.0.0".into()),
+            ..any(Replacement::Dir("./b".into()))
+        }];
+        let g = Graph::new(&["m".into()], vec![work, module], &[]);
+        assert_eq!(
+            g.source(&ModVer::new("b.x/b", "v1.0.0")),
+            Source::Module(ModVer::new("b.x/b", "v1.1.0"))
         );
     }
 

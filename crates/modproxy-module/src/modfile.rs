@@ -47,7 +47,6 @@ pub struct GoMod {
 /// What a `go.work` file says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GoWork {
-    pub go: Option<String>,
     /// Directories of the workspace's modules, as written.
     pub uses: Vec<String>,
     pub replace: Vec<Replace>,
@@ -55,10 +54,12 @@ pub struct GoWork {
 
 impl GoMod {
     pub fn parse(data: &[u8]) -> GoMod {
-        let mut out = GoMod::default();
+        let mut out = GoMod {
+            module: crate::gomod::module_path(data),
+            ..GoMod::default()
+        };
         for d in directives(data) {
             match (d.verb.as_str(), d.args.as_slice()) {
-                ("module", [path, ..]) if out.module.is_none() => out.module = Some(path.clone()),
                 ("go", [version]) => out.go = Some(version.clone()),
                 ("require", [path, version]) => out.require.push(Require {
                     path: path.clone(),
@@ -86,7 +87,6 @@ impl GoWork {
         let mut out = GoWork::default();
         for d in directives(data) {
             match (d.verb.as_str(), d.args.as_slice()) {
-                ("go", [version]) => out.go = Some(version.clone()),
                 ("use", [dir]) => out.uses.push(dir.clone()),
                 ("replace", args) => out.replace.extend(replace(args)),
                 _ => {}
@@ -315,7 +315,6 @@ retract v1.0.1
         let w = GoWork::parse(
             b"go 1.22\n\nuse ./a\nuse (\n\t./b // the second\n\t\"./c d\"\n)\nreplace example.com/x v1.0.0 => example.com/y v1.0.1\n",
         );
-        assert_eq!(w.go.as_deref(), Some("1.22"));
         assert_eq!(w.uses, ["./a", "./b", "./c d"]);
         assert_eq!(w.replace.len(), 1);
     }

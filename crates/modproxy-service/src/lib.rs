@@ -11,6 +11,7 @@
 //! - [`upstream`] fetches from the GOPROXY-style upstream chain.
 
 pub mod audit;
+pub mod background;
 pub mod cache;
 pub mod error;
 pub mod metrics;

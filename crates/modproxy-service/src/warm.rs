@@ -15,9 +15,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use modproxy_module::graph::{Graph, ModVer, Source};
 use modproxy_module::modfile::GoMod;
-use modproxy_module::path::{escape_version, ModulePath};
+use modproxy_module::path::ModulePath;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+
+use crate::request::{Endpoint, ModuleRequest};
 
 /// Largest `.mod`/`.info` read into memory.
 const SMALL_LIMIT: usize = 16 << 20;
@@ -61,6 +63,8 @@ pub struct Warmer {
 }
 
 type Done = (Option<ModVer>, Outcome, Option<Bytes>);
+/// Which file of a version (`Endpoint::Mod`, …).
+type EndpointOf = fn(String) -> Endpoint;
 
 impl Warmer {
     /// A warmer for the proxy at `base` (`http://host:port[/prefix]`),
@@ -98,22 +102,40 @@ impl Warmer {
         }
         let mut seen: HashSet<String> = HashSet::new();
         let mut tasks: JoinSet<Done> = JoinSet::new();
-        // The graph: go.mod files until nothing more is wanted.
+        // The graph: go.mod files until nothing more is wanted and nothing
+        // is in flight (a local replacement can want more at once).
         loop {
-            for m in plan.graph.wanted() {
-                match plan.graph.source(&m) {
-                    Source::Module(src) => {
-                        let what = file(&src, "mod");
-                        seen.insert(what.clone());
-                        self.spawn(&mut tasks, Some(m), what, true);
-                    }
-                    Source::Dir(dir) => {
-                        // A local replacement: its go.mod is on disk.
-                        let gomod = std::fs::read(std::path::Path::new(&dir).join("go.mod"));
-                        plan.graph
-                            .provide(&m, gomod.ok().map(|g| GoMod::parse(&g)).as_ref());
+            let mut wanted = plan.graph.wanted();
+            while !wanted.is_empty() {
+                for m in wanted {
+                    match plan.graph.source(&m) {
+                        Source::Module(src) => match file(&src, Endpoint::Mod) {
+                            Ok(what) => {
+                                seen.insert(what.clone());
+                                self.spawn(&mut tasks, Some(m), what, true);
+                            }
+                            Err(outcome) => {
+                                plan.graph.provide(&m, None);
+                                record(outcome);
+                            }
+                        },
+                        Source::Dir(dir) => {
+                            // A local replacement: its go.mod is on disk.
+                            let path = std::path::Path::new(&dir).join("go.mod");
+                            match std::fs::read(&path) {
+                                Ok(data) => plan.graph.provide(&m, Some(&GoMod::parse(&data))),
+                                Err(e) => {
+                                    plan.graph.provide(&m, None);
+                                    record(Outcome {
+                                        what: format!("{m} => {dir}"),
+                                        result: Err(format!("cannot read {}: {e}", path.display())),
+                                    });
+                                }
+                            }
+                        }
                     }
                 }
+                wanted = plan.graph.wanted();
             }
             let Some(joined) = tasks.join_next().await else {
                 break;
@@ -126,23 +148,27 @@ impl Warmer {
             record(outcome);
         }
         // The files of the build list and of go.sum.
-        let mut wanted: Vec<(ModVer, &str)> = Vec::new();
+        let mut wanted: Vec<(ModVer, EndpointOf)> = Vec::new();
         for m in plan.graph.build_list().into_iter().chain(plan.modules) {
             if let Source::Module(src) = plan.graph.source(&m) {
-                for ext in ["info", "mod", "zip"] {
-                    wanted.push((src.clone(), ext));
-                }
+                wanted.push((src.clone(), Endpoint::Info));
+                wanted.push((src.clone(), Endpoint::Mod));
+                wanted.push((src, Endpoint::Zip));
             }
         }
         for m in plan.gomods {
             if let Source::Module(src) = plan.graph.source(&m) {
-                wanted.push((src, "mod"));
+                wanted.push((src, Endpoint::Mod));
             }
         }
-        for (m, ext) in wanted {
-            let what = file(&m, ext);
-            if seen.insert(what.clone()) {
-                self.spawn(&mut tasks, None, what, false);
+        for (m, endpoint) in wanted {
+            match file(&m, endpoint) {
+                Ok(what) if seen.insert(what.clone()) => {
+                    self.spawn(&mut tasks, None, what, false);
+                }
+                Ok(_) => {}
+                Err(outcome) if seen.insert(outcome.what.clone()) => record(outcome),
+                Err(_) => {}
             }
         }
         while let Some(joined) = tasks.join_next().await {
@@ -153,14 +179,11 @@ impl Warmer {
 
     /// Resolves `path@query` to a version through the proxy.
     async fn resolve(&self, path: &str, query: &str) -> Result<(String, Outcome), Outcome> {
-        let module = ModulePath::new(path).map_or_else(|_| path.to_string(), |p| p.escaped());
-        let what = match query {
-            "latest" => format!("{module}/@latest"),
-            q => format!(
-                "{module}/@v/{}.info",
-                escape_version(q).unwrap_or_else(|_| q.into())
-            ),
+        let endpoint: EndpointOf = match query {
+            "latest" => |_| Endpoint::Latest,
+            _ => Endpoint::Query,
         };
+        let what = file(&ModVer::new(path, query), endpoint)?;
         let outcome = self.http.get(&what, true).await;
         let fail = |reason: String| Outcome {
             what: what.clone(),
@@ -245,12 +268,20 @@ impl WarmGet {
     }
 }
 
-/// The protocol path of one file of `m` (`ext`: info, mod, zip); paths
-/// that cannot be escaped are sent as written and fail at the proxy.
-fn file(m: &ModVer, ext: &str) -> String {
-    let module = ModulePath::new(&m.path).map_or_else(|_| m.path.clone(), |p| p.escaped());
-    let version = escape_version(&m.version).unwrap_or_else(|_| m.version.clone());
-    format!("{module}/@v/{version}.{ext}")
+/// The protocol path of one file of `m`, or the failure of a module path
+/// that is not valid.
+fn file(m: &ModVer, endpoint: EndpointOf) -> Result<String, Outcome> {
+    match ModulePath::new(&m.path) {
+        Ok(module) => Ok(ModuleRequest {
+            module,
+            endpoint: endpoint(m.version.clone()),
+        }
+        .protocol_path()),
+        Err(e) => Err(Outcome {
+            what: m.to_string(),
+            result: Err(format!("malformed module path: {e}")),
+        }),
+    }
 }
 
 fn panicked(e: tokio::task::JoinError) -> Done {

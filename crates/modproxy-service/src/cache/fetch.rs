@@ -130,8 +130,10 @@ impl Cache {
                 endpoint: Endpoint::Info(version),
             };
             let info_key = info.protocol_path();
+            // Stored before the answer: no flight covers this key, and
+            // the go command asks for it next.
             if matches!(self.store.get(&info_key).await, Ok(None)) {
-                to_store.push((info_key, body.clone()));
+                self.publish(&info_key, body.clone()).await;
             }
         }
         Ok(body)

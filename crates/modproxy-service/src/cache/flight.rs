@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::{broadcast, watch};
 
+use crate::background::Background;
 use crate::error::ServeError;
 
 /// Largest and smallest piece a waiter reads from a spool file itself
@@ -159,6 +160,8 @@ struct Running {
 pub struct Flights {
     running: Mutex<HashMap<String, Running>>,
     next_id: Mutex<u64>,
+    /// Every fetch task, so shutdown can wait for them to land.
+    pub background: Background,
 }
 
 impl Flights {
@@ -198,7 +201,7 @@ impl Flights {
             key: key.to_string(),
             id,
         };
-        tokio::spawn(async move {
+        self.background.spawn(async move {
             fetch.await;
             drop(cleanup);
         });
@@ -210,14 +213,14 @@ impl Flights {
 
     /// Starts a fetch that nobody else can join (for a waiter that came too
     /// late to a relayed flight).
-    pub fn solo<F, Fut>(start: F) -> Joined
+    pub fn solo<F, Fut>(&self, start: F) -> Joined
     where
         F: FnOnce(Progress, Relay) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let (tx, rx) = watch::channel(FlightState::Pending);
         let (relay, relay_rx) = broadcast::channel(RELAY_CAPACITY);
-        tokio::spawn(start(tx, relay));
+        self.background.spawn(start(tx, relay));
         Joined {
             rx,
             relay: relay_rx,

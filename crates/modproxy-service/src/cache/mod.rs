@@ -156,6 +156,15 @@ impl Cache {
         cache
     }
 
+    /// Resolves once every fetch and every store write started so far has
+    /// ended (for shutdown: what was fetched and verified is kept).
+    pub async fn settled(&self) {
+        self.flights.background.settled().await;
+        if let Some(db) = &self.sumdb {
+            db.background.settled().await;
+        }
+    }
+
     /// Answers one module file request.
     pub async fn get(
         self: &Arc<Self>,
@@ -168,8 +177,12 @@ impl Cache {
             self.prefetch.claim(&key, &self.metrics);
         }
         let answer = self.answer(request, &key, cached_only).await;
-        if answer.is_ok() {
-            self.after_answer(request);
+        if let Ok(answer) = &answer {
+            let bytes = match &answer.body {
+                AnswerBody::Bytes(b) => Some(b.clone()),
+                _ => None,
+            };
+            self.after_answer(request, bytes);
         }
         answer
     }
@@ -230,8 +243,9 @@ impl Cache {
             // Pieces went out before we subscribed: fetch on our own.
             let cache = Arc::clone(self);
             let request = request.clone();
-            joined =
-                Flights::solo(move |progress, relay| cache.run_fetch(request, progress, relay));
+            joined = self
+                .flights
+                .solo(move |progress, relay| cache.run_fetch(request, progress, relay));
         }
         match flight::started(&mut joined.rx).await {
             FlightState::Pending => unreachable!("started() waits past Pending"),

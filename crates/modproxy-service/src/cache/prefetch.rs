@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use modproxy_module::gomod::requirements;
 use modproxy_module::path::ModulePath;
 use modproxy_module::semver;
@@ -169,7 +170,7 @@ impl Cache {
     /// a resolved version (`.info`, `@latest`, a query) means its `.mod`
     /// and then its requirements do; a version list usually means the go
     /// command is resolving `latest` from it next.
-    pub(super) fn after_answer(self: &Arc<Self>, request: &ModuleRequest) {
+    pub(super) fn after_answer(self: &Arc<Self>, request: &ModuleRequest, answer: Option<Bytes>) {
         if !self.prefetch.enabled() {
             return;
         }
@@ -180,13 +181,17 @@ impl Cache {
                     .schedule(module.as_str(), version, 0, &self.metrics);
             }
             Endpoint::Latest | Endpoint::Query(_) | Endpoint::List => {
-                // The version is in the stored answer; read it off the hot path.
+                // The version is in the answer (a stored one that was not
+                // read whole is read again, off the hot path).
                 let cache = Arc::clone(self);
                 let request = request.clone();
                 tokio::spawn(async move {
-                    let key = request.protocol_path();
-                    let Ok(Some(answer)) = cache.read_small(&key).await else {
-                        return;
+                    let answer = match answer {
+                        Some(bytes) => bytes,
+                        None => match cache.read_small(&request.protocol_path()).await {
+                            Ok(Some(bytes)) => bytes,
+                            _ => return,
+                        },
                     };
                     let version = match request.endpoint {
                         Endpoint::List => latest_in_list(&request.module, &answer),

@@ -150,11 +150,18 @@ impl Server {
         }
         drop(self.listener);
         tracing::info!("shutting down: finishing in-flight requests");
-        if tokio::time::timeout(self.shutdown_grace, graceful.shutdown())
+        // In-flight requests, then the fetches and store writes they
+        // started (a fetch whose client left still lands in the store).
+        let cache = Arc::clone(&self.handler.cache);
+        let finished = async move {
+            graceful.shutdown().await;
+            cache.settled().await;
+        };
+        if tokio::time::timeout(self.shutdown_grace, finished)
             .await
             .is_err()
         {
-            tracing::warn!("in-flight requests still running after the grace period");
+            tracing::warn!("in-flight requests or fetches still running after the grace period");
         }
         Ok(())
     }

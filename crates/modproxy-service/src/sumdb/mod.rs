@@ -27,6 +27,7 @@ pub use record::Tree;
 use record::{hashes_for, open_tree_note, parse_record};
 use tiles::{full_tile, prefix, tile_key, Tiles};
 
+use crate::background::Background;
 use crate::store::{Store, StoreError};
 use crate::upstream::{ProxyUpstream, Source, UpstreamError, Upstreams};
 use std::sync::Arc;
@@ -93,6 +94,8 @@ pub struct SumDb {
     /// Authenticated lookup answers on their way to the store, read from
     /// here until written: an answer never waits for the disk.
     writing: Mutex<HashMap<String, Bytes>>,
+    /// The writes of `writing`, so shutdown can wait for them.
+    pub background: Background,
 }
 
 impl SumDb {
@@ -117,6 +120,7 @@ impl SumDb {
             route: Mutex::new(None),
             latest: tokio::sync::Mutex::new(None),
             writing: Mutex::new(HashMap::new()),
+            background: Background::default(),
         }
     }
 
@@ -183,7 +187,7 @@ impl SumDb {
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.clone(), data.clone());
         let db = Arc::clone(self);
-        tokio::spawn(async move {
+        self.background.spawn(async move {
             if let Err(e) = db.store.put(&key, data).await {
                 tracing::warn!(error = %e, "checksum database answer not cached");
             }

@@ -66,6 +66,9 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let diagnosis = runtime.block_on(diagnose(args, limit));
+    // A resolver thread stuck in a DNS lookup (timed out above) must not
+    // hold the exit.
+    runtime.shutdown_background();
     if args.json {
         printer::line(&serde_json::to_string_pretty(&diagnosis)?);
     } else {

@@ -16,6 +16,8 @@ use modproxy_service::warm::Plan;
 struct Gathered {
     /// Main modules: their path, whether they prune, their requirements.
     mains: Vec<(String, bool, Vec<ModVer>)>,
+    /// go.work replacements (they win), then the go.mod files'.
+    work_replace: Vec<Replace>,
     replace: Vec<Replace>,
     exclude: Vec<(String, String)>,
     /// `module@version` roots (loaded unpruned: everything below them).
@@ -42,7 +44,7 @@ pub fn plan(inputs: &[String]) -> anyhow::Result<Plan> {
         }
     }
     let main_paths: Vec<String> = g.mains.iter().map(|(p, _, _)| p.clone()).collect();
-    let mut graph = Graph::new(&main_paths, g.replace, &g.exclude);
+    let mut graph = Graph::new(&main_paths, vec![g.work_replace, g.replace], &g.exclude);
     for (_, pruned, requires) in g.mains {
         for r in requires {
             graph.add_root(r, pruned);
@@ -123,8 +125,8 @@ impl Gathered {
         if work.uses.is_empty() {
             bail!("no use directives: a go.work names the modules of the workspace");
         }
-        let own: Vec<Replace> = work.replace.iter().map(|r| absolute(r, dir)).collect();
-        self.replace.splice(0..0, own);
+        self.work_replace
+            .extend(work.replace.iter().map(|r| absolute(r, dir)));
         for used in &work.uses {
             let module_dir = dir.join(used);
             let path = module_dir.join("go.mod");

@@ -30,6 +30,8 @@ pub fn run(args: &WarmArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
             None => warm_local(args, sources, plan).await,
         }
     })?;
+    // A resolver thread stuck in a DNS lookup must not hold the exit.
+    runtime.shutdown_background();
     let summary = Summary::of(&outcomes);
     summary.print(args.json, &outcomes);
     Ok(if summary.failed > 0 {

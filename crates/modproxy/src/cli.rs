@@ -43,7 +43,7 @@ pub struct DoctorArgs {
     #[arg(long, default_value = "5s", value_parser = crate::settings::values::positive_duration, value_name = "DURATION")]
     pub timeout: std::time::Duration,
     /// Module whose version list is downloaded from each proxy
-    #[arg(long, default_value = "golang.org/x/text", value_name = "PATH")]
+    #[arg(long, default_value = "golang.org/x/text", value_parser = escaped_module_path, value_name = "PATH")]
     pub module: String,
     /// Print the diagnosis as JSON
     #[arg(long)]
@@ -58,7 +58,7 @@ pub struct WarmArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
     /// Warm through a running modproxy (its GOPROXY URL) instead of the local store
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_parser = http_url, value_name = "URL")]
     pub proxy: Option<String>,
     /// Downloads at once
     #[arg(long, default_value_t = 8, value_name = "N")]
@@ -156,6 +156,24 @@ pub struct ServeArgs {
     /// Time in-flight requests get to finish on SIGTERM/SIGINT [default: 30s]
     #[arg(long, env = env::SHUTDOWN_GRACE, value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
+}
+
+/// A module path, checked and in its escaped (URL) form.
+fn escaped_module_path(s: &str) -> Result<String, String> {
+    modproxy_module::ModulePath::new(s)
+        .map(|p| p.escaped())
+        .map_err(|e| e.to_string())
+}
+
+/// An http:// or https:// URL.
+fn http_url(s: &str) -> Result<String, String> {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not an http:// or https:// URL (e.g. http://127.0.0.1:3000)"
+        ))
+    }
 }
 
 /// Which options came from `MODPROXY_*` variables rather than flags, so that

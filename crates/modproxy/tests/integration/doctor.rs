@@ -79,7 +79,12 @@ fn healthy_blackholed_and_refusing_upstreams_are_told_apart() {
     let blackhole = FaultServer::start(&upstream.url);
     blackhole.set_mode(Mode::Hang);
     let refusing = refusing_url();
-    let goproxy = format!("{},{},{}", blackhole.url, refusing, upstream.url);
+    // A public proxy too (unreachable from the tests' machine, like the
+    // other two): GOPRIVATE paths missing from GONOPROXY would go there.
+    let goproxy = format!(
+        "{},{},https://proxy.golang.org,{}",
+        blackhole.url, refusing, upstream.url
+    );
     let (out, report, took) = doctor(
         &[
             ("GOPROXY", &goproxy),
@@ -119,12 +124,14 @@ fn healthy_blackholed_and_refusing_upstreams_are_told_apart() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
+    // GOPROXY and GONOPROXY are set in the environment, where `go env -w`
+    // cannot override them: the fix says `export`.
     assert!(
-        fix.contains(&format!("go env -w GOPROXY={}", upstream.url).as_str()),
+        fix.contains(&format!("export GOPROXY={}", upstream.url).as_str()),
         "{fix:?}"
     );
     assert!(
-        fix.contains(&"go env -w GONOPROXY=corp.example.com"),
+        fix.contains(&"export GONOPROXY=other.example.com,corp.example.com"),
         "{fix:?}"
     );
     assert_eq!(report["verdict"], "degraded");

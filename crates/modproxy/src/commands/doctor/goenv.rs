@@ -52,6 +52,10 @@ async fn go_env(limit: Duration) -> Result<BTreeMap<String, String>, String> {
         .arg("env")
         .arg("-json")
         .args(GO_VARS)
+        // Outside any module and with GOTOOLCHAIN=local: `go env` must not
+        // go and download a toolchain (through the proxy being diagnosed).
+        .env("GOTOOLCHAIN", "local")
+        .current_dir(std::env::temp_dir())
         .kill_on_drop(true);
     let output = match tokio::time::timeout(limit, command.output()).await {
         Ok(Ok(out)) if out.status.success() => out,

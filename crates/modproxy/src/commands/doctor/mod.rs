@@ -84,7 +84,10 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
 /// The proxies to check: GOPROXY's, then modproxy's upstreams; whether
 /// `direct` is among them; and problems with the lists themselves.
 struct Proxies {
+    /// Every proxy to check, GOPROXY's first.
     urls: Vec<String>,
+    /// The ones GOPROXY lists (the fix lines are about these).
+    goproxy: Vec<String>,
     direct: bool,
     off: bool,
 }
@@ -92,6 +95,7 @@ struct Proxies {
 fn proxies(lists: &[(&str, &str)], findings: &mut Vec<Finding>) -> Proxies {
     let mut p = Proxies {
         urls: Vec::new(),
+        goproxy: Vec::new(),
         direct: false,
         off: false,
     };
@@ -100,8 +104,14 @@ fn proxies(lists: &[(&str, &str)], findings: &mut Vec<Finding>) -> Proxies {
             Ok(list) => {
                 for entry in list.entries {
                     match entry.spec {
-                        ProxySpec::Url(url) if !p.urls.contains(&url) => p.urls.push(url),
-                        ProxySpec::Url(_) => {}
+                        ProxySpec::Url(url) => {
+                            if *name == "GOPROXY" {
+                                p.goproxy.push(url.clone());
+                            }
+                            if !p.urls.contains(&url) {
+                                p.urls.push(url);
+                            }
+                        }
                         ProxySpec::Direct => p.direct = true,
                         ProxySpec::Off => p.off |= *name == "GOPROXY",
                     }
@@ -169,10 +179,16 @@ async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
             jobs.push(("HTTP proxy", url.clone(), url));
         }
     }
-    let reports = futures_join(
-        jobs.iter()
-            .map(|(_, _, url)| probe::check(url.clone(), limit)),
-    )
+    let reports = futures_join(jobs.iter().map(|(what, _, url)| {
+        // An HTTP proxy is only asked for a connection (a GET of it
+        // means nothing).
+        let depth = if *what == "HTTP proxy" {
+            probe::Depth::Connect
+        } else {
+            probe::Depth::Download
+        };
+        probe::check(url.clone(), depth, limit)
+    }))
     .await;
     let checks: Vec<Check> = jobs
         .into_iter()
@@ -199,12 +215,32 @@ async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
         .map(|f| f.severity)
         .max()
         .unwrap_or(Severity::Info);
+    // Nothing printed shows a password from a proxy URL.
+    let checks = checks
+        .into_iter()
+        .map(|mut c| {
+            c.base = redact(&c.base);
+            c.report.url = redact(&c.report.url);
+            c
+        })
+        .collect();
+    let findings = findings
+        .into_iter()
+        .map(|f| Finding {
+            message: redact(&f.message),
+            ..f
+        })
+        .collect();
     Diagnosis {
         environment_source: env.source.clone(),
-        environment: env.vars.clone(),
+        environment: env
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), redact(v)))
+            .collect(),
         checks,
         findings,
-        fix,
+        fix: fix.iter().map(|line| redact(line)).collect(),
         verdict: match worst {
             Severity::Info => "healthy",
             Severity::Warning => "degraded",
@@ -318,39 +354,70 @@ fn judge(
             );
         }
     }
-    for (var, consequence) in [
+    let public = proxies.goproxy.iter().any(|u| is_public_proxy(u));
+    for (var, consequence, applies) in [
         (
             "GONOPROXY",
-            "are still fetched from GOPROXY (a public proxy)",
+            "are still fetched from a public proxy in GOPROXY",
+            public,
         ),
         (
             "GONOSUMDB",
-            "are still looked up in the public checksum database (names leak, lookups fail)",
+            "are still looked up in the checksum database (names leak, lookups fail)",
+            sumdb.is_some(),
         ),
     ] {
-        let private = env.get("GOPRIVATE");
-        let Ok(exempt) = PathPatterns::parse(env.get(var)) else {
-            continue;
-        };
-        for pattern in private.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            if !exempt.matches(pattern) {
-                say(
-                    Severity::Warning,
-                    format!(
-                        "GOPRIVATE pattern {pattern} is not in {var}: its modules {consequence}"
-                    ),
-                );
-            }
+        for pattern in missing_private(env, var).into_iter().filter(|_| applies) {
+            say(
+                Severity::Warning,
+                format!("GOPRIVATE pattern {pattern} is not in {var}: its modules {consequence}"),
+            );
         }
     }
 }
 
-/// The settings to use: the working proxies, fastest first.
+/// Hosts of public module proxies: private module paths must not go there.
+const PUBLIC_PROXIES: [&str; 5] = [
+    "proxy.golang.org",
+    "goproxy.io",
+    "goproxy.cn",
+    "proxy.golang.com.cn",
+    "mirrors.aliyun.com",
+];
+
+fn is_public_proxy(url: &str) -> bool {
+    probe::Target::parse(url).is_some_and(|t| PUBLIC_PROXIES.contains(&t.host.as_str()))
+}
+
+/// The GOPRIVATE patterns that `var` (GONOPROXY or GONOSUMDB) leaves out.
+fn missing_private(env: &GoEnv, var: &str) -> Vec<String> {
+    let Ok(exempt) = PathPatterns::parse(env.get(var)) else {
+        return Vec::new();
+    };
+    env.get("GOPRIVATE")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !exempt.matches(p))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The line that sets `var`: `go env -w`, unless the variable is set in
+/// the environment, which `go env -w` cannot override.
+fn set_line(var: &str, value: &str) -> String {
+    if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
+        format!("export {var}={value}")
+    } else {
+        format!("go env -w {var}={value}")
+    }
+}
+
+/// The settings to use: GOPROXY's working proxies, fastest first.
 fn fixes(env: &GoEnv, proxies: &Proxies, checks: &[Check], findings: &[Finding]) -> Vec<String> {
     let mut fix = Vec::new();
     let mut working: Vec<&Check> = checks
         .iter()
-        .filter(|c| c.what == "proxy" && c.report.ok())
+        .filter(|c| c.what == "proxy" && c.report.ok() && proxies.goproxy.contains(&c.base))
         .collect();
     working.sort_by(|a, b| a.report.total_ms().total_cmp(&b.report.total_ms()));
     let mut entries: Vec<String> = working.iter().map(|c| c.base.clone()).collect();
@@ -362,23 +429,54 @@ fn fixes(env: &GoEnv, proxies: &Proxies, checks: &[Check], findings: &[Finding])
     }
     let goproxy = entries.join(",");
     if entries.is_empty() {
-        fix.push("modproxy serve   # then: go env -w GOPROXY=http://127.0.0.1:3000".into());
+        fix.push(format!(
+            "modproxy serve   # then: {}",
+            set_line("GOPROXY", "http://127.0.0.1:3000")
+        ));
     } else if goproxy != env.get("GOPROXY") {
-        fix.push(format!("go env -w GOPROXY={goproxy}"));
+        fix.push(set_line("GOPROXY", &goproxy));
     }
     if env.get("GOSUMDB") == "off" {
-        fix.push("go env -w GOSUMDB=sum.golang.org".into());
+        fix.push(set_line("GOSUMDB", "sum.golang.org"));
     }
-    let private = env.get("GOPRIVATE");
     for var in ["GONOPROXY", "GONOSUMDB"] {
         if findings
             .iter()
             .any(|f| f.message.contains(&format!("is not in {var}")))
         {
-            fix.push(format!("go env -w {var}={private}"));
+            let mut patterns: Vec<String> = env
+                .get(var)
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect();
+            patterns.extend(missing_private(env, var));
+            fix.push(set_line(var, &patterns.join(",")));
         }
     }
     fix
+}
+
+/// `scheme://user:password@host…` with the credentials hidden.
+fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail.find(['/', ',', '|', ' ']).unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&tail[at..end]);
+            }
+            None => out.push_str(&tail[..end]),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn failure(report: &Report) -> String {
@@ -425,4 +523,21 @@ fn print(d: &Diagnosis) {
         }
     }
     printer::line(&format!("verdict: {}", d.verdict));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_in_urls_are_hidden() {
+        assert_eq!(
+            redact("http://u:p@proxy:3128/x,https://token@host|direct"),
+            "http://***@proxy:3128/x,https://***@host|direct"
+        );
+        assert_eq!(
+            redact("https://proxy.golang.org,direct"),
+            "https://proxy.golang.org,direct"
+        );
+    }
 }

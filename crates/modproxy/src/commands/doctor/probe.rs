@@ -35,6 +35,10 @@ impl Target {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
+        // `user:password@host`: credentials are not part of the address.
+        let authority = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
         let default_port = if https { 443 } else { 80 };
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (host, after) = v6.split_once(']')?;
@@ -102,8 +106,17 @@ impl Report {
     }
 }
 
+/// How far a check goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// DNS and TCP connect only (an HTTP proxy: reachable or not).
+    Connect,
+    /// Every step, down to the download of `url`.
+    Download,
+}
+
 /// Runs the steps against `url`, each bounded by `limit`.
-pub async fn check(url: String, limit: Duration) -> Report {
+pub async fn check(url: String, depth: Depth, limit: Duration) -> Report {
     let mut report = Report {
         url: url.clone(),
         steps: Vec::new(),
@@ -122,6 +135,9 @@ pub async fn check(url: String, limit: Duration) -> Report {
     let Some(tcp) = connect(&addrs, limit, &mut report.steps).await else {
         return report;
     };
+    if depth == Depth::Connect {
+        return report;
+    }
     if target.https {
         let started = Instant::now();
         match tokio::time::timeout(limit, tls(tcp, &target.host)).await {
@@ -197,24 +213,38 @@ async fn dns(target: &Target, limit: Duration, steps: &mut Vec<Step>) -> Option<
     }
 }
 
-/// Connects to the first address that accepts, all within `limit`.
+/// Connects to the first address that accepts, all within `limit`. Like
+/// Go's dialer, the next address is tried after a short while without
+/// giving up on the earlier ones, so one black-holed address (an IPv6
+/// route that goes nowhere) does not use up the whole budget.
 async fn connect(
     addrs: &[SocketAddr],
     limit: Duration,
     steps: &mut Vec<Step>,
 ) -> Option<TcpStream> {
+    const STAGGER: Duration = Duration::from_millis(300);
     let started = Instant::now();
-    let attempt = async {
+    let mut attempts = tokio::task::JoinSet::new();
+    for (i, addr) in addrs.iter().copied().enumerate() {
+        attempts.spawn(async move {
+            tokio::time::sleep(STAGGER * i as u32).await;
+            (addr, TcpStream::connect(addr).await)
+        });
+    }
+    let first = async {
         let mut last = String::from("no address");
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(s) => return Ok((s, *addr)),
-                Err(e) => last = format!("{addr}: {e}"),
+        while let Some(joined) = attempts.join_next().await {
+            match joined {
+                Ok((addr, Ok(stream))) => return Ok((stream, addr)),
+                Ok((addr, Err(e))) => last = format!("{addr}: {e}"),
+                Err(e) => last = e.to_string(),
             }
         }
         Err(last)
     };
-    match tokio::time::timeout(limit, attempt).await {
+    let result = tokio::time::timeout(limit, first).await;
+    attempts.abort_all();
+    match result {
         Ok(Ok((stream, addr))) => {
             steps.push(done("connect", started, format!("connected to {addr}")));
             Some(stream)
@@ -391,6 +421,8 @@ mod tests {
         );
         let t = Target::parse("http://[::1]:8080/").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", 8080));
+        let t = Target::parse("http://user:p@ss@proxy.corp:3128").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("proxy.corp", 3128));
         assert!(Target::parse("ftp://x").is_none());
         assert!(Target::parse("http://:80/").is_none());
     }

@@ -156,6 +156,11 @@ impl Cache {
         cache
     }
 
+    /// Whether the store takes writes (for `/readyz`).
+    pub async fn check_store(&self) -> Result<(), crate::store::StoreError> {
+        self.store.check_writable().await
+    }
+
     /// Resolves once every fetch and every store write started so far has
     /// ended (for shutdown: what was fetched and verified is kept).
     pub async fn settled(&self) {

@@ -34,6 +34,17 @@ pub(super) struct Outcome {
 }
 
 impl Outcome {
+    /// A plain-text answer that is not a module file.
+    pub(super) fn text(status: StatusCode, text: String) -> Outcome {
+        Outcome {
+            status,
+            cache: CacheStatus::Bypass,
+            content_type: "text/plain; charset=utf-8",
+            length: Some(text.len() as u64),
+            body: ResponseBody::text(text),
+        }
+    }
+
     pub(super) fn error(cache: CacheStatus, e: &ServeError) -> Outcome {
         let text = format!("{e}\n");
         Outcome {
@@ -95,6 +106,10 @@ impl Handler {
         if method != Method::GET && method != Method::HEAD {
             return Outcome::error(CacheStatus::Bypass, &ServeError::MethodNotAllowed);
         }
+        // Health checks answer with and without the path prefix.
+        if let Some(outcome) = self.health(path).await {
+            return outcome;
+        }
         let under_prefix = path
             .strip_prefix(self.path_prefix.as_str())
             .filter(|rest| rest.is_empty() || rest.starts_with('/'));
@@ -115,6 +130,9 @@ impl Handler {
                     "modproxy: a caching Go module proxy. Set GOPROXY to this URL.\n",
                 ),
             };
+        }
+        if let Some(outcome) = self.health(rest).await {
+            return outcome;
         }
         if rest == "/metrics" {
             let text = self.metrics.render();
@@ -148,6 +166,24 @@ impl Handler {
                     Outcome::error(cache, &e)
                 }
             },
+        }
+    }
+}
+
+impl Handler {
+    /// `/healthz`: the process answers. `/readyz`: the configuration was
+    /// valid (the server would not have started otherwise) and the store
+    /// takes writes now. `None` for any other path.
+    async fn health(&self, path: &str) -> Option<Outcome> {
+        match path {
+            "/healthz" => Some(Outcome::text(StatusCode::OK, "ok\n".into())),
+            "/readyz" => Some(match self.cache.check_store().await {
+                Ok(()) => Outcome::text(StatusCode::OK, "ready\n".into()),
+                Err(e) => {
+                    Outcome::text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n"))
+                }
+            }),
+            _ => None,
         }
     }
 }

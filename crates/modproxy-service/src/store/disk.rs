@@ -244,6 +244,21 @@ impl Store for DiskStore {
         })
     }
 
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        let probe = self.temp_path("readyz");
+        let result = tokio::task::spawn_blocking(move || {
+            let written = write_synced(&probe, b"ok");
+            let _ = std::fs::remove_file(&probe);
+            written
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)));
+        result.map_err(|source| StoreError::Write {
+            key: ".tmp (readiness probe)".to_string(),
+            source,
+        })
+    }
+
     async fn put_file(&self, key: &str, spool: &Path) -> Result<(), StoreError> {
         let result = self.publish(key, spool).await;
         if result.is_err() {

@@ -107,4 +107,8 @@ pub trait Store: Send + Sync {
     /// A local directory for files being downloaded, on the same file system
     /// as the store where that makes publishing a rename.
     fn spool_dir(&self) -> &Path;
+
+    /// Checks that the store takes writes now (for `/readyz`): writes,
+    /// syncs and removes a small scratch object that is never published.
+    async fn check_writable(&self) -> Result<(), StoreError>;
 }

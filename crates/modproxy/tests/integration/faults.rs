@@ -373,9 +373,17 @@ async fn a_full_disk_still_serves_stores_nothing_corrupt_and_recovers() {
         "something was stored on a full disk: {stored:?}"
     );
 
+    // Not ready while the store takes no writes; alive all along.
+    let (status, _, body) = get(&format!("{}/readyz", proxy.url)).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("not ready") && body.contains("No space left"), "{body}");
+    assert_eq!(get(&format!("{}/healthz", proxy.url)).await.0, 200);
+
     // Space returns: caching resumes.
     std::fs::remove_file(filler).unwrap();
     std::fs::remove_file(filler2).unwrap();
+    let (status, _, body) = get(&format!("{}/readyz", proxy.url)).await;
+    assert_eq!((status, body.as_str()), (200, "ready\n"));
     let (status, _, _) = get(&format!("{}/rsc.io/quote/@v/v1.5.1.mod", proxy.url)).await;
     assert_eq!(status, 200);
     assert!(

@@ -40,6 +40,15 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// What to fetch ahead of the go command when a go.mod passes.
     pub prefetch: PrefetchMode,
+    /// Serve HTTPS with these files (`None`: plain HTTP).
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Predictive prefetch (`--prefetch`): when a `.mod` is served, fetch its
@@ -150,6 +159,7 @@ impl Settings {
                 SocketAddr::V6(a) => format!("[{}]", a.ip()),
             }
         };
-        format!("http://{host}:{}{}", bound.port(), self.path_prefix)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{host}:{}{}", bound.port(), self.path_prefix)
     }
 }

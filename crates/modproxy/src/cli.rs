@@ -117,6 +117,12 @@ pub struct ServeArgs {
     /// Serve the protocol under this path, e.g. /go
     #[arg(long, env = env::PATH_PREFIX, value_name = "P")]
     pub path_prefix: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key)
+    #[arg(long, env = env::TLS_CERT, value_name = "FILE")]
+    pub tls_cert: Option<String>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, env = env::TLS_KEY, value_name = "FILE")]
+    pub tls_key: Option<String>,
     /// TOML configuration file
     #[arg(long, env = env::CONFIG, value_name = "FILE")]
     pub config: Option<String>,

@@ -4,6 +4,7 @@
 mod body;
 mod handler;
 mod sumdb;
+mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,6 +32,9 @@ use handler::RequestIds;
 use modproxy_module::sumdb_setting::SumDbSetting;
 use sumdb::SumDbProxy;
 
+/// Longest a client may take over its TLS handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+
 /// Bytes hyper may queue for writing on one HTTP/1 connection.
 const HTTP1_WRITE_BUFFER: usize = 64 * 1024;
 
@@ -41,6 +45,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -52,6 +58,7 @@ pub enum StartError {
 /// A bound, ready server.
 pub struct Server {
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     handler: Arc<Handler>,
     shutdown_grace: Duration,
 }
@@ -93,6 +100,12 @@ impl Handler {
 
 impl Server {
     pub async fn bind(settings: &Settings) -> Result<Server, StartError> {
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(tls::acceptor)
+            .transpose()
+            .map_err(StartError::Tls)?;
         let handler = Arc::new(Handler::new(settings)?);
         let listener =
             TcpListener::bind(settings.listen)
@@ -103,6 +116,7 @@ impl Server {
                 })?;
         Ok(Server {
             listener,
+            tls,
             handler,
             shutdown_grace: settings.shutdown_grace,
         })
@@ -140,10 +154,34 @@ impl Server {
                 let handler = Arc::clone(&handler);
                 async move { Ok::<_, Infallible>(handler.handle(req).await) }
             });
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let conn = graceful.watch(conn.into_owned());
+            let Some(acceptor) = &self.tls else {
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+                continue;
+            };
+            // TLS: the handshake runs in the connection's task, bounded,
+            // so a client that stalls in it holds nothing else up.
+            let (acceptor, builder, watcher) =
+                (acceptor.clone(), builder.clone(), graceful.watcher());
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
+                let tls = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                };
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                if let Err(e) = watcher.watch(conn.into_owned()).await {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
             });

@@ -38,6 +38,7 @@ pub fn run(args: &ServeArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
                 StartError::Store(_) => format!("check the data directory ({data_key})"),
                 StartError::Listen { .. } => format!("check the listen address ({listen_key})"),
                 StartError::Client(_) => "check the system's TLS certificates".to_string(),
+                StartError::Tls(_) => "check --tls-cert and --tls-key".to_string(),
             };
             anyhow::Error::new(e).context(key)
         })?;

@@ -21,6 +21,8 @@ pub const CACHED_ONLY: &str = "MODPROXY_CACHED_ONLY";
 pub const MAX_SIZE: &str = "MODPROXY_MAX_SIZE";
 /// `--path-prefix`: path the protocol is served under.
 pub const PATH_PREFIX: &str = "MODPROXY_PATH_PREFIX";
+pub const TLS_CERT: &str = "MODPROXY_TLS_CERT";
+pub const TLS_KEY: &str = "MODPROXY_TLS_KEY";
 /// `--config`: TOML configuration file.
 pub const CONFIG: &str = "MODPROXY_CONFIG";
 /// `--log-format`: `text` or `json`.

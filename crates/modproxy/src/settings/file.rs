@@ -48,6 +48,8 @@ pub struct FileConfig {
     pub cached_only: Option<bool>,
     pub max_size: Option<Scalar>,
     pub path_prefix: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
     pub log_format: Option<String>,
     pub shutdown_grace: Option<String>,
     pub prefetch: Option<String>,

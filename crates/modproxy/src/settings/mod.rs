@@ -15,7 +15,7 @@ use modproxy_module::goproxy::{ProxyList, ProxySpec};
 use modproxy_module::pattern::PathPatterns;
 use modproxy_module::sumdb_setting::SumDbSetting;
 use modproxy_service::settings::{
-    CachePolicy, PrefetchMode, Settings, UpstreamPolicy, DEFAULT_SHUTDOWN_GRACE,
+    CachePolicy, PrefetchMode, Settings, TlsFiles, UpstreamPolicy, DEFAULT_SHUTDOWN_GRACE,
 };
 
 use crate::cli::{ServeArgs, Sources};
@@ -352,6 +352,31 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
         DEFAULT_SHUTDOWN_GRACE,
     )?;
 
+    let tls_cert = m.pick(
+        "tls_cert",
+        env::TLS_CERT,
+        &args.tls_cert,
+        file.tls_cert.clone(),
+    );
+    let tls_key = m.pick("tls_key", env::TLS_KEY, &args.tls_key, file.tls_key.clone());
+    let tls = match (tls_cert, tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: PathBuf::from(cert.value),
+            key: PathBuf::from(key.value),
+        }),
+        (Some(cert), None) => bail!(
+            "{} is set but no private key: set --tls-key (or {}) too",
+            cert.key,
+            env::TLS_KEY
+        ),
+        (None, Some(key)) => bail!(
+            "{} is set but no certificate: set --tls-cert (or {}) too",
+            key.key,
+            env::TLS_CERT
+        ),
+    };
+
     Ok(Resolved {
         service: Settings {
             listen,
@@ -367,6 +392,7 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
             upstream_policy,
             shutdown_grace,
             prefetch,
+            tls,
         },
         log_format,
         data_key,

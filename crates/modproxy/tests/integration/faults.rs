@@ -376,7 +376,10 @@ async fn a_full_disk_still_serves_stores_nothing_corrupt_and_recovers() {
     // Not ready while the store takes no writes; alive all along.
     let (status, _, body) = get(&format!("{}/readyz", proxy.url)).await;
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("not ready") && body.contains("No space left"), "{body}");
+    assert!(
+        body.contains("not ready") && body.contains("No space left"),
+        "{body}"
+    );
     assert_eq!(get(&format!("{}/healthz", proxy.url)).await.0, 200);
 
     // Space returns: caching resumes.

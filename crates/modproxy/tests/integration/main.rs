@@ -12,6 +12,7 @@ mod crash;
 mod doctor;
 mod faults;
 mod go_client;
+mod operate;
 mod prefetch;
 mod protocol;
 mod trust;

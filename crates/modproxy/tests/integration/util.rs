@@ -185,7 +185,9 @@ impl Modproxy {
                 line.clear();
             }
         });
-        let authority = url.trim_start_matches("http://");
+        let authority = url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://");
         let authority = authority.split('/').next().unwrap();
         let addr = authority.parse().expect("modproxy printed an address");
         Ok(Modproxy {

@@ -42,6 +42,8 @@ pub struct Settings {
     pub prefetch: PrefetchMode,
     /// Serve HTTPS with these files (`None`: plain HTTP).
     pub tls: Option<TlsFiles>,
+    /// Clients allowed in (`None`: everyone), see `server::auth`.
+    pub auth_file: Option<PathBuf>,
 }
 
 /// A PEM certificate chain and its private key.

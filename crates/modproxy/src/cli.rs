@@ -123,6 +123,9 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert
     #[arg(long, env = env::TLS_KEY, value_name = "FILE")]
     pub tls_key: Option<String>,
+    /// Clients allowed in: lines `name secret [module patterns]` [default: everyone]
+    #[arg(long, env = env::AUTH_FILE, value_name = "FILE")]
+    pub auth_file: Option<String>,
     /// TOML configuration file
     #[arg(long, env = env::CONFIG, value_name = "FILE")]
     pub config: Option<String>,

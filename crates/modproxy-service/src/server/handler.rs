@@ -5,15 +5,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::auth::{sumdb_module, Auth, Denied};
 use super::body::ResponseBody;
 use super::sumdb::SumDbProxy;
 use crate::cache::{Cache, CacheStatus};
 use crate::error::ServeError;
 use crate::metrics::Metrics;
-use crate::request::{Endpoint, Route};
+use crate::request::{Endpoint, ModuleRequest, Route};
 
 /// Everything a request needs, shared by all connections.
 pub struct Handler {
@@ -22,6 +23,8 @@ pub struct Handler {
     pub(super) metrics: Arc<Metrics>,
     pub(super) path_prefix: String,
     pub(super) request_ids: RequestIds,
+    /// Clients allowed in; `None`: everyone.
+    pub(super) auth: Option<Auth>,
 }
 
 /// What the pipeline produced before headers are added.
@@ -31,6 +34,8 @@ pub(super) struct Outcome {
     pub content_type: &'static str,
     pub length: Option<u64>,
     pub body: ResponseBody,
+    /// Send `WWW-Authenticate` (a 401).
+    pub challenge: bool,
 }
 
 impl Outcome {
@@ -42,6 +47,28 @@ impl Outcome {
             content_type: "text/plain; charset=utf-8",
             length: Some(text.len() as u64),
             body: ResponseBody::text(text),
+            challenge: false,
+        }
+    }
+
+    /// 401 (with a basic-auth challenge, which makes the go command use
+    /// its `.netrc`/GOAUTH credentials) or 403.
+    pub(super) fn denied(denied: Denied) -> Outcome {
+        match denied {
+            Denied::Unauthenticated => {
+                let mut o = Outcome::text(
+                    StatusCode::UNAUTHORIZED,
+                    "this proxy needs credentials: a bearer token, or NAME:SECRET from its tokens file (e.g. GOPROXY=https://NAME:SECRET@host)\n".into(),
+                );
+                o.challenge = true;
+                o
+            }
+            Denied::Forbidden { client, module } => Outcome::text(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "{client} may not fetch {module}: outside the module patterns of its token\n"
+                ),
+            ),
         }
     }
 
@@ -53,6 +80,7 @@ impl Outcome {
             content_type: "text/plain; charset=utf-8",
             length: Some(text.len() as u64),
             body: ResponseBody::text(text),
+            challenge: false,
         }
     }
 }
@@ -63,9 +91,12 @@ impl Handler {
         let id = self.request_ids.next();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let outcome = self.route(&method, &path).await;
+        let outcome = self
+            .route(&method, &path, req.headers().get(AUTHORIZATION))
+            .await;
 
         let status = outcome.status;
+        let outcome_challenge = outcome.challenge;
         let cache = outcome.cache.as_str();
         tracing::info!(
             id = %id,
@@ -96,13 +127,24 @@ impl Handler {
                 HeaderValue::from_static("110 modproxy \"Response is Stale\""),
             );
         }
+        if outcome_challenge {
+            headers.insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"modproxy\""),
+            );
+        }
         if let Ok(v) = HeaderValue::from_str(&id) {
             headers.insert("x-request-id", v);
         }
         response
     }
 
-    async fn route(&self, method: &Method, path: &str) -> Outcome {
+    async fn route(
+        &self,
+        method: &Method,
+        path: &str,
+        authorization: Option<&HeaderValue>,
+    ) -> Outcome {
         if method != Method::GET && method != Method::HEAD {
             return Outcome::error(CacheStatus::Bypass, &ServeError::MethodNotAllowed);
         }
@@ -121,19 +163,30 @@ impl Handler {
             return Outcome::error(CacheStatus::Bypass, &e);
         };
         if rest.is_empty() || rest == "/" {
-            return Outcome {
-                status: StatusCode::OK,
-                cache: CacheStatus::Bypass,
-                content_type: "text/plain; charset=utf-8",
-                length: None,
-                body: ResponseBody::text(
-                    "modproxy: a caching Go module proxy. Set GOPROXY to this URL.\n",
-                ),
-            };
+            return Outcome::text(
+                StatusCode::OK,
+                "modproxy: a caching Go module proxy. Set GOPROXY to this URL.\n".into(),
+            );
         }
         if let Some(outcome) = self.health(rest).await {
             return outcome;
         }
+        // Everything past the health checks needs a client, when clients
+        // are configured; module files also need one allowed that module.
+        let client = match &self.auth {
+            None => None,
+            Some(auth) => match auth.identify(authorization) {
+                Ok(client) => Some(client),
+                Err(denied) => return Outcome::denied(denied),
+            },
+        };
+        let allowed = |module: &str| match client {
+            Some(c) if !c.allows(module) => Err(Outcome::denied(Denied::Forbidden {
+                client: c.name.clone(),
+                module: module.to_string(),
+            })),
+            _ => Ok(()),
+        };
         if rest == "/metrics" {
             let text = self.metrics.render();
             return Outcome {
@@ -142,30 +195,46 @@ impl Handler {
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
                 length: Some(text.len() as u64),
                 body: ResponseBody::text(text),
+                challenge: false,
             };
         }
         let rest = rest.strip_prefix('/').unwrap_or(rest);
         match Route::parse(rest) {
             Err(e) => Outcome::error(CacheStatus::Bypass, &e.into()),
-            Ok(Route::SumDb(rest)) => self.sumdb.handle(&rest).await,
+            Ok(Route::SumDb(rest)) => {
+                if let Err(denied) = sumdb_module(&rest).map_or(Ok(()), |m| allowed(&m)) {
+                    return denied;
+                }
+                self.sumdb.handle(&rest).await
+            }
             Ok(Route::Module {
                 request,
                 cached_only,
-            }) => match self.cache.get(&request, cached_only).await {
-                Ok(answer) => Outcome {
-                    status: StatusCode::OK,
-                    cache: answer.status,
-                    content_type: request.endpoint.content_type(),
-                    length: answer.length,
-                    body: ResponseBody::from_answer(answer.body, answer.length),
-                },
-                Err((cache, e)) => {
-                    if !e.is_not_found() && !matches!(request.endpoint, Endpoint::Query(_)) {
-                        tracing::warn!(%request, error = %e, "answering with an error");
-                    }
-                    Outcome::error(cache, &e)
+            }) => {
+                if let Err(denied) = allowed(request.module.as_str()) {
+                    return denied;
                 }
+                self.module(&request, cached_only).await
+            }
+        }
+    }
+
+    async fn module(&self, request: &ModuleRequest, cached_only: bool) -> Outcome {
+        match self.cache.get(request, cached_only).await {
+            Ok(answer) => Outcome {
+                status: StatusCode::OK,
+                cache: answer.status,
+                content_type: request.endpoint.content_type(),
+                length: answer.length,
+                body: ResponseBody::from_answer(answer.body, answer.length),
+                challenge: false,
             },
+            Err((cache, e)) => {
+                if !e.is_not_found() && !matches!(request.endpoint, Endpoint::Query(_)) {
+                    tracing::warn!(%request, error = %e, "answering with an error");
+                }
+                Outcome::error(cache, &e)
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP server: accepts connections (HTTP/1.1 and HTTP/2), runs each
 //! request through the [`handler`] pipeline, and shuts down gracefully.
 
+mod auth;
 mod body;
 mod handler;
 mod sumdb;
@@ -47,6 +48,8 @@ pub enum StartError {
     Client(#[from] reqwest::Error),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("clients file: {0}")]
+    Auth(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -94,6 +97,12 @@ impl Handler {
             metrics,
             path_prefix: settings.path_prefix.clone(),
             request_ids: RequestIds::new(),
+            auth: settings
+                .auth_file
+                .as_deref()
+                .map(auth::Auth::load)
+                .transpose()
+                .map_err(StartError::Auth)?,
         })
     }
 }

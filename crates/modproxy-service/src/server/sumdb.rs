@@ -36,6 +36,7 @@ impl SumDbProxy {
                 content_type: "text/plain; charset=utf-8",
                 length: Some(body.len() as u64),
                 body: ResponseBody::Full(Some(body)),
+                challenge: false,
             },
             Err(e) => Outcome::error(CacheStatus::Miss, &e),
         }

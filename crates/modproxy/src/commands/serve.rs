@@ -39,6 +39,7 @@ pub fn run(args: &ServeArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
                 StartError::Listen { .. } => format!("check the listen address ({listen_key})"),
                 StartError::Client(_) => "check the system's TLS certificates".to_string(),
                 StartError::Tls(_) => "check --tls-cert and --tls-key".to_string(),
+                StartError::Auth(_) => "check --auth-file".to_string(),
             };
             anyhow::Error::new(e).context(key)
         })?;

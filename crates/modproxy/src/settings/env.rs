@@ -23,6 +23,7 @@ pub const MAX_SIZE: &str = "MODPROXY_MAX_SIZE";
 pub const PATH_PREFIX: &str = "MODPROXY_PATH_PREFIX";
 pub const TLS_CERT: &str = "MODPROXY_TLS_CERT";
 pub const TLS_KEY: &str = "MODPROXY_TLS_KEY";
+pub const AUTH_FILE: &str = "MODPROXY_AUTH_FILE";
 /// `--config`: TOML configuration file.
 pub const CONFIG: &str = "MODPROXY_CONFIG";
 /// `--log-format`: `text` or `json`.

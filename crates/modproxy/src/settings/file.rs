@@ -50,6 +50,7 @@ pub struct FileConfig {
     pub path_prefix: Option<String>,
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
+    pub auth_file: Option<String>,
     pub log_format: Option<String>,
     pub shutdown_grace: Option<String>,
     pub prefetch: Option<String>,

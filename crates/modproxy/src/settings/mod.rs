@@ -377,6 +377,15 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
         ),
     };
 
+    let auth_file = m
+        .pick(
+            "auth_file",
+            env::AUTH_FILE,
+            &args.auth_file,
+            file.auth_file.clone(),
+        )
+        .map(|raw| PathBuf::from(raw.value));
+
     Ok(Resolved {
         service: Settings {
             listen,
@@ -393,6 +402,7 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
             shutdown_grace,
             prefetch,
             tls,
+            auth_file,
         },
         log_format,
         data_key,

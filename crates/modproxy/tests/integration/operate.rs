@@ -1,4 +1,4 @@
-//! Running it for a team: TLS from certificate files.
+//! Running it for a team: TLS from certificate files, client tokens.
 
 use std::sync::OnceLock;
 
@@ -81,4 +81,115 @@ fn unusable_certificate_files_stop_start_up_with_the_file_named() {
         .err()
         .expect("started with a certificate as its key");
     assert!(err.contains("not a usable PEM file"), "{err}");
+}
+
+/// GET `url` with an optional `Authorization` value: (status, the
+/// `WWW-Authenticate` header, body).
+fn get(url: &str, authorization: Option<&str>) -> (u16, String, String) {
+    let (url, authorization) = (url.to_string(), authorization.map(str::to_string));
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                // The proxy's certificate is the tests' self-signed one.
+                let client = reqwest::Client::builder()
+                    .danger_accept_invalid_certs(true)
+                    .build()
+                    .unwrap();
+                let mut request = client.get(&url);
+                if let Some(value) = authorization {
+                    request = request.header("authorization", value);
+                }
+                let response = request.send().await.unwrap();
+                let challenge = response
+                    .headers()
+                    .get("www-authenticate")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                (
+                    response.status().as_u16(),
+                    challenge,
+                    response.text().await.unwrap(),
+                )
+            })
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn clients_need_a_token_and_a_scoped_token_gets_403_elsewhere() {
+    let upstream = RefProxy::start();
+    let data = TempDir::new("data");
+    let clients = data.path().join("clients.txt");
+    std::fs::write(
+        &clients,
+        "# name secret patterns\nall all-secret-0123456789\nteam team-secret-0123456789 example.com/team/*\n",
+    )
+    .unwrap();
+    // Over TLS: the go command sends credentials only over https.
+    let (_certs, cert, key) = self_signed();
+    let proxy = Modproxy::verifying(
+        &upstream.url,
+        data.path(),
+        &[
+            "--auth-file",
+            clients.to_str().unwrap(),
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+    );
+    let list = format!("{}/rsc.io/quote/@v/list", proxy.url);
+
+    assert_eq!(get(&format!("{}/healthz", proxy.url), None).0, 200);
+    let (status, challenge, body) = get(&list, None);
+    assert_eq!(
+        (status, challenge.as_str()),
+        (401, "Basic realm=\"modproxy\""),
+        "{body}"
+    );
+    assert_eq!(get(&list, Some("Bearer wrong-secret-0123456789")).0, 401);
+    let (status, _, body) = get(&list, Some("Bearer team-secret-0123456789"));
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("team may not fetch rsc.io/quote"), "{body}");
+    assert_eq!(get(&list, Some("Bearer all-secret-0123456789")).0, 200);
+    // Metrics are for clients too.
+    assert_eq!(get(&format!("{}/metrics", proxy.url), None).0, 401);
+
+    // The go command with the credentials in GOPROXY (basic auth), checksum
+    // database through the proxy included.
+    let with = |name: &str, secret: &str| {
+        proxy
+            .url
+            .replacen("https://", &format!("https://{name}:{secret}@"), 1)
+    };
+    let project = hello_project();
+    let go = GoEnv::new().with_env("SSL_CERT_FILE", &cert);
+    go.ok(
+        project.path(),
+        &with("all", "all-secret-0123456789"),
+        &["mod", "tidy"],
+    );
+    let team = GoEnv::new().with_env("SSL_CERT_FILE", &cert).run(
+        project.path(),
+        &with("team", "team-secret-0123456789"),
+        &["mod", "download", "rsc.io/quote@v1.5.2"],
+    );
+    let text = String::from_utf8_lossy(&team.stderr);
+    assert!(!team.status.success() && text.contains("403"), "{text}");
+
+    // A clients file that cannot be used stops start-up, naming it.
+    std::fs::write(&clients, "short secret\n").unwrap();
+    let other = TempDir::new("data");
+    let err = Modproxy::try_start(other.path(), &["--auth-file", clients.to_str().unwrap()])
+        .err()
+        .expect("started with a broken clients file");
+    assert!(
+        err.contains("clients.txt: line 1: the secret of short is shorter"),
+        "{err}"
+    );
 }

@@ -1,8 +1,29 @@
-//! Process metrics in Prometheus text format, `modproxy_` prefix. Only the
-//! counters the service needs so far; one place to add more.
+//! Process metrics in Prometheus text format, `modproxy_` prefix: the one
+//! place every metric is defined and rendered. Everything on the request
+//! path is a relaxed atomic in a fixed-size table: no locks, no
+//! allocation per request.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Endpoints requests are counted by (the last is everything else:
+/// `/`, `/metrics`, health checks, bad paths).
+const ENDPOINTS: [&str; 8] = [
+    "list", "latest", "info", "mod", "zip", "query", "sumdb", "other",
+];
+/// Statuses requests are counted by; anything else counts as "other".
+const STATUSES: [u16; 12] = [200, 400, 401, 403, 404, 405, 410, 500, 502, 503, 504, 0];
+/// `X-Cache-Status` values of module file answers.
+const CACHE_STATUSES: [&str; 5] = ["HIT", "MISS", "STALE", "UPDATING", "BYPASS"];
+
+/// Upstream time to response headers, in seconds. A cache miss on a LAN
+/// mirror answers in a few ms, proxy.golang.org in 20–300 ms from most
+/// places, a cold fetch by a Go-based proxy in seconds; 10 s is the
+/// default headers timeout, past which the request has failed anyway.
+pub const UPSTREAM_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -17,6 +38,105 @@ pub struct Metrics {
     pub prefetch_wasted: AtomicU64,
     /// Prefetches not done: queue full or upstream unhealthy.
     pub prefetch_skipped: AtomicU64,
+    /// Requests that joined a fetch another request had started.
+    pub coalesced: AtomicU64,
+    /// Requests by endpoint × status.
+    requests: [[AtomicU64; STATUSES.len()]; ENDPOINTS.len()],
+    /// Module file answers by cache status.
+    cache: [AtomicU64; CACHE_STATUSES.len()],
+    /// Response body bytes (as announced) by endpoint.
+    bytes: [AtomicU64; ENDPOINTS.len()],
+}
+
+/// What one upstream has done; shared by every handle on that upstream.
+#[derive(Debug, Default)]
+pub struct UpstreamStats {
+    requests: AtomicU64,
+    /// Failures other than "not found" (timeouts, connection errors, 5xx).
+    errors: AtomicU64,
+    latency: Histogram<{ UPSTREAM_BUCKETS.len() }>,
+}
+
+impl UpstreamStats {
+    /// One request finished (headers in, or failed) after `took`.
+    pub fn observe(&self, took: Duration, failed: bool) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.latency.observe(took, &UPSTREAM_BUCKETS);
+    }
+}
+
+/// A cumulative histogram with fixed bucket bounds.
+#[derive(Debug)]
+struct Histogram<const N: usize> {
+    /// Per bucket (not yet cumulative), plus +Inf.
+    counts: [AtomicU64; N],
+    over: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl<const N: usize> Default for Histogram<N> {
+    fn default() -> Self {
+        Histogram {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            over: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<const N: usize> Histogram<N> {
+    fn observe(&self, took: Duration, bounds: &[f64; N]) {
+        let secs = took.as_secs_f64();
+        match bounds.iter().position(|b| secs <= *b) {
+            Some(i) => self.counts[i].fetch_add(1, Ordering::Relaxed),
+            None => self.over.fetch_add(1, Ordering::Relaxed),
+        };
+        self.sum_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str, bounds: &[f64; N]) {
+        let mut total = 0;
+        for (bound, count) in bounds.iter().zip(&self.counts) {
+            total += count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {total}");
+        }
+        total += self.over.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {total}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {total}");
+    }
+}
+
+/// The endpoint label of a request path (after the path prefix).
+pub fn endpoint_of(path: &str) -> usize {
+    let label = if path.starts_with("/sumdb/") {
+        "sumdb"
+    } else if path.ends_with("/@v/list") {
+        "list"
+    } else if path.ends_with("/@latest") {
+        "latest"
+    } else if path.ends_with(".mod") && path.contains("/@v/") {
+        "mod"
+    } else if path.ends_with(".zip") && path.contains("/@v/") {
+        "zip"
+    } else if path.ends_with(".info") && path.contains("/@v/") {
+        "info"
+    } else {
+        "other"
+    };
+    ENDPOINTS
+        .iter()
+        .position(|e| *e == label)
+        .unwrap_or(ENDPOINTS.len() - 1)
+}
+
+fn escape_label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 impl Metrics {
@@ -24,9 +144,79 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let counters: [(&str, &str, &AtomicU64); 5] = [
+    /// One answered request. `cache` is its `X-Cache-Status` when it was a
+    /// module file (or checksum database) answer.
+    pub fn request(&self, endpoint: usize, status: u16, cache: Option<&str>, bytes: Option<u64>) {
+        let s = STATUSES
+            .iter()
+            .position(|x| *x == status)
+            .unwrap_or(STATUSES.len() - 1);
+        self.requests[endpoint][s].fetch_add(1, Ordering::Relaxed);
+        if let Some(i) = cache.and_then(|c| CACHE_STATUSES.iter().position(|x| *x == c)) {
+            self.cache[i].fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(n) = bytes {
+            self.bytes[endpoint].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The Prometheus text exposition; `upstreams` are (name, stats) and
+    /// `store` the store's (bytes, objects) if known.
+    pub fn render(
+        &self,
+        upstreams: &[(&str, &UpstreamStats)],
+        store: Option<(u64, u64)>,
+    ) -> String {
+        let mut out = String::new();
+        header(
+            &mut out,
+            "requests_total",
+            "counter",
+            "Requests answered, by endpoint and status (0: any other status).",
+        );
+        for (e, endpoint) in ENDPOINTS.iter().enumerate() {
+            for (s, status) in STATUSES.iter().enumerate() {
+                let n = self.requests[e][s].load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "modproxy_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {n}"
+                    );
+                }
+            }
+        }
+        header(
+            &mut out,
+            "cache_results_total",
+            "counter",
+            "Module file answers by X-Cache-Status.",
+        );
+        for (i, status) in CACHE_STATUSES.iter().enumerate() {
+            let n = self.cache[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "modproxy_cache_results_total{{status=\"{status}\"}} {n}"
+            );
+        }
+        header(
+            &mut out,
+            "served_bytes_total",
+            "counter",
+            "Response body bytes sent, by endpoint.",
+        );
+        for (e, endpoint) in ENDPOINTS.iter().enumerate() {
+            let n = self.bytes[e].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "modproxy_served_bytes_total{{endpoint=\"{endpoint}\"}} {n}"
+            );
+        }
+        let counters: [(&str, &str, &AtomicU64); 6] = [
+            (
+                "coalesced_waiters_total",
+                "Requests that joined a fetch already under way instead of starting one.",
+                &self.coalesced,
+            ),
             (
                 "checksum_failures_total",
                 "Module files refused: hash mismatch with the checksum database or invalid zip.",
@@ -53,14 +243,117 @@ impl Metrics {
                 &self.prefetch_skipped,
             ),
         ];
-        let mut out = String::new();
         for (name, help, value) in counters {
+            header(&mut out, name, "counter", help);
+            let _ = writeln!(out, "modproxy_{name} {}", value.load(Ordering::Relaxed));
+        }
+        header(
+            &mut out,
+            "upstream_requests_total",
+            "counter",
+            "Requests sent to each upstream (after retries).",
+        );
+        for (name, stats) in upstreams {
+            let n = stats.requests.load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
-                "# HELP modproxy_{name} {help}\n# TYPE modproxy_{name} counter\nmodproxy_{name} {}",
-                value.load(Ordering::Relaxed)
+                "modproxy_upstream_requests_total{{upstream=\"{}\"}} {n}",
+                escape_label(name)
             );
         }
+        header(
+            &mut out,
+            "upstream_errors_total",
+            "counter",
+            "Upstream requests that failed other than with \"not found\".",
+        );
+        for (name, stats) in upstreams {
+            let n = stats.errors.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "modproxy_upstream_errors_total{{upstream=\"{}\"}} {n}",
+                escape_label(name)
+            );
+        }
+        header(
+            &mut out,
+            "upstream_headers_seconds",
+            "histogram",
+            "Upstream time to response headers (retries included).",
+        );
+        for (name, stats) in upstreams {
+            let labels = format!("upstream=\"{}\"", escape_label(name));
+            stats.latency.render(
+                &mut out,
+                "modproxy_upstream_headers_seconds",
+                &labels,
+                &UPSTREAM_BUCKETS,
+            );
+        }
+        if let Some((bytes, objects)) = store {
+            header(
+                &mut out,
+                "store_bytes",
+                "gauge",
+                "Bytes of the objects in the store.",
+            );
+            let _ = writeln!(out, "modproxy_store_bytes {bytes}");
+            header(
+                &mut out,
+                "store_objects",
+                "gauge",
+                "Objects in the store (module files, lists, checksum database answers).",
+            );
+            let _ = writeln!(out, "modproxy_store_objects {objects}");
+        }
         out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(
+        out,
+        "# HELP modproxy_{name} {help}\n# TYPE modproxy_{name} {kind}"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_histograms_and_store_render() {
+        let m = Metrics::default();
+        m.request(
+            endpoint_of("/rsc.io/quote/@v/v1.5.2.zip"),
+            200,
+            Some("MISS"),
+            Some(100),
+        );
+        m.request(
+            endpoint_of("/rsc.io/quote/@v/v1.5.2.zip"),
+            200,
+            Some("HIT"),
+            Some(100),
+        );
+        m.request(endpoint_of("/nope"), 404, None, None);
+        let up = UpstreamStats::default();
+        up.observe(Duration::from_millis(30), false);
+        up.observe(Duration::from_secs(20), true);
+        let text = m.render(&[("proxy.golang.org", &up)], Some((1234, 5)));
+        for want in [
+            "modproxy_requests_total{endpoint=\"zip\",status=\"200\"} 2",
+            "modproxy_requests_total{endpoint=\"other\",status=\"404\"} 1",
+            "modproxy_cache_results_total{status=\"HIT\"} 1",
+            "modproxy_served_bytes_total{endpoint=\"zip\"} 200",
+            "modproxy_upstream_requests_total{upstream=\"proxy.golang.org\"} 2",
+            "modproxy_upstream_errors_total{upstream=\"proxy.golang.org\"} 1",
+            "modproxy_upstream_headers_seconds_bucket{upstream=\"proxy.golang.org\",le=\"0.025\"} 0",
+            "modproxy_upstream_headers_seconds_bucket{upstream=\"proxy.golang.org\",le=\"0.05\"} 1",
+            "modproxy_upstream_headers_seconds_bucket{upstream=\"proxy.golang.org\",le=\"+Inf\"} 2",
+            "modproxy_store_bytes 1234",
+        ] {
+            assert!(text.contains(want), "{want} missing from:\n{text}");
+        }
     }
 }

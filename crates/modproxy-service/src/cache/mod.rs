@@ -285,9 +285,15 @@ impl Cache {
     fn start_fetch(self: &Arc<Self>, request: &ModuleRequest, key: &str) -> Joined {
         let cache = Arc::clone(self);
         let request = request.clone();
-        self.flights.join(key, move |progress, relay| {
+        let mut started = false;
+        let joined = self.flights.join(key, |progress, relay| {
+            started = true;
             cache.run_fetch(request, progress, relay)
-        })
+        });
+        if !started {
+            Metrics::inc(&self.metrics.coalesced);
+        }
+        joined
     }
 
     /// Starts a refresh of a stale mutable entry unless its last one failed

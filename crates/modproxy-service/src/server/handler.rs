@@ -13,8 +13,10 @@ use super::body::ResponseBody;
 use super::sumdb::SumDbProxy;
 use crate::cache::{Cache, CacheStatus};
 use crate::error::ServeError;
-use crate::metrics::Metrics;
+use crate::metrics::{endpoint_of, Metrics};
 use crate::request::{Endpoint, ModuleRequest, Route};
+use crate::store::Store;
+use crate::upstream::Upstreams;
 
 /// Everything a request needs, shared by all connections.
 pub struct Handler {
@@ -25,6 +27,9 @@ pub struct Handler {
     pub(super) request_ids: RequestIds,
     /// Clients allowed in; `None`: everyone.
     pub(super) auth: Option<Auth>,
+    /// For `/metrics`.
+    pub(super) upstreams: Arc<Upstreams>,
+    pub(super) store: Arc<dyn Store>,
 }
 
 /// What the pipeline produced before headers are added.
@@ -97,6 +102,13 @@ impl Handler {
 
         let status = outcome.status;
         let outcome_challenge = outcome.challenge;
+        let endpoint = endpoint_of(
+            path.strip_prefix(self.path_prefix.as_str())
+                .unwrap_or(&path),
+        );
+        let cache_label = (outcome.cache != CacheStatus::Bypass).then(|| outcome.cache.as_str());
+        self.metrics
+            .request(endpoint, status.as_u16(), cache_label, outcome.length);
         let cache = outcome.cache.as_str();
         tracing::info!(
             id = %id,
@@ -188,7 +200,9 @@ impl Handler {
             _ => Ok(()),
         };
         if rest == "/metrics" {
-            let text = self.metrics.render();
+            let text = self
+                .metrics
+                .render(&self.upstreams.stats(), self.store.usage());
             return Outcome {
                 status: StatusCode::OK,
                 cache: CacheStatus::Bypass,

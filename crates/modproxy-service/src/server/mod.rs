@@ -83,8 +83,8 @@ impl Handler {
         };
         let metrics = Arc::new(Metrics::default());
         let cache = Cache::new(
-            store,
-            upstreams,
+            Arc::clone(&store),
+            Arc::clone(&upstreams),
             sumdb.clone(),
             Arc::clone(&metrics),
             settings.cache,
@@ -97,6 +97,8 @@ impl Handler {
             metrics,
             path_prefix: settings.path_prefix.clone(),
             request_ids: RequestIds::new(),
+            upstreams,
+            store,
             auth: settings
                 .auth_file
                 .as_deref()

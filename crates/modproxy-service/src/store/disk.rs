@@ -23,6 +23,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -37,6 +38,64 @@ pub struct DiskStore {
     counter: AtomicU64,
     /// Held for the life of the store: says `tmp` is in use.
     _lock: std::fs::File,
+    /// Bytes and objects stored: counted once at open (in the background),
+    /// then kept up to date by this process's writes.
+    usage: Arc<Usage>,
+}
+
+/// What the store holds.
+#[derive(Debug, Default)]
+struct Usage {
+    bytes: AtomicU64,
+    objects: AtomicU64,
+    /// Whether the count at open has finished.
+    counted: std::sync::atomic::AtomicBool,
+}
+
+impl Usage {
+    /// An object of `size` bytes was published, replacing one of
+    /// `replaced` bytes if any.
+    fn published(&self, size: u64, replaced: Option<u64>) {
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        match replaced {
+            Some(old) => {
+                self.bytes.fetch_sub(
+                    old.min(self.bytes.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
+            }
+            None => {
+                self.objects.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Counts what is under `root` (not `.tmp/`) and adds it.
+    fn count(&self, root: &Path) {
+        let mut stack = vec![root.to_path_buf()];
+        let (mut bytes, mut objects) = (0u64, 0u64);
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    if entry.file_name() != ".tmp" {
+                        stack.push(entry.path());
+                    }
+                } else if kind.is_file() {
+                    bytes += entry.metadata().map_or(0, |m| m.len());
+                    objects += 1;
+                }
+            }
+        }
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.objects.fetch_add(objects, Ordering::Relaxed);
+        self.counted.store(true, Ordering::Release);
+    }
 }
 
 impl DiskStore {
@@ -64,11 +123,18 @@ impl DiskStore {
             .map_err(|e| setup(&lock_path)(io::Error::other(e)))?;
         let tmp = tmp_root.join(&id);
         std::fs::create_dir_all(&tmp).map_err(setup(&tmp))?;
+        let usage = Arc::new(Usage::default());
+        let (counting, at) = (Arc::clone(&usage), root.to_path_buf());
+        // A big store takes a while to count: start-up does not wait.
+        let _ = std::thread::Builder::new()
+            .name("store-usage".into())
+            .spawn(move || counting.count(&at));
         Ok(DiskStore {
             root: root.to_path_buf(),
             tmp,
             counter: AtomicU64::new(0),
             _lock: lock,
+            usage,
         })
     }
 
@@ -97,9 +163,15 @@ impl DiskStore {
 
     async fn publish(&self, key: &str, from: &Path) -> io::Result<()> {
         let (from, to) = (from.to_path_buf(), self.path_of(key));
-        tokio::task::spawn_blocking(move || rename_into(&from, &to))
-            .await
-            .unwrap_or_else(|e| Err(io::Error::other(e)))
+        let usage = Arc::clone(&self.usage);
+        tokio::task::spawn_blocking(move || {
+            let size = std::fs::metadata(&from)?.len();
+            let replaced = rename_into(&from, &to)?;
+            usage.published(size, replaced);
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
     }
 }
 
@@ -152,12 +224,15 @@ fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
     file.sync_data()
 }
 
-/// Renames `from` to `to`, creating `to`'s directory as needed.
-fn rename_into(from: &Path, to: &Path) -> io::Result<()> {
+/// Renames `from` to `to`, creating `to`'s directory as needed; the size
+/// of the object it replaced, if any.
+fn rename_into(from: &Path, to: &Path) -> io::Result<Option<u64>> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::rename(from, to)
+    let replaced = std::fs::metadata(to).ok().map(|m| m.len());
+    std::fs::rename(from, to)?;
+    Ok(replaced)
 }
 
 /// Removes what processes that are gone left in `.tmp/`: directories whose
@@ -229,12 +304,19 @@ impl Store for DiskStore {
         // reported (disk full must not pass as success).
         let tmp = self.temp_path(key);
         let to = self.path_of(key);
+        let usage = Arc::clone(&self.usage);
         let result = tokio::task::spawn_blocking(move || {
             let written = write_synced(&tmp, &data).and_then(|()| rename_into(&tmp, &to));
-            if written.is_err() {
-                let _ = std::fs::remove_file(&tmp);
+            match written {
+                Ok(replaced) => {
+                    usage.published(data.len() as u64, replaced);
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    Err(e)
+                }
             }
-            written
         })
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e)));
@@ -267,6 +349,15 @@ impl Store for DiskStore {
         result.map_err(|source| StoreError::Write {
             key: key.to_string(),
             source,
+        })
+    }
+
+    fn usage(&self) -> Option<(u64, u64)> {
+        self.usage.counted.load(Ordering::Acquire).then(|| {
+            (
+                self.usage.bytes.load(Ordering::Relaxed),
+                self.usage.objects.load(Ordering::Relaxed),
+            )
         })
     }
 

@@ -108,6 +108,9 @@ pub trait Store: Send + Sync {
     /// as the store where that makes publishing a rename.
     fn spool_dir(&self) -> &Path;
 
+    /// Bytes and objects held, or `None` while still being counted.
+    fn usage(&self) -> Option<(u64, u64)>;
+
     /// Checks that the store takes writes now (for `/readyz`): writes,
     /// syncs and removes a small scratch object that is never published.
     async fn check_writable(&self) -> Result<(), StoreError>;

@@ -97,6 +97,21 @@ impl Upstreams {
         &self.public
     }
 
+    /// Every proxy upstream, by name, with what it has done.
+    pub fn stats(&self) -> Vec<(&str, &crate::metrics::UpstreamStats)> {
+        let mut out: Vec<(&str, &crate::metrics::UpstreamStats)> = Vec::new();
+        for chain in [&self.public, &self.private] {
+            for (source, _) in &chain.entries {
+                if let Source::Proxy(p) = source {
+                    if !out.iter().any(|(name, _)| *name == p.name()) {
+                        out.push((p.name(), p.stats()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The chain responsible for `module`.
     pub fn chain_for(&self, module: &ModulePath) -> &Chain {
         if self.private_patterns.matches(module.as_str()) {

@@ -16,6 +16,7 @@ use tokio::time::{timeout, Instant};
 
 use super::breaker::{Admission, Breaker};
 use super::UpstreamError;
+use crate::metrics::UpstreamStats;
 use crate::settings::UpstreamPolicy;
 
 /// How much of an error body is kept for the message shown to the user.
@@ -34,6 +35,7 @@ pub struct ProxyUpstream {
     base: String,
     name: String,
     breaker: Arc<Breaker>,
+    stats: Arc<UpstreamStats>,
 }
 
 impl ProxyUpstream {
@@ -51,6 +53,7 @@ impl ProxyUpstream {
                 policy.breaker_threshold,
                 policy.breaker_cooldown,
             )),
+            stats: Arc::default(),
         }
     }
 
@@ -61,6 +64,7 @@ impl ProxyUpstream {
             base: format!("{}/{suffix}", self.base),
             name: format!("{}/{suffix}", self.name),
             breaker: Arc::clone(&self.breaker),
+            stats: Arc::clone(&self.stats),
         }
     }
 
@@ -76,6 +80,11 @@ impl ProxyUpstream {
 
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// What it has done, for `/metrics`.
+    pub fn stats(&self) -> &UpstreamStats {
+        &self.stats
     }
 
     /// GETs `$base/$path` and returns the response once its headers are in.
@@ -95,7 +104,10 @@ impl ProxyUpstream {
                 timed_out,
             });
         }
+        let started = Instant::now();
         let result = self.get_with_retries(http, path).await;
+        let failed = result.as_ref().is_err_and(|e| !e.is_not_found());
+        self.stats.observe(started.elapsed(), failed);
         match &result {
             Ok(_) => self.breaker.success(),
             Err(e) if e.is_not_found() => self.breaker.success(),

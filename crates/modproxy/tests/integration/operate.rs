@@ -193,3 +193,91 @@ fn clients_need_a_token_and_a_scoped_token_gets_403_elsewhere() {
         "{err}"
     );
 }
+
+/// The value of the sample `series` (name and labels, exactly as printed)
+/// in a Prometheus text exposition; 0 when absent.
+fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn metrics_move_with_real_go_downloads_misses_hits_and_stale_answers() {
+    let mut upstream = RefProxy::start();
+    let data = TempDir::new("data");
+    let config = data.path().join("modproxy.toml");
+    std::fs::write(&config, "[cache]\nfresh_for = \"1s\"\n").unwrap();
+    let proxy = Modproxy::verifying(
+        &upstream.url,
+        data.path(),
+        &["--config", config.to_str().unwrap()],
+    );
+    let metrics = || get(&format!("{}/metrics", proxy.url), None).2;
+    let upstream_name = upstream.url.trim_start_matches("http://").to_string();
+    let upstream_requests =
+        format!("modproxy_upstream_requests_total{{upstream=\"{upstream_name}\"}}");
+
+    let project = hello_project();
+    GoEnv::new().ok(project.path(), &proxy.url, &["mod", "tidy"]);
+    let cold = metrics();
+    let misses = sample(&cold, "modproxy_cache_results_total{status=\"MISS\"}");
+    assert!(misses >= 6.0, "{cold}");
+    assert!(
+        sample(
+            &cold,
+            "modproxy_requests_total{endpoint=\"zip\",status=\"200\"}"
+        ) >= 1.0,
+        "{cold}"
+    );
+    assert!(sample(&cold, &upstream_requests) >= misses, "{cold}");
+    assert!(
+        cold.contains("modproxy_upstream_headers_seconds_bucket{"),
+        "{cold}"
+    );
+
+    // A second client: hits, no new upstream requests for module files.
+    GoEnv::new().ok(project.path(), &proxy.url, &["mod", "download"]);
+    let warm = metrics();
+    assert!(
+        sample(&warm, "modproxy_cache_results_total{status=\"HIT\"}")
+            >= sample(&cold, "modproxy_cache_results_total{status=\"HIT\"}") + 3.0,
+        "{warm}"
+    );
+    assert!(
+        sample(&warm, "modproxy_served_bytes_total{endpoint=\"zip\"}")
+            > sample(&cold, "modproxy_served_bytes_total{endpoint=\"zip\"}"),
+        "{warm}"
+    );
+    // The store's size as counted (at start, then by every write).
+    assert!(sample(&warm, "modproxy_store_bytes") > 10_000.0, "{warm}");
+    assert!(sample(&warm, "modproxy_store_objects") >= 9.0, "{warm}");
+
+    // Upstream gone, list no longer fresh: served while a refresh runs
+    // (UPDATING), then, the refresh having failed, STALE; errors counted.
+    upstream.stop();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let list = format!("{}/rsc.io/quote/@v/list", proxy.url);
+    let started = std::time::Instant::now();
+    let stale = loop {
+        assert_eq!(get(&list, None).0, 200);
+        let now = metrics();
+        if sample(&now, "modproxy_cache_results_total{status=\"STALE\"}") >= 1.0 {
+            break now;
+        }
+        assert!(started.elapsed().as_secs() < 10, "never STALE:\n{now}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        sample(&stale, "modproxy_cache_results_total{status=\"UPDATING\"}") >= 1.0,
+        "{stale}"
+    );
+    assert!(
+        sample(
+            &stale,
+            &format!("modproxy_upstream_errors_total{{upstream=\"{upstream_name}\"}}")
+        ) >= 1.0,
+        "{stale}"
+    );
+}

@@ -40,6 +40,9 @@ pub struct Metrics {
     pub prefetch_skipped: AtomicU64,
     /// Requests that joined a fetch another request had started.
     pub coalesced: AtomicU64,
+    /// Module versions evicted to keep the store under its budget.
+    pub evictions: AtomicU64,
+    pub evicted_bytes: AtomicU64,
     /// Requests by endpoint × status.
     requests: [[AtomicU64; STATUSES.len()]; ENDPOINTS.len()],
     /// Module file answers by cache status.
@@ -211,7 +214,17 @@ impl Metrics {
                 "modproxy_served_bytes_total{{endpoint=\"{endpoint}\"}} {n}"
             );
         }
-        let counters: [(&str, &str, &AtomicU64); 6] = [
+        let counters: [(&str, &str, &AtomicU64); 8] = [
+            (
+                "evictions_total",
+                "Module versions evicted to keep the store under --max-size.",
+                &self.evictions,
+            ),
+            (
+                "evicted_bytes_total",
+                "Bytes of the module versions evicted.",
+                &self.evicted_bytes,
+            ),
             (
                 "coalesced_waiters_total",
                 "Requests that joined a fetch already under way instead of starting one.",

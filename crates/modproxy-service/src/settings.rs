@@ -44,6 +44,9 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// Clients allowed in (`None`: everyone), see `server::auth`.
     pub auth_file: Option<PathBuf>,
+    /// Store size budget in bytes: least recently used module versions
+    /// are evicted past it.
+    pub max_size: Option<u64>,
 }
 
 /// A PEM certificate chain and its private key.

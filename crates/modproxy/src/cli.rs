@@ -28,9 +28,34 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Fetch everything a build needs into the store; exit 1 if anything failed.
     Warm(WarmArgs),
+    /// Evict module versions (least recently used first) down to --max-size and/or --older-than
+    Gc(GcArgs),
+    /// Print the store's size, objects, oldest module version and the running proxy's hit ratio
+    Stats(StatsArgs),
     /// Check the network path to every proxy and checksum database, and the
     /// go command's settings; exit 0 healthy, 1 degraded, 2 broken.
     Doctor(DoctorArgs),
+}
+
+/// Options of `gc`: the store options of `serve` (its `--max-size` is the
+/// budget), an age limit, and a dry run.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Evict module versions not used for this long, e.g. 90d
+    #[arg(long, value_parser = crate::settings::values::positive_duration, value_name = "DURATION")]
+    pub older_than: Option<std::time::Duration>,
+    /// Only print what would be evicted
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub store: ServeArgs,
+}
+
+/// Options of `stats`: the store options of `serve`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub store: ServeArgs,
 }
 
 /// Options of `doctor`.

@@ -28,5 +28,7 @@ fn run() -> anyhow::Result<ExitCode> {
         cli::Command::Verify(args) => commands::verify::run(&args, &invocation.sources),
         cli::Command::Warm(args) => commands::warm::run(&args, &invocation.sources),
         cli::Command::Doctor(args) => commands::doctor::run(&args),
+        cli::Command::Gc(args) => commands::gc::run(&args, &invocation.sources),
+        cli::Command::Stats(args) => commands::stats::run(&args, &invocation.sources),
     }
 }

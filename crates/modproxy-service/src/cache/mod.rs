@@ -200,6 +200,7 @@ impl Cache {
     ) -> Result<Answer, (CacheStatus, ServeError)> {
         let immutable = request.endpoint.is_immutable();
         if let Some(bytes) = self.hot.get(key).filter(|_| immutable) {
+            self.store.touch(key);
             return Ok(Answer::bytes(CacheStatus::Hit, bytes));
         }
         let stored = self
@@ -209,6 +210,7 @@ impl Cache {
             .map_err(|e| (CacheStatus::Miss, e.into()))?;
         if let Some(object) = stored {
             if immutable {
+                self.store.touch(key);
                 if let ObjectBody::Bytes(bytes) = &object.body {
                     self.hot.insert(key, bytes.clone());
                 }

@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ pub use handler::Handler;
 use crate::cache::Cache;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::store::{DiskStore, Store, StoreError};
+use crate::store::{evict, DiskStore, Store, StoreError};
 use crate::sumdb::SumDb;
 use crate::upstream::Upstreams;
 use handler::RequestIds;
@@ -66,10 +67,48 @@ pub struct Server {
     shutdown_grace: Duration,
 }
 
+/// How often the store's size is held against `--max-size`.
+const BUDGET_CHECK: Duration = Duration::from_secs(5);
+
+/// Evicts least recently used module versions whenever the store is over
+/// `max` bytes (checked every [`BUDGET_CHECK`], from the store's running
+/// count, so an idle check costs nothing).
+async fn keep_under_budget(disk: Arc<DiskStore>, max: u64, metrics: Arc<Metrics>) {
+    loop {
+        if disk.usage().is_some_and(|(bytes, _)| bytes > max) {
+            let store = Arc::clone(&disk);
+            let policy = evict::Policy {
+                max_size: Some(max),
+                ..evict::Policy::default()
+            };
+            match tokio::task::spawn_blocking(move || store.evict(policy)).await {
+                Ok(Ok(report)) => {
+                    metrics
+                        .evictions
+                        .fetch_add(report.evicted.len() as u64, Ordering::Relaxed);
+                    metrics
+                        .evicted_bytes
+                        .fetch_add(report.bytes_evicted, Ordering::Relaxed);
+                    tracing::info!(
+                        versions = report.evicted.len(),
+                        bytes = report.bytes_evicted,
+                        max,
+                        "evicted least recently used module versions"
+                    );
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "eviction failed"),
+                Err(e) => tracing::warn!(error = %e, "eviction panicked"),
+            }
+        }
+        tokio::time::sleep(BUDGET_CHECK).await;
+    }
+}
+
 impl Handler {
     /// Builds the whole service from settings: store, upstreams, cache.
     pub fn new(settings: &Settings) -> Result<Handler, StartError> {
-        let store: Arc<dyn Store> = Arc::new(DiskStore::open(&settings.data_dir)?);
+        let disk = Arc::new(DiskStore::open(&settings.data_dir)?);
+        let store: Arc<dyn Store> = disk.clone();
         let upstreams = Arc::new(Upstreams::new(settings)?);
         let sumdb = match &settings.sumdb {
             SumDbSetting::Off => None,
@@ -91,6 +130,9 @@ impl Handler {
             settings.cached_only,
             settings.prefetch,
         );
+        if let Some(max) = settings.max_size {
+            tokio::spawn(keep_under_budget(disk, max, Arc::clone(&metrics)));
+        }
         Ok(Handler {
             cache,
             sumdb: SumDbProxy::new(sumdb),

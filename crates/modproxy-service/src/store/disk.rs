@@ -24,10 +24,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use super::evict::{self, Policy, Toucher};
 use super::{ObjectBody, Store, StoreError, StoredObject};
 
 /// A [`Store`] on a local directory.
@@ -39,9 +41,14 @@ pub struct DiskStore {
     /// Held for the life of the store: says `tmp` is in use.
     _lock: std::fs::File,
     /// Bytes and objects stored: counted once at open (in the background),
-    /// then kept up to date by this process's writes.
+    /// then kept up to date by this process's writes and evictions.
     usage: Arc<Usage>,
+    /// Access-time stamps of files served, throttled.
+    toucher: Arc<Toucher>,
 }
+
+/// How often a served file's access time is stamped at most.
+const STAMP_EVERY: Duration = Duration::from_secs(3600);
 
 /// What the store holds.
 #[derive(Debug, Default)]
@@ -135,7 +142,27 @@ impl DiskStore {
             counter: AtomicU64::new(0),
             _lock: lock,
             usage,
+            toucher: Arc::new(Toucher::new(STAMP_EVERY)),
         })
+    }
+
+    /// Evicts whole module versions by `policy` (blocking: run it off the
+    /// async threads); what it found and removed.
+    pub fn evict(&self, policy: Policy) -> io::Result<evict::Report> {
+        let report = evict::run(&self.root, policy, std::time::SystemTime::now())?;
+        if !policy.dry_run {
+            let files: u64 = report.evicted.iter().map(|v| v.files.len() as u64).sum();
+            let (bytes, objects) = (&self.usage.bytes, &self.usage.objects);
+            bytes.fetch_sub(
+                report.bytes_evicted.min(bytes.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+            objects.fetch_sub(
+                files.min(objects.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+        }
+        Ok(report)
     }
 
     /// The directory the store lives in.
@@ -350,6 +377,17 @@ impl Store for DiskStore {
             key: key.to_string(),
             source,
         })
+    }
+
+    fn touch(&self, key: &str) {
+        let path = self.path_of(key);
+        if self.toucher.due(&path) {
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = evict::stamp(&path) {
+                    tracing::debug!(path = %path.display(), error = %e, "cannot stamp the access time");
+                }
+            });
+        }
     }
 
     fn usage(&self) -> Option<(u64, u64)> {

@@ -7,6 +7,7 @@
 //! `Ok(Some)`, `Ok(None)` or an error; an error is never turned into a miss.
 
 mod disk;
+pub mod evict;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -107,6 +108,10 @@ pub trait Store: Send + Sync {
     /// A local directory for files being downloaded, on the same file system
     /// as the store where that makes publishing a rename.
     fn spool_dir(&self) -> &Path;
+
+    /// Notes that the object at `key` was just served (for least recently
+    /// used eviction).
+    fn touch(&self, key: &str);
 
     /// Bytes and objects held, or `None` while still being counted.
     fn usage(&self) -> Option<(u64, u64)>;

@@ -191,17 +191,6 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
         || None,
         |s| values::size(s).map(Some),
     )?;
-    if max_size.is_some() {
-        let key = m
-            .pick(
-                "max_size",
-                env::MAX_SIZE,
-                &args.max_size,
-                Some(String::new()),
-            )
-            .map_or_else(|| m.file_key("max_size"), |r| r.key);
-        bail!("{key}: a store size budget is not supported yet (eviction and `modproxy gc` are not implemented); remove the setting");
-    }
     let path_prefix = m.parse(
         m.pick(
             "path_prefix",
@@ -403,6 +392,7 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
             prefetch,
             tls,
             auth_file,
+            max_size,
         },
         log_format,
         data_key,

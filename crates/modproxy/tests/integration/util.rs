@@ -17,7 +17,7 @@ use std::time::Duration;
 pub const REF_SUMDB: &str =
     "localhost.localdev/sumdb+00000c67+AcTrnkbUA+TU4heY3hkjiSES/DSQniBqIeQ/YppAUtK6";
 
-fn required_env(name: &str) -> String {
+pub fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the suite with ./scripts/test, which installs the Go toolchain and builds the reference proxy")
     })

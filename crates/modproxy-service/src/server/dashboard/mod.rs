@@ -1,0 +1,92 @@
+//! The dashboard at `/`: one page embedded in the binary (no external
+//! CDN), which reads `/metrics` and two small JSON endpoints:
+//! `/-/api/activity` (most requested modules, recent errors) and
+//! `/-/api/search?q=` (module paths in the store).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// The page.
+pub const PAGE: &str = include_str!("index.html");
+
+/// Modules remembered for "most requested"; past this, the rarely
+/// requested half is forgotten.
+const TOP_LIMIT: usize = 10_000;
+/// Recent errors kept.
+const ERRORS_KEPT: usize = 20;
+
+/// What the dashboard lists, gathered as requests are answered.
+#[derive(Default)]
+pub struct Activity {
+    requests: Mutex<HashMap<String, u64>>,
+    errors: Mutex<VecDeque<String>>,
+}
+
+impl Activity {
+    /// A module file was asked for. Never waits: under contention the
+    /// request is not counted (the list is a sample, not an account).
+    pub fn requested(&self, module: &str) {
+        let Ok(mut requests) = self.requests.try_lock() else {
+            return;
+        };
+        if let Some(n) = requests.get_mut(module) {
+            *n += 1;
+            return;
+        }
+        if requests.len() >= TOP_LIMIT {
+            let mut counts: Vec<u64> = requests.values().copied().collect();
+            counts.sort_unstable();
+            let median = counts[counts.len() / 2];
+            requests.retain(|_, n| *n > median);
+        }
+        requests.insert(module.to_string(), 1);
+    }
+
+    /// An error answer worth an operator's eye.
+    pub fn failed(&self, what: String) {
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if errors.len() >= ERRORS_KEPT {
+            errors.pop_front();
+        }
+        errors.push_back(what);
+    }
+
+    /// `{"top": [{"module", "requests"}…], "errors": […]}`, newest error first.
+    pub fn json(&self) -> String {
+        let mut top: Vec<(String, u64)> = {
+            let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+            requests.iter().map(|(m, n)| (m.clone(), *n)).collect()
+        };
+        top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top.truncate(10);
+        let errors: Vec<String> = {
+            let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+            errors.iter().rev().cloned().collect()
+        };
+        let top: Vec<serde_json::Value> = top
+            .into_iter()
+            .map(|(module, requests)| serde_json::json!({ "module": module, "requests": requests }))
+            .collect();
+        serde_json::json!({ "top": top, "errors": errors }).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn most_requested_first_and_newest_error_first() {
+        let a = Activity::default();
+        for m in ["b", "a", "b", "c", "b", "a"] {
+            a.requested(m);
+        }
+        a.failed("first".into());
+        a.failed("second".into());
+        let json: serde_json::Value = serde_json::from_str(&a.json()).unwrap();
+        assert_eq!(json["top"][0]["module"], "b");
+        assert_eq!(json["top"][0]["requests"], 3);
+        assert_eq!(json["top"][1]["module"], "a");
+        assert_eq!(json["errors"][0], "second");
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use crate::util::{goroot, hello_project, GoEnv, Modproxy, RefProxy, TempDir};
+use crate::util::{goroot, hello_project, sample, GoEnv, Modproxy, RefProxy, TempDir};
 
 /// A self-signed certificate for 127.0.0.1 made by Go's own generator
 /// (once per test run: it compiles), written to a fresh directory:
@@ -199,15 +199,6 @@ fn clients_need_a_token_and_a_scoped_token_gets_403_elsewhere() {
         err.contains("clients.txt: line 1: the secret of short is shorter"),
         "{err}"
     );
-}
-
-/// The value of the sample `series` (name and labels, exactly as printed)
-/// in a Prometheus text exposition; 0 when absent.
-fn sample(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[test]

@@ -445,3 +445,12 @@ pub fn module_tree_project() -> TempDir {
     .unwrap();
     project
 }
+
+/// The value of the sample `series` (name and labels, exactly as printed)
+/// in a Prometheus text exposition; 0 when absent.
+pub fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}

@@ -425,8 +425,8 @@ impl Store for DiskStore {
     }
 
     fn touch(&self, key: &str) {
-        let path = self.path_of(key);
-        if self.toucher.due(&path) {
+        if self.toucher.due(key) {
+            let path = self.path_of(key);
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = evict::stamp(&path) {
                     tracing::debug!(path = %path.display(), error = %e, "cannot stamp the access time");

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use modproxy_module::path::{unescape_version, ModulePath};
@@ -155,39 +155,46 @@ fn label(root: &Path, at_v: &Path, version: &str) -> String {
 
 /// Stamps the access time of files served from the store, at most once
 /// per `every` per file, so least-recently-used order survives restarts
-/// without a write per hit.
+/// without a write per hit. Lock-free and allocation-free on the hit
+/// path: a fixed table of slots, each holding a key's hash and when it was
+/// last stamped; a collision only costs an extra stamp.
 #[derive(Debug)]
 pub struct Toucher {
-    every: Duration,
-    last: Mutex<HashMap<PathBuf, Instant>>,
+    every_secs: u64,
+    started: Instant,
+    slots: Box<[AtomicU64]>,
 }
 
-/// Past this many remembered files, the memory of recent stamps starts
-/// over (a few extra stamps, no growth).
-const TOUCHED_LIMIT: usize = 100_000;
+const SLOTS: usize = 16_384;
 
 impl Toucher {
     pub fn new(every: Duration) -> Toucher {
         Toucher {
-            every,
-            last: Mutex::new(HashMap::new()),
+            every_secs: every.as_secs().max(1),
+            started: Instant::now(),
+            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
-    /// Whether `path` is due a stamp now (and notes that it got one).
-    pub fn due(&self, path: &Path) -> bool {
-        let now = Instant::now();
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if last
-            .get(path)
-            .is_some_and(|t| now.duration_since(*t) < self.every)
-        {
-            return false;
+    /// Whether `key` is due a stamp now (and notes that it got one).
+    pub fn due(&self, key: &str) -> bool {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(key, &mut hasher);
+        let hash = std::hash::Hasher::finish(&hasher);
+        // High 40 bits: the key's hash; low 24 bits: seconds since start
+        // + 1 (0 is an empty slot), in units of `every / 64`.
+        let unit = (self.every_secs / 64).max(1);
+        let now = (self.started.elapsed().as_secs() / unit + 1) & 0xFF_FFFF;
+        let tag = hash & !0xFF_FFFF;
+        let slot = &self.slots[(hash as usize) % SLOTS];
+        let old = slot.load(Ordering::Relaxed);
+        if old & !0xFF_FFFF == tag && old != 0 {
+            let then = old & 0xFF_FFFF;
+            if now.wrapping_sub(then) & 0xFF_FFFF < 64 {
+                return false;
+            }
         }
-        if last.len() >= TOUCHED_LIMIT {
-            last.clear();
-        }
-        last.insert(path.to_path_buf(), now);
+        slot.store(tag | now, Ordering::Relaxed);
         true
     }
 }
@@ -269,8 +276,8 @@ mod tests {
     #[test]
     fn stamps_are_throttled() {
         let t = Toucher::new(Duration::from_secs(3600));
-        assert!(t.due(Path::new("/a")));
-        assert!(!t.due(Path::new("/a")));
-        assert!(t.due(Path::new("/b")));
+        assert!(t.due("a/@v/v1.0.0.zip"));
+        assert!(!t.due("a/@v/v1.0.0.zip"));
+        assert!(t.due("b/@v/v1.0.0.zip"));
     }
 }

@@ -139,7 +139,10 @@ pub fn endpoint_of(path: &str) -> usize {
 }
 
 fn escape_label(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -148,14 +151,21 @@ impl Metrics {
     }
 
     /// One answered request. `cache` is its `X-Cache-Status` when it was a
-    /// module file (or checksum database) answer.
+    /// module file (or checksum database) answer; `bytes`, the body sent.
+    /// Cache results count module files only (the hit ratio operators
+    /// watch): the go command's checksum database traffic is mostly
+    /// tiles that are fetched once and would skew it.
     pub fn request(&self, endpoint: usize, status: u16, cache: Option<&str>, bytes: Option<u64>) {
         let s = STATUSES
             .iter()
             .position(|x| *x == status)
             .unwrap_or(STATUSES.len() - 1);
         self.requests[endpoint][s].fetch_add(1, Ordering::Relaxed);
-        if let Some(i) = cache.and_then(|c| CACHE_STATUSES.iter().position(|x| *x == c)) {
+        let module_file = ENDPOINTS[endpoint] != "sumdb";
+        if let Some(i) = cache
+            .filter(|_| module_file)
+            .and_then(|c| CACHE_STATUSES.iter().position(|x| *x == c))
+        {
             self.cache[i].fetch_add(1, Ordering::Relaxed);
         }
         if let Some(n) = bytes {

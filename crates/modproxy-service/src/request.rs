@@ -187,7 +187,7 @@ fn parse_module_request(path: &str) -> Result<ModuleRequest, BadPath> {
 }
 
 /// Decodes `%XX` escapes; `None` when one is malformed or the result is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+pub fn percent_decode(s: &str) -> Option<String> {
     if !s.contains('%') {
         return Some(s.to_string());
     }
@@ -196,8 +196,11 @@ fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None; // from_str_radix alone would take `+f`
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -283,6 +286,17 @@ mod tests {
     }
 
     #[test]
+    fn percent_escapes_are_two_hex_digits() {
+        assert_eq!(
+            percent_decode("v2%2Bincompatible").as_deref(),
+            Some("v2+incompatible")
+        );
+        for bad in ["%+f", "%-1", "%2", "%zz", "%c3%28"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn rejects_malformed_paths() {
         for p in [
             "../etc/passwd/@v/list",
@@ -297,6 +311,7 @@ mod tests {
             "rsc.io/quote/@v/",
             "rsc.io/qu!Ote/@v/list",
             "rsc.io/quote/@v/%zz.info",
+            "rsc.io/quote/@v/v1.0.0%+f.info",
             &format!("rsc.io/quote/@v/v1.0.0-{}.info", "a".repeat(300)),
             "",
         ] {

@@ -2,7 +2,8 @@
 //! tokens or basic auth from a tokens file, each token optionally limited
 //! to module path patterns, so private modules can be shared with one team.
 //!
-//! The file has one client per line, `#` comments and blank lines skipped:
+//! The file has one client per line; blank lines and comments (from a `#`
+//! at the start of a line or after a space) are skipped:
 //!
 //! ```text
 //! # name    secret              module path patterns (GOPRIVATE syntax; none: all)
@@ -25,7 +26,9 @@ use modproxy_module::pattern::PathPatterns;
 #[derive(Debug)]
 pub struct Client {
     pub name: String,
-    secret: String,
+    /// SHA-256 of the secret: compared in constant time, and equal length
+    /// whatever the secret's.
+    secret: [u8; 32],
     /// `None`: every module.
     patterns: Option<PathPatterns>,
 }
@@ -35,6 +38,12 @@ impl Client {
     pub fn allows(&self, module: &str) -> bool {
         self.patterns.as_ref().is_none_or(|p| p.matches(module))
     }
+
+    /// Whether this client may fetch every module (and so see the
+    /// dashboard and metrics).
+    pub fn is_unrestricted(&self) -> bool {
+        self.patterns.is_none()
+    }
 }
 
 /// Why a request was not let in.
@@ -43,6 +52,9 @@ pub enum Denied {
     Unauthenticated,
     /// Known client, module outside its patterns: 403.
     Forbidden { client: String, module: String },
+    /// A client limited to module patterns asked for the dashboard or
+    /// metrics (which show every module): 403.
+    NotOperator { client: String },
 }
 
 #[derive(Debug)]
@@ -61,7 +73,12 @@ impl Auth {
     fn parse(text: &str) -> Result<Auth, String> {
         let mut clients: Vec<Client> = Vec::new();
         for (n, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
+            // A comment starts with `#` at the start of a line or after a
+            // space; a `#` inside a secret is part of it.
+            let b = line.as_bytes();
+            let comment =
+                (0..b.len()).find(|&i| b[i] == b'#' && (i == 0 || b[i - 1].is_ascii_whitespace()));
+            let line = line[..comment.unwrap_or(line.len())].trim();
             if line.is_empty() {
                 continue;
             }
@@ -95,7 +112,7 @@ impl Auth {
                 .map_err(|e| format!("line {}: {e}", n + 1))?;
             clients.push(Client {
                 name: name.to_string(),
-                secret: secret.to_string(),
+                secret: digest(secret),
                 patterns,
             });
         }
@@ -112,22 +129,28 @@ impl Auth {
             .ok_or(Denied::Unauthenticated)?;
         let (scheme, credentials) = value.split_once(' ').ok_or(Denied::Unauthenticated)?;
         let credentials = credentials.trim();
-        let found = if scheme.eq_ignore_ascii_case("bearer") {
-            self.clients
-                .iter()
-                .find(|c| same(c.secret.as_bytes(), credentials.as_bytes()))
+        let (name, secret) = if scheme.eq_ignore_ascii_case("bearer") {
+            (None, credentials.to_string())
         } else if scheme.eq_ignore_ascii_case("basic") {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(credentials)
                 .map_err(|_| Denied::Unauthenticated)?;
             let decoded = String::from_utf8(decoded).map_err(|_| Denied::Unauthenticated)?;
             let (name, secret) = decoded.split_once(':').ok_or(Denied::Unauthenticated)?;
-            self.clients
-                .iter()
-                .find(|c| c.name == name && same(c.secret.as_bytes(), secret.as_bytes()))
+            (Some(name.to_string()), secret.to_string())
         } else {
-            None
+            return Err(Denied::Unauthenticated);
         };
+        // Every client is compared, in time that depends neither on the
+        // secret nor on which client (if any) it belongs to.
+        let presented = digest(&secret);
+        let mut found = None;
+        for c in &self.clients {
+            let matches = same(&c.secret, &presented);
+            if matches && name.as_deref().is_none_or(|n| n == c.name) {
+                found = Some(c);
+            }
+        }
         found.ok_or(Denied::Unauthenticated)
     }
 }
@@ -140,9 +163,14 @@ pub fn sumdb_module(rest: &str) -> Option<String> {
     Some(ModulePath::unescape(module).map_or_else(|_| module.to_string(), |m| m.into_string()))
 }
 
-/// Compares secrets in time that does not depend on where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Compares digests in time that does not depend on where they differ.
+fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn digest(secret: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(secret.as_bytes()).into()
 }
 
 #[cfg(test)]
@@ -156,7 +184,7 @@ mod tests {
     #[test]
     fn bearer_and_basic_clients_with_and_without_patterns() {
         let auth = Auth::parse(
-            "# clients\nci 0123456789abcdef\n\nteam s3cret-s3cret-s3cret example.com/team/*\n",
+            "# clients\nci 0123456789abcdef # the CI farm\n\nteam s3cret#s3cret-s3cret example.com/team/*\n",
         )
         .unwrap();
         let ci = auth
@@ -165,13 +193,14 @@ mod tests {
             .unwrap();
         assert_eq!(ci.name, "ci");
         assert!(ci.allows("rsc.io/quote"));
-        let basic = base64::engine::general_purpose::STANDARD.encode("team:s3cret-s3cret-s3cret");
+        let basic = base64::engine::general_purpose::STANDARD.encode("team:s3cret#s3cret-s3cret");
         let team = auth
             .identify(Some(&header(&format!("Basic {basic}"))))
             .ok()
             .unwrap();
         assert!(team.allows("example.com/team/app"));
         assert!(!team.allows("rsc.io/quote"));
+        assert!(!team.is_unrestricted() && ci.is_unrestricted());
         for bad in [
             "Bearer wrong",
             "Basic !!",
@@ -182,7 +211,7 @@ mod tests {
         }
         assert!(auth.identify(None).is_err());
         let wrong_name =
-            base64::engine::general_purpose::STANDARD.encode("ci:s3cret-s3cret-s3cret");
+            base64::engine::general_purpose::STANDARD.encode("ci:s3cret#s3cret-s3cret");
         assert!(auth
             .identify(Some(&header(&format!("Basic {wrong_name}"))))
             .is_err());

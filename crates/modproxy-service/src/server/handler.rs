@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::header::{
+    HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::auth::{sumdb_module, Auth, Denied};
@@ -15,7 +17,7 @@ use super::sumdb::SumDbProxy;
 use crate::cache::{Cache, CacheStatus};
 use crate::error::ServeError;
 use crate::metrics::{endpoint_of, Metrics};
-use crate::request::{Endpoint, ModuleRequest, Route};
+use crate::request::{percent_decode, Endpoint, ModuleRequest, Route};
 use crate::store::{DiskStore, Store};
 use crate::upstream::Upstreams;
 
@@ -35,6 +37,10 @@ pub struct Handler {
     pub(super) max_size: Option<u64>,
     /// What the dashboard lists.
     pub(super) activity: Activity,
+    /// One store search at a time.
+    pub(super) searches: tokio::sync::Semaphore,
+    /// The last readiness probe: when, and what it found.
+    pub(super) ready: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
 /// What the pipeline produced before headers are added.
@@ -46,6 +52,8 @@ pub(super) struct Outcome {
     pub body: ResponseBody,
     /// Send `WWW-Authenticate` (a 401).
     pub challenge: bool,
+    /// Send `Location` (a redirect).
+    pub location: Option<String>,
 }
 
 impl Outcome {
@@ -58,7 +66,15 @@ impl Outcome {
             length: Some(text.len() as u64),
             body: ResponseBody::text(text),
             challenge: false,
+            location: None,
         }
+    }
+
+    /// A permanent redirect to `to`.
+    pub(super) fn redirect(to: String) -> Outcome {
+        let mut o = Outcome::text(StatusCode::PERMANENT_REDIRECT, format!("see {to}\n"));
+        o.location = Some(to);
+        o
     }
 
     /// 401 (with a basic-auth challenge, which makes the go command use
@@ -79,6 +95,12 @@ impl Outcome {
                     "{client} may not fetch {module}: outside the module patterns of its token\n"
                 ),
             ),
+            Denied::NotOperator { client } => Outcome::text(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "{client} may not see the dashboard or metrics: its token is limited to module patterns (use one without patterns)\n"
+                ),
+            ),
         }
     }
 
@@ -91,6 +113,7 @@ impl Outcome {
             length: Some(text.len() as u64),
             body: ResponseBody::text(text),
             challenge: false,
+            location: None,
         }
     }
 }
@@ -108,13 +131,16 @@ impl Handler {
 
         let status = outcome.status;
         let outcome_challenge = outcome.challenge;
+        let location = outcome.location.clone();
         let endpoint = endpoint_of(
             path.strip_prefix(self.path_prefix.as_str())
                 .unwrap_or(&path),
         );
         let cache_label = (outcome.cache != CacheStatus::Bypass).then(|| outcome.cache.as_str());
+        // Bytes served: bodies sent, not HEAD answers' announced lengths.
+        let sent = outcome.length.filter(|_| method != Method::HEAD);
         self.metrics
-            .request(endpoint, status.as_u16(), cache_label, outcome.length);
+            .request(endpoint, status.as_u16(), cache_label, sent);
         let cache = outcome.cache.as_str();
         tracing::info!(
             id = %id,
@@ -153,6 +179,22 @@ impl Handler {
         }
         if let Ok(v) = HeaderValue::from_str(&id) {
             headers.insert("x-request-id", v);
+        }
+        headers.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
+        if outcome.content_type.starts_with("text/html") {
+            // The dashboard is one self-contained page: nothing from elsewhere.
+            headers.insert(
+                "content-security-policy",
+                HeaderValue::from_static(
+                    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+                ),
+            );
+        }
+        if let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            headers.insert(LOCATION, v);
         }
         response
     }
@@ -194,52 +236,28 @@ impl Handler {
             },
         };
         let allowed = |module: &str| match client {
-            Some(c) if !c.allows(module) => Err(Outcome::denied(Denied::Forbidden {
+            Some(c) if !c.allows(module) => Err(Denied::Forbidden {
                 client: c.name.clone(),
                 module: module.to_string(),
-            })),
+            }),
             _ => Ok(()),
         };
-        match rest {
-            "" | "/" => {
-                let mut page = Outcome::text(StatusCode::OK, PAGE.to_string());
-                page.content_type = "text/html; charset=utf-8";
-                return page;
+        if matches!(rest, "" | "/" | "/metrics") || rest.starts_with("/-/") {
+            // What the proxy holds and does is for clients that may fetch
+            // everything: a token limited to some modules sees only those.
+            if let Some(c) = client.filter(|c| !c.is_unrestricted()) {
+                return Outcome::denied(Denied::NotOperator {
+                    client: c.name.clone(),
+                });
             }
-            "/-/api/activity" => return json(self.activity.json()),
-            "/-/api/search" => {
-                let q = query
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("q="))
-                    .map(percent_decode)
-                    .unwrap_or_default();
-                let store = Arc::clone(&self.store);
-                let found = tokio::task::spawn_blocking(move || store.modules_matching(&q, 50))
-                    .await
-                    .unwrap_or_default();
-                return json(serde_json::Value::from(found).to_string());
-            }
-            _ => {}
-        }
-        if rest == "/metrics" {
-            let text =
-                self.metrics
-                    .render(&self.upstreams.stats(), self.store.usage(), self.max_size);
-            return Outcome {
-                status: StatusCode::OK,
-                cache: CacheStatus::Bypass,
-                content_type: "text/plain; version=0.0.4; charset=utf-8",
-                length: Some(text.len() as u64),
-                body: ResponseBody::text(text),
-                challenge: false,
-            };
+            return self.operator_page(rest, query).await;
         }
         let rest = rest.strip_prefix('/').unwrap_or(rest);
         match Route::parse(rest) {
             Err(e) => Outcome::error(CacheStatus::Bypass, &e.into()),
             Ok(Route::SumDb(rest)) => {
                 if let Err(denied) = sumdb_module(&rest).map_or(Ok(()), |m| allowed(&m)) {
-                    return denied;
+                    return Outcome::denied(denied);
                 }
                 self.sumdb.handle(&rest).await
             }
@@ -248,7 +266,7 @@ impl Handler {
                 cached_only,
             }) => {
                 if let Err(denied) = allowed(request.module.as_str()) {
-                    return denied;
+                    return Outcome::denied(denied);
                 }
                 self.module(&request, cached_only).await
             }
@@ -265,6 +283,7 @@ impl Handler {
                 length: answer.length,
                 body: ResponseBody::from_answer(answer.body, answer.length),
                 challenge: false,
+                location: None,
             },
             Err((cache, e)) => {
                 if !e.is_not_found() && !matches!(request.endpoint, Endpoint::Query(_)) {
@@ -280,13 +299,59 @@ impl Handler {
 }
 
 impl Handler {
+    /// The dashboard, its JSON endpoints and `/metrics`.
+    async fn operator_page(&self, rest: &str, query: &str) -> Outcome {
+        match rest {
+            // The page's links are relative: it lives at `PREFIX/`.
+            "" => Outcome::redirect(format!("{}/", self.path_prefix)),
+            "/" => {
+                let mut page = Outcome::text(StatusCode::OK, PAGE.to_string());
+                page.content_type = "text/html; charset=utf-8";
+                page
+            }
+            "/metrics" => {
+                let text =
+                    self.metrics
+                        .render(&self.upstreams.stats(), self.store.usage(), self.max_size);
+                let mut o = Outcome::text(StatusCode::OK, text);
+                o.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                o
+            }
+            "/-/api/activity" => json(self.activity.json()),
+            "/-/api/search" => {
+                let q = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("q="))
+                    .and_then(|q| percent_decode(&q.replace('+', " ")))
+                    .unwrap_or_default();
+                // A search walks the store: one at a time, the others are
+                // told to retry rather than queue up walks.
+                let Ok(_walking) = self.searches.try_acquire() else {
+                    return Outcome::text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "a store search is running; retry shortly\n".into(),
+                    );
+                };
+                let store = Arc::clone(&self.store);
+                let found = tokio::task::spawn_blocking(move || store.modules_matching(&q, 50))
+                    .await
+                    .unwrap_or_default();
+                json(serde_json::Value::from(found).to_string())
+            }
+            _ => Outcome::error(
+                CacheStatus::Bypass,
+                &ServeError::NotFound(format!("not found: {rest}")),
+            ),
+        }
+    }
+
     /// `/healthz`: the process answers. `/readyz`: the configuration was
     /// valid (the server would not have started otherwise) and the store
     /// takes writes now. `None` for any other path.
     async fn health(&self, path: &str) -> Option<Outcome> {
         match path {
             "/healthz" => Some(Outcome::text(StatusCode::OK, "ok\n".into())),
-            "/readyz" => Some(match self.cache.check_store().await {
+            "/readyz" => Some(match self.readiness().await {
                 Ok(()) => Outcome::text(StatusCode::OK, "ready\n".into()),
                 Err(e) => {
                     Outcome::text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n"))
@@ -295,7 +360,24 @@ impl Handler {
             _ => None,
         }
     }
+
+    /// Whether the store takes writes, probed at most once per
+    /// [`READY_FOR`]: `/readyz` is open to anyone, and a probe is an fsync.
+    async fn readiness(&self) -> Result<(), String> {
+        let mut last = self.ready.lock().await;
+        if let Some((at, result)) = &*last {
+            if at.elapsed() < READY_FOR {
+                return result.clone();
+            }
+        }
+        let result = self.cache.check_store().await.map_err(|e| e.to_string());
+        *last = Some((Instant::now(), result.clone()));
+        result
+    }
 }
+
+/// How long a readiness probe's result is reused.
+const READY_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Request ids: a per-process random prefix and a counter.
 pub(super) struct RequestIds {
@@ -326,31 +408,6 @@ fn json(body: String) -> Outcome {
     let mut o = Outcome::text(StatusCode::OK, body);
     o.content_type = "application/json";
     o
-}
-
-/// `%XX` and `+` decoded (a search box's query).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The UTC time of day, `HH:MM:SS`.

@@ -73,17 +73,24 @@ const BUDGET_CHECK: Duration = Duration::from_secs(5);
 
 /// Evicts least recently used module versions whenever the store is over
 /// `max` bytes (checked every [`BUDGET_CHECK`], from the store's running
-/// count, so an idle check costs nothing).
+/// count, so an idle check costs nothing), down to 90% of `max` so the
+/// next few fetches do not trigger another scan. Versions used in the last
+/// minute go only if the store cannot get under `max` otherwise.
 async fn keep_under_budget(disk: Arc<DiskStore>, max: u64, metrics: Arc<Metrics>) {
     loop {
         if disk.usage().is_some_and(|(bytes, _)| bytes > max) {
             let store = Arc::clone(&disk);
             let policy = evict::Policy {
                 max_size: Some(max),
+                low_water: Some(max / 10 * 9),
+                spare_used_within: Some(Duration::from_secs(60)),
                 ..evict::Policy::default()
             };
             match tokio::task::spawn_blocking(move || store.evict(policy)).await {
                 Ok(Ok(report)) => {
+                    for failure in &report.failed {
+                        tracing::warn!(%failure, "eviction could not remove a file");
+                    }
                     metrics
                         .evictions
                         .fetch_add(report.evicted.len() as u64, Ordering::Relaxed);
@@ -148,6 +155,8 @@ impl Handler {
             store: disk,
             max_size: settings.max_size,
             activity: dashboard::Activity::default(),
+            searches: tokio::sync::Semaphore::new(1),
+            ready: tokio::sync::Mutex::new(None),
             auth: settings
                 .auth_file
                 .as_deref()

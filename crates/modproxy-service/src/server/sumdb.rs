@@ -37,6 +37,7 @@ impl SumDbProxy {
                 length: Some(body.len() as u64),
                 body: ResponseBody::Full(Some(body)),
                 challenge: false,
+                location: None,
             },
             Err(e) => Outcome::error(CacheStatus::Miss, &e),
         }

@@ -30,6 +30,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::evict::{self, Policy, Toucher};
+use super::walk::walk;
 use super::{ObjectBody, Store, StoreError, StoredObject};
 
 /// A [`Store`] on a local directory.
@@ -65,12 +66,7 @@ impl Usage {
     fn published(&self, size: u64, replaced: Option<u64>) {
         self.bytes.fetch_add(size, Ordering::Relaxed);
         match replaced {
-            Some(old) => {
-                self.bytes.fetch_sub(
-                    old.min(self.bytes.load(Ordering::Relaxed)),
-                    Ordering::Relaxed,
-                );
-            }
+            Some(old) => subtract(&self.bytes, old),
             None => {
                 self.objects.fetch_add(1, Ordering::Relaxed);
             }
@@ -79,30 +75,33 @@ impl Usage {
 
     /// Counts what is under `root` (not `.tmp/`) and adds it.
     fn count(&self, root: &Path) {
-        let mut stack = vec![root.to_path_buf()];
         let (mut bytes, mut objects) = (0u64, 0u64);
-        while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let Ok(kind) = entry.file_type() else {
-                    continue;
-                };
-                if kind.is_dir() {
-                    if entry.file_name() != ".tmp" {
-                        stack.push(entry.path());
-                    }
-                } else if kind.is_file() {
-                    bytes += entry.metadata().map_or(0, |m| m.len());
-                    objects += 1;
-                }
+        let _ = walk(root, usize::MAX, |_, entry, kind| {
+            if kind.is_file() {
+                bytes += entry.metadata().map_or(0, |m| m.len());
+                objects += 1;
             }
-        }
+            true
+        });
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.objects.fetch_add(objects, Ordering::Relaxed);
         self.counted.store(true, Ordering::Release);
     }
+
+    /// What a full scan just measured replaces the running count (which
+    /// drifts when another process writes to or evicts from the store).
+    fn measured(&self, bytes: u64, objects: u64) {
+        self.bytes.store(bytes, Ordering::Relaxed);
+        self.objects.store(objects, Ordering::Relaxed);
+        self.counted.store(true, Ordering::Release);
+    }
+}
+
+/// `counter -= n`, stopping at zero.
+fn subtract(counter: &AtomicU64, n: u64) {
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some(v.saturating_sub(n))
+    });
 }
 
 impl DiskStore {
@@ -147,19 +146,15 @@ impl DiskStore {
     }
 
     /// Evicts whole module versions by `policy` (blocking: run it off the
-    /// async threads); what it found and removed.
+    /// async threads); what it found and removed. The scan's measurement
+    /// becomes the store's running count.
     pub fn evict(&self, policy: Policy) -> io::Result<evict::Report> {
         let report = evict::run(&self.root, policy, std::time::SystemTime::now())?;
         if !policy.dry_run {
             let files: u64 = report.evicted.iter().map(|v| v.files.len() as u64).sum();
-            let (bytes, objects) = (&self.usage.bytes, &self.usage.objects);
-            bytes.fetch_sub(
-                report.bytes_evicted.min(bytes.load(Ordering::Relaxed)),
-                Ordering::Relaxed,
-            );
-            objects.fetch_sub(
-                files.min(objects.load(Ordering::Relaxed)),
-                Ordering::Relaxed,
+            self.usage.measured(
+                report.bytes_before.saturating_sub(report.bytes_evicted),
+                report.objects_before.saturating_sub(files),
             );
         }
         Ok(report)
@@ -169,34 +164,21 @@ impl DiskStore {
     /// sorted, at most `limit`; the walk is bounded too (blocking: run it
     /// off the async threads).
     pub fn modules_matching(&self, query: &str, limit: usize) -> Vec<String> {
-        const DIRS_WALKED: usize = 100_000;
+        const DIRS_READ: usize = 100_000;
         let query = query.to_lowercase();
         let mut found = Vec::new();
-        let mut stack = vec![self.root.clone()];
-        let mut walked = 0;
-        while let Some(dir) = stack.pop() {
-            walked += 1;
-            if walked > DIRS_WALKED {
-                break;
+        let _ = walk(&self.root, DIRS_READ, |dir, entry, kind| {
+            if !kind.is_dir() {
+                return false;
             }
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    continue;
-                }
-                let name = entry.file_name();
-                if name == ".tmp" || (dir == self.root && name == "sumdb") {
-                    continue;
-                }
-                if name != "@v" {
-                    stack.push(entry.path());
-                    continue;
-                }
-                let Ok(rel) = dir.strip_prefix(&self.root) else {
-                    continue;
-                };
+            let name = entry.file_name();
+            if dir == self.root && name == "sumdb" {
+                return false;
+            }
+            if name != "@v" {
+                return true;
+            }
+            if let Ok(rel) = dir.strip_prefix(&self.root) {
                 let escaped = rel.to_string_lossy();
                 let module = modproxy_module::path::ModulePath::unescape(&escaped)
                     .map_or_else(|_| escaped.to_string(), |m| m.into_string());
@@ -204,7 +186,8 @@ impl DiskStore {
                     found.push(module);
                 }
             }
-        }
+            false
+        });
         found.sort();
         found.truncate(limit);
         found

@@ -28,6 +28,13 @@ pub struct Policy {
     pub older_than: Option<Duration>,
     /// Only say what would be evicted.
     pub dry_run: bool,
+    /// With `max_size`: evict down to this many bytes once over
+    /// `max_size` (a low-water mark, so the next few fetches do not each
+    /// trigger a scan), sparing recently used versions below `max_size`.
+    pub low_water: Option<u64>,
+    /// Versions used this recently are evicted only to get under
+    /// `max_size`, not down to `low_water` (a build is fetching them).
+    pub spare_used_within: Option<Duration>,
 }
 
 /// One module version in the store.
@@ -49,6 +56,9 @@ pub struct Report {
     /// Versions evicted (or that would be, in a dry run), oldest first.
     pub evicted: Vec<Version>,
     pub bytes_evicted: u64,
+    /// Files that could not be removed, with why (their versions are not
+    /// in `evicted`).
+    pub failed: Vec<String>,
     /// Every version, for `stats` (oldest use first).
     pub versions: Vec<Version>,
 }
@@ -64,19 +74,35 @@ pub fn run(root: &Path, policy: Policy, now: SystemTime) -> std::io::Result<Repo
     };
     let mut remaining = bytes_before;
     for v in &versions {
-        let too_old = policy
-            .older_than
-            .is_some_and(|d| now.duration_since(v.last_used).unwrap_or_default() > d);
-        let over_budget = policy.max_size.is_some_and(|max| remaining > max);
+        let unused_for = now.duration_since(v.last_used).unwrap_or_default();
+        let too_old = policy.older_than.is_some_and(|d| unused_for > d);
+        let recent = policy.spare_used_within.is_some_and(|d| unused_for < d);
+        let over_budget = policy.max_size.is_some_and(|max| {
+            let goal = match policy.low_water {
+                Some(low) if !recent && bytes_before > max => low.min(max),
+                _ => max,
+            };
+            remaining > goal
+        });
         if !(too_old || over_budget) {
             continue;
         }
         if !policy.dry_run {
-            for f in &v.files {
-                match std::fs::remove_file(f) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
-                }
+            // Keep going past a file that cannot be removed: the others
+            // still free space. The version stays counted as stored.
+            let errors: Vec<String> = v
+                .files
+                .iter()
+                .filter_map(|f| match std::fs::remove_file(f) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        Some(format!("cannot remove {}: {e}", f.display()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !errors.is_empty() {
+                report.failed.extend(errors);
+                continue;
             }
         }
         remaining = remaining.saturating_sub(v.bytes);
@@ -92,52 +118,40 @@ pub fn run(root: &Path, policy: Policy, now: SystemTime) -> std::io::Result<Repo
 fn scan(root: &Path) -> std::io::Result<(Vec<Version>, u64, u64)> {
     let mut by_version: HashMap<(PathBuf, String), Version> = HashMap::new();
     let (mut bytes, mut objects) = (0u64, 0u64);
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if dir == root => return Err(e),
-            Err(_) => continue,
-        };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let path = entry.path();
-            if kind.is_dir() {
-                if entry.file_name() != ".tmp" {
-                    stack.push(path);
-                }
-                continue;
-            }
-            let Ok(meta) = entry.metadata() else { continue };
-            bytes += meta.len();
-            objects += 1;
-            if dir.file_name().is_none_or(|n| n != "@v") {
-                continue; // lists live in @v too; @latest, sumdb/ do not
-            }
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some((version, _ext)) = name.rsplit_once('.') else {
-                continue; // `list`
-            };
-            let used = [meta.accessed().ok(), meta.modified().ok()]
-                .into_iter()
-                .flatten()
-                .max()
-                .unwrap_or(SystemTime::UNIX_EPOCH);
-            let slot = by_version
-                .entry((dir.clone(), version.to_string()))
-                .or_insert_with(|| Version {
-                    label: label(root, &dir, version),
-                    files: Vec::new(),
-                    bytes: 0,
-                    last_used: SystemTime::UNIX_EPOCH,
-                });
-            slot.files.push(path);
-            slot.bytes += meta.len();
-            slot.last_used = slot.last_used.max(used);
+    super::walk::walk(root, usize::MAX, |dir, entry, kind| {
+        if kind.is_dir() {
+            return true;
         }
-    }
+        let Ok(meta) = entry.metadata() else {
+            return false;
+        };
+        bytes += meta.len();
+        objects += 1;
+        if dir.file_name().is_none_or(|n| n != "@v") {
+            return false; // @latest and sumdb/ are not in @v
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((version, _ext)) = name.rsplit_once('.') else {
+            return false; // `list`
+        };
+        let used = [meta.accessed().ok(), meta.modified().ok()]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let slot = by_version
+            .entry((dir.to_path_buf(), version.to_string()))
+            .or_insert_with(|| Version {
+                label: label(root, dir, version),
+                files: Vec::new(),
+                bytes: 0,
+                last_used: SystemTime::UNIX_EPOCH,
+            });
+        slot.files.push(entry.path());
+        slot.bytes += meta.len();
+        slot.last_used = slot.last_used.max(used);
+        false
+    })?;
     Ok((by_version.into_values().collect(), bytes, objects))
 }
 
@@ -271,6 +285,34 @@ mod tests {
             "dry run removed"
         );
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn down_to_the_low_water_mark_sparing_recent_versions() {
+        let evicted = |max, low| {
+            let root = store();
+            let policy = Policy {
+                max_size: Some(max),
+                low_water: Some(low),
+                spare_used_within: Some(Duration::from_secs(5 * 86400)),
+                ..Policy::default()
+            };
+            let report = run(&root, policy, SystemTime::now()).unwrap();
+            std::fs::remove_dir_all(&root).unwrap();
+            let labels: Vec<String> = report.evicted.into_iter().map(|v| v.label).collect();
+            labels.join(" ")
+        };
+        // 950 bytes: past the low water mark, but not the recent version…
+        assert_eq!(
+            evicted(700, 100),
+            "example.com/A@v1.0.0 example.com/A@v1.1.0"
+        );
+        // …unless the store cannot get under its budget otherwise.
+        assert_eq!(
+            evicted(300, 100),
+            "example.com/A@v1.0.0 example.com/A@v1.1.0 example.com/A@v1.2.0"
+        );
+        assert_eq!(evicted(960, 100), "");
     }
 
     #[test]

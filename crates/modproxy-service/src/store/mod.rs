@@ -8,6 +8,7 @@
 
 mod disk;
 pub mod evict;
+mod walk;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@
 mod breaker;
 mod error;
 mod proxy;
+mod redact;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +21,7 @@ use modproxy_module::pattern::PathPatterns;
 
 pub use error::UpstreamError;
 pub use proxy::{Fetched, Http, ProxyUpstream};
+pub use redact::redact;
 
 use crate::settings::{Settings, UpstreamPolicy};
 
@@ -38,13 +40,28 @@ pub struct Chain {
 }
 
 impl Chain {
-    pub fn new(list: &ProxyList, policy: &UpstreamPolicy) -> Chain {
+    /// The chain for `list`. A proxy already in `known` (the same URL in
+    /// another list) is reused, so it has one circuit breaker and one set
+    /// of statistics; new ones are added to `known`.
+    pub fn new(
+        list: &ProxyList,
+        policy: &UpstreamPolicy,
+        known: &mut Vec<(String, ProxyUpstream)>,
+    ) -> Chain {
+        let mut proxy = |url: &str| {
+            if let Some((_, p)) = known.iter().find(|(u, _)| u == url) {
+                return p.clone();
+            }
+            let p = ProxyUpstream::new(url, policy);
+            known.push((url.to_string(), p.clone()));
+            p
+        };
         let entries = list
             .entries
             .iter()
             .map(|e| {
                 let source = match &e.spec {
-                    ProxySpec::Url(url) => Source::Proxy(ProxyUpstream::new(url, policy)),
+                    ProxySpec::Url(url) => Source::Proxy(proxy(url)),
                     ProxySpec::Direct => Source::Direct,
                     ProxySpec::Off => Source::Off,
                 };
@@ -79,10 +96,11 @@ impl Upstreams {
             .pool_idle_timeout(Duration::from_secs(90))
             .user_agent(concat!("modproxy/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let mut known = Vec::new();
         Ok(Upstreams {
             http: Http { client, policy },
-            public: Chain::new(&settings.upstream, &policy),
-            private: Chain::new(&settings.private_upstream, &policy),
+            public: Chain::new(&settings.upstream, &policy, &mut known),
+            private: Chain::new(&settings.private_upstream, &policy, &mut known),
             private_patterns: settings.private.clone(),
         })
     }

@@ -42,10 +42,12 @@ impl ProxyUpstream {
     /// `base` is an `http(s)://` URL; a trailing slash is ignored.
     pub fn new(base: &str, policy: &UpstreamPolicy) -> ProxyUpstream {
         let base = base.trim_end_matches('/').to_string();
-        let name = base
+        // Credentials in the URL (`https://user:token@host`) never reach a
+        // message, log line or metric label.
+        let redacted = super::redact(&base);
+        let name = redacted
             .split_once("://")
-            .map(|(_, rest)| rest.to_string())
-            .unwrap_or_else(|| base.clone());
+            .map_or_else(|| redacted.clone(), |(_, rest)| rest.to_string());
         ProxyUpstream {
             base,
             name,
@@ -73,7 +75,8 @@ impl ProxyUpstream {
         self.breaker.is_open()
     }
 
-    /// The name used in messages: host, port and path, without the scheme.
+    /// The name used in messages: host, port and path, without the scheme
+    /// and with any credentials hidden.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -321,7 +324,7 @@ impl Fetched {
                 upstream: self.upstream.clone(),
                 step: "reading the body".into(),
                 after: now.elapsed(),
-                source: e,
+                source: e.without_url(),
             }),
             Err(_) if wait < stall => {
                 Err(self.timeout("fetch deadline exceeded", self.http.policy.deadline))
@@ -430,7 +433,8 @@ fn network_error(
         upstream: upstream.to_string(),
         step: step.into(),
         after,
-        source: e,
+        // The upstream is named already; its URL may hold credentials.
+        source: e.without_url(),
     }
 }
 
@@ -466,7 +470,18 @@ fn escape_path(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::escape_path;
+    use super::{escape_path, ProxyUpstream};
+
+    #[test]
+    fn names_never_show_credentials() {
+        let policy = crate::settings::UpstreamPolicy::default();
+        let p = ProxyUpstream::new("https://ci:s3cret@goproxy.example.com/mod/", &policy);
+        assert_eq!(p.name(), "***@goproxy.example.com/mod");
+        assert_eq!(
+            p.sub("sumdb/x").name(),
+            "***@goproxy.example.com/mod/sumdb/x"
+        );
+    }
 
     #[test]
     fn escapes_what_a_url_path_cannot_hold() {

@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{bail, Context};
-use modproxy_service::store::evict::Policy;
-use modproxy_service::store::DiskStore;
+use modproxy_service::store::evict::{self, Policy};
 
 use crate::cli::{GcArgs, Sources};
 use crate::commands::stats::ago;
@@ -20,15 +19,15 @@ pub fn run(args: &GcArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
     if settings.max_size.is_none() && args.older_than.is_none() {
         bail!("nothing to do: give --max-size (or set max_size) and/or --older-than");
     }
-    let store = DiskStore::open(&settings.data_dir)
-        .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
     let policy = Policy {
         max_size: settings.max_size,
         older_than: args.older_than,
         dry_run: args.dry_run,
+        ..Policy::default()
     };
-    let report = store
-        .evict(policy)
+    // The store's files, directly: a running server re-measures its own
+    // count on its next eviction scan.
+    let report = evict::run(&settings.data_dir, policy, SystemTime::now())
         .with_context(|| format!("cannot evict from {}", settings.data_dir.display()))?;
     let verb = if args.dry_run {
         "would evict"
@@ -52,5 +51,14 @@ pub fn run(args: &GcArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
         report.objects_before,
         human_bytes(report.bytes_before - report.bytes_evicted),
     ));
+    if !report.failed.is_empty() {
+        for failure in &report.failed {
+            printer::line(&format!("error: {failure}"));
+        }
+        bail!(
+            "{} files could not be removed (see above); their versions are still stored",
+            report.failed.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -75,8 +75,12 @@ fn hit_ratio(addr: &str, prefix: &str) -> Option<(f64, f64)> {
         let Some(rest) = line.strip_prefix("modproxy_cache_results_total{status=\"") else {
             continue;
         };
-        let (status, value) = rest.split_once("\"} ")?;
-        let n: f64 = value.trim().parse().ok()?;
+        let Some((status, value)) = rest.split_once("\"} ") else {
+            continue;
+        };
+        let Ok(n) = value.trim().parse::<f64>() else {
+            continue;
+        };
         if status != "BYPASS" {
             total += n;
         }

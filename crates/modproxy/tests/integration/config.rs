@@ -170,6 +170,20 @@ async fn path_prefix_and_cached_only() {
         .await
         .unwrap();
     assert_eq!(outside.status(), 404);
+    // The dashboard lives at PREFIX/ (its links are relative).
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let bare = no_redirects.get(&proxy.url).send().await.unwrap();
+    assert_eq!(bare.status(), 308);
+    assert_eq!(bare.headers()["location"], "/go/");
+    let page = reqwest::get(format!("{}/", proxy.url)).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'self'"));
     // The /cached-only/ prefix serves what is stored and nothing else.
     let stored = reqwest::get(format!(
         "{}/cached-only/rsc.io/quote/@v/v1.5.2.mod",

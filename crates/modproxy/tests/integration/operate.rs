@@ -164,8 +164,20 @@ fn clients_need_a_token_and_a_scoped_token_gets_403_elsewhere() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("team may not fetch rsc.io/quote"), "{body}");
     assert_eq!(get(&list, Some("Bearer all-secret-0123456789")).0, 200);
-    // Metrics are for clients too.
-    assert_eq!(get(&format!("{}/metrics", proxy.url), None).0, 401);
+    // Metrics and the dashboard are for clients too, and only for those
+    // that may fetch every module: they show every module.
+    for page in ["/metrics", "/", "/-/api/activity", "/-/api/search?q=rsc"] {
+        let url = format!("{}{page}", proxy.url);
+        assert_eq!(get(&url, None).0, 401, "{page}");
+        let (status, _, body) = get(&url, Some("Bearer team-secret-0123456789"));
+        assert_eq!(status, 403, "{page}: {body}");
+        assert!(body.contains("team may not see the dashboard"), "{body}");
+        assert_eq!(
+            get(&url, Some("Bearer all-secret-0123456789")).0,
+            200,
+            "{page}"
+        );
+    }
 
     // The go command with the credentials in GOPROXY (basic auth), checksum
     // database through the proxy included.

@@ -48,10 +48,11 @@ impl Activity {
             return;
         }
         if requests.len() >= TOP_LIMIT {
-            let mut counts: Vec<u64> = requests.values().copied().collect();
-            counts.sort_unstable();
-            let median = counts[counts.len() / 2];
-            requests.retain(|_, n| *n > median);
+            // Keep the more requested half (exactly half, ties or not).
+            let mut all: Vec<(String, u64)> = requests.drain().collect();
+            all.sort_unstable_by_key(|(_, n)| std::cmp::Reverse(*n));
+            all.truncate(TOP_LIMIT / 2);
+            requests.extend(all);
         }
         requests.insert(module.to_string(), SAMPLE);
     }
@@ -105,5 +106,17 @@ mod tests {
         assert_eq!(json["top"][0]["requests"], 3 * SAMPLE);
         assert_eq!(json["top"][1]["module"], "a");
         assert_eq!(json["errors"][0], "second");
+    }
+
+    #[test]
+    fn a_full_list_forgets_half_even_when_counts_tie() {
+        let a = Activity::default();
+        for i in 0..TOP_LIMIT + 1 {
+            for _ in 0..SAMPLE {
+                a.requested(&format!("example.com/m{i}"));
+            }
+        }
+        let kept = a.requests.lock().unwrap().len();
+        assert_eq!(kept, TOP_LIMIT / 2 + 1);
     }
 }

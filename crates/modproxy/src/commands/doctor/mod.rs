@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use modproxy_module::pattern::PathPatterns;
 use modproxy_module::{ProxyList, ProxySpec, SumDbSetting};
+use modproxy_service::upstream::redact;
 use serde::Serialize;
 
 use crate::cli::DoctorArgs;
@@ -458,27 +459,6 @@ fn fixes(env: &GoEnv, proxies: &Proxies, checks: &[Check], findings: &[Finding])
     fix
 }
 
-/// `scheme://user:password@host…` with the credentials hidden.
-fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail.find(['/', ',', '|', ' ']).unwrap_or(tail.len());
-        match tail[..end].rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                out.push_str(&tail[at..end]);
-            }
-            None => out.push_str(&tail[..end]),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
 fn failure(report: &Report) -> String {
     report
         .steps
@@ -523,21 +503,4 @@ fn print(d: &Diagnosis) {
         }
     }
     printer::line(&format!("verdict: {}", d.verdict));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_in_urls_are_hidden() {
-        assert_eq!(
-            redact("http://u:p@proxy:3128/x,https://token@host|direct"),
-            "http://***@proxy:3128/x,https://***@host|direct"
-        );
-        assert_eq!(
-            redact("https://proxy.golang.org,direct"),
-            "https://proxy.golang.org,direct"
-        );
-    }
 }

@@ -20,6 +20,7 @@ pub mod pattern;
 pub mod pseudo;
 pub mod semver;
 pub mod sumdb_setting;
+pub mod vcs;
 
 pub use gomod::module_path;
 pub use goproxy::{ProxyEntry, ProxyList, ProxyListError, ProxySpec};

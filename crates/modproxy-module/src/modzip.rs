@@ -12,6 +12,7 @@ mod archive;
 mod content;
 mod crc32;
 mod names;
+mod select;
 mod write;
 
 use std::io::{Read, Seek};
@@ -24,7 +25,11 @@ use crate::path::{check_path, split_path_version, PathError};
 use crate::semver;
 
 pub use names::{FileError, FileProblem};
+pub use select::{
+    select_files, CreateError, CreateFileError, CreateProblem, Selected, SourceFile, SourceKind,
+};
 pub use write::stored_zip;
+pub use write::ZipWriter;
 
 /// The largest module zip, and the largest total of its uncompressed
 /// files (`modzip.MaxZipFile`).

@@ -55,7 +55,18 @@ pub async fn audit(
         )),
     };
     let mut files = Vec::new();
-    walk(&settings.data_dir, &settings.data_dir, &mut files);
+    let root = settings.data_dir.as_path();
+    // Module files only: not the checksum database's.
+    let _ = crate::store::walk(root, usize::MAX, |dir, entry, kind| {
+        if kind.is_dir() {
+            return !(dir == root && entry.file_name() == "sumdb");
+        }
+        let path = entry.path();
+        if let Ok(rel) = path.strip_prefix(root) {
+            files.push((rel.to_string_lossy().into_owned(), path.clone()));
+        }
+        false
+    });
     files.sort();
     for (rel, path) in files {
         let Some((module, version, ext)) = parse_stored(&rel) else {
@@ -149,26 +160,4 @@ fn parse_stored(rel: &str) -> Option<(ModulePath, String, &'static str)> {
     let module = ModulePath::unescape(module).ok()?;
     let version = unescape_version(version).ok()?;
     Some((module, version, ext))
-}
-
-/// Files below `dir` (skipping `.tmp` and the checksum database's own).
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(rel) = path.strip_prefix(root) else {
-            continue;
-        };
-        let rel = rel.to_string_lossy().into_owned();
-        if rel == ".tmp" || rel == "sumdb" {
-            continue;
-        }
-        if path.is_dir() {
-            walk(root, &path, out);
-        } else {
-            out.push((rel, path));
-        }
-    }
 }

@@ -47,6 +47,11 @@ pub struct Settings {
     /// Store size budget in bytes: least recently used module versions
     /// are evicted past it.
     pub max_size: Option<u64>,
+    /// Module path patterns whose repositories `direct` may reach over
+    /// plain HTTP (GOINSECURE syntax).
+    pub insecure: PathPatterns,
+    /// Every git command `direct` runs is killed after this long.
+    pub git_timeout: Duration,
 }
 
 /// A PEM certificate chain and its private key.
@@ -149,6 +154,10 @@ impl Default for UpstreamPolicy {
 
 /// Default time in-flight requests get to finish at shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long one git command of `direct` may run before it is killed: a
+/// first clone of a big repository takes a while; a hung server does not
+/// get longer than this.
+pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Settings {
     /// The base URL a `go` command should use, for the start-up banner.

@@ -133,6 +133,12 @@ pub struct ServeArgs {
     /// Module path patterns exempt from checksum verification, GONOSUMDB syntax
     #[arg(long, env = env::NOSUMDB, value_name = "PATTERNS")]
     pub nosumdb: Option<String>,
+    /// Module path patterns whose repositories `direct` may reach over plain HTTP, GOINSECURE syntax
+    #[arg(long, env = env::INSECURE, value_name = "PATTERNS")]
+    pub insecure: Option<String>,
+    /// Every git command of `direct` is killed after this long [default: 2m]
+    #[arg(long, env = env::GIT_TIMEOUT, value_name = "DURATION")]
+    pub git_timeout: Option<String>,
     /// Serve only what is stored; never contact an upstream
     #[arg(long, env = env::CACHED_ONLY, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub cached_only: Option<String>,

@@ -123,10 +123,10 @@ fn clean(path: &[u8]) -> Vec<u8> {
 /// Go's `collisionChecker`: case-fold collisions, and paths that are both
 /// a file and a directory. Keys are `strToFold` forms.
 #[derive(Default)]
-struct Collisions(HashMap<String, (String, bool)>);
+pub(super) struct Collisions(HashMap<String, (String, bool)>);
 
 impl Collisions {
-    fn check(&mut self, path: &str, is_dir: bool) -> Result<(), FileProblem> {
+    pub(super) fn check(&mut self, path: &str, is_dir: bool) -> Result<(), FileProblem> {
         let mut p = path;
         let mut is_dir = is_dir;
         loop {

@@ -20,6 +20,7 @@ use bytes::Bytes;
 use tokio::io::AsyncRead;
 
 pub use disk::DiskStore;
+pub use walk::walk;
 
 /// A stored object's contents: small ones already read, large ones open
 /// for streaming.

@@ -6,7 +6,8 @@ use std::io;
 use std::path::Path;
 
 /// Calls `visit(dir, entry, kind)` for every entry under `root`, depth
-/// first, leaving out the store's own `.tmp/`. A directory is entered when
+/// first, leaving out the store's own directories at its root (`.tmp/`,
+/// `direct`'s `.vcs/`: module paths never start with a dot). A directory is entered when
 /// `visit` returns true for it (the result is ignored for files). At most
 /// `max_dirs` directories are read. Failing to read `root` is an error;
 /// a directory that vanishes or cannot be read mid-walk is skipped.
@@ -31,8 +32,11 @@ pub fn walk(
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            let is_tmp = dir == root && entry.file_name() == ".tmp";
-            if visit(&dir, &entry, kind) && kind.is_dir() && !is_tmp {
+            let ours = dir == root && entry.file_name().as_encoded_bytes().starts_with(b".");
+            if ours {
+                continue;
+            }
+            if visit(&dir, &entry, kind) && kind.is_dir() {
                 stack.push(entry.path());
             }
         }

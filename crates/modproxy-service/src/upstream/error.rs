@@ -13,9 +13,10 @@ pub enum UpstreamError {
     /// The upstream list ends in `off` (or is `off`): lookups are disabled.
     #[error("module lookup disabled: the upstream list ends in \"off\"")]
     Off,
-    /// `direct` (version control) is in the list but not implemented yet.
-    #[error("direct: fetching from version control is not supported yet")]
-    DirectUnsupported,
+    /// `direct`: version control failed (git's message, repository
+    /// named, credentials hidden).
+    #[error("direct: {message}")]
+    Vcs { message: String, timed_out: bool },
     /// Every entry of the list answered "not found".
     #[error("{}", join(.0))]
     NoneHas(Vec<UpstreamError>),
@@ -64,10 +65,7 @@ impl UpstreamError {
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            UpstreamError::NotFound { .. }
-                | UpstreamError::Off
-                | UpstreamError::DirectUnsupported
-                | UpstreamError::NoneHas(_)
+            UpstreamError::NotFound { .. } | UpstreamError::Off | UpstreamError::NoneHas(_)
         )
     }
 
@@ -75,7 +73,9 @@ impl UpstreamError {
     pub fn is_timeout(&self) -> bool {
         match self {
             UpstreamError::Timeout { .. } => true,
-            UpstreamError::Skipped { timed_out, .. } => *timed_out,
+            UpstreamError::Skipped { timed_out, .. } | UpstreamError::Vcs { timed_out, .. } => {
+                *timed_out
+            }
             _ => false,
         }
     }

@@ -7,6 +7,7 @@
 //! module paths use their own list and never reach a public upstream.
 
 mod breaker;
+pub mod direct;
 mod error;
 mod proxy;
 mod redact;
@@ -84,6 +85,16 @@ pub struct Upstreams {
     public: Chain,
     private: Chain,
     private_patterns: PathPatterns,
+    /// Version control, when `direct` is in a list.
+    direct: Option<direct::Direct>,
+}
+
+/// What a fetch along a chain is for.
+#[derive(Clone, Copy)]
+struct Attempted<'a> {
+    chain: &'a Chain,
+    module: &'a ModulePath,
+    path: &'a str,
 }
 
 type Attempt<'a> = Pin<Box<dyn Future<Output = Result<Fetched, Vec<UpstreamError>>> + Send + 'a>>;
@@ -102,6 +113,18 @@ impl Upstreams {
             public: Chain::new(&settings.upstream, &policy, &mut known),
             private: Chain::new(&settings.private_upstream, &policy, &mut known),
             private_patterns: settings.private.clone(),
+            direct: [&settings.upstream, &settings.private_upstream]
+                .iter()
+                .any(|l| l.entries.iter().any(|e| e.spec == ProxySpec::Direct))
+                .then(|| {
+                    direct::Direct::new(&direct::DirectSettings {
+                        // Not a module path (those never start with a dot):
+                        // the store's walks leave it out.
+                        dir: settings.data_dir.join(".vcs"),
+                        git_timeout: settings.git_timeout,
+                        insecure: settings.insecure.clone(),
+                    })
+                }),
         })
     }
 
@@ -155,20 +178,36 @@ impl Upstreams {
     /// Fetches the protocol file `path` of `module` along its chain.
     pub async fn fetch(&self, module: &ModulePath, path: &str) -> Result<Fetched, UpstreamError> {
         let chain = self.chain_for(module);
-        self.fetch_from(chain, 0, path).await.map_err(summarize)
+        let at = Attempted {
+            chain,
+            module,
+            path,
+        };
+        self.fetch_from(at, 0).await.map_err(summarize)
     }
 
-    /// Tries entries `i..` of `chain`; on failure, every error met.
-    fn fetch_from<'a>(&'a self, chain: &'a Chain, i: usize, path: &'a str) -> Attempt<'a> {
+    /// `direct`'s mirrors: git commands so far that talked to a remote.
+    pub fn direct_network_commands(&self) -> u64 {
+        self.direct
+            .as_ref()
+            .map_or(0, direct::Direct::network_commands)
+    }
+
+    /// Tries entries `i..` of the chain; on failure, every error met.
+    fn fetch_from<'a>(&'a self, at: Attempted<'a>, i: usize) -> Attempt<'a> {
         Box::pin(async move {
+            let (chain, path) = (at.chain, at.path);
             let Some((source, fall_through_on_error)) = chain.entries.get(i) else {
                 return Err(Vec::new());
             };
             let proxy = match source {
                 Source::Off => return Err(vec![UpstreamError::Off]),
                 Source::Direct => {
-                    let err = UpstreamError::DirectUnsupported;
-                    return self.after_failure(chain, i, path, err, false).await;
+                    let direct = self.direct.as_ref().expect("direct is set up when listed");
+                    return match direct.get(&self.http, at.module, path).await {
+                        Ok(fetched) => Ok(fetched),
+                        Err(e) => self.after_failure(at, i, e, *fall_through_on_error).await,
+                    };
                 }
                 Source::Proxy(p) => p,
             };
@@ -180,12 +219,9 @@ impl Upstreams {
             match hedge {
                 None => match proxy.get(&self.http, path).await {
                     Ok(fetched) => Ok(fetched),
-                    Err(e) => {
-                        self.after_failure(chain, i, path, e, *fall_through_on_error)
-                            .await
-                    }
+                    Err(e) => self.after_failure(at, i, e, *fall_through_on_error).await,
                 },
-                Some(after) => self.hedged(chain, i, path, proxy, after).await,
+                Some(after) => self.hedged(at, i, proxy, after).await,
             }
         })
     }
@@ -193,9 +229,8 @@ impl Upstreams {
     /// Entry `i` failed with `err`: go on to the next entry or stop.
     async fn after_failure(
         &self,
-        chain: &Chain,
+        at: Attempted<'_>,
         i: usize,
-        path: &str,
         err: UpstreamError,
         fall_through_on_error: bool,
     ) -> Result<Fetched, Vec<UpstreamError>> {
@@ -206,7 +241,7 @@ impl Upstreams {
         if !err.is_not_found() {
             tracing::warn!(%err, "upstream failed; trying the next one");
         }
-        match self.fetch_from(chain, i + 1, path).await {
+        match self.fetch_from(at, i + 1).await {
             Ok(fetched) => Ok(fetched),
             Err(mut rest) => {
                 rest.insert(0, err);
@@ -219,13 +254,12 @@ impl Upstreams {
     /// first), the rest of the chain starts; the first success wins.
     async fn hedged(
         &self,
-        chain: &Chain,
+        at: Attempted<'_>,
         i: usize,
-        path: &str,
         proxy: &ProxyUpstream,
         after: Duration,
     ) -> Result<Fetched, Vec<UpstreamError>> {
-        let first = proxy.get(&self.http, path);
+        let first = proxy.get(&self.http, at.path);
         tokio::pin!(first);
         let first_err = tokio::select! {
             result = &mut first => match result {
@@ -235,14 +269,14 @@ impl Upstreams {
             () = tokio::time::sleep(after) => None,
         };
         if let Some(e) = first_err {
-            return self.after_failure(chain, i, path, e, true).await;
+            return self.after_failure(at, i, e, true).await;
         }
         tracing::info!(
             upstream = proxy.name(),
             after_ms = after.as_millis() as u64,
             "hedging: starting the next upstream"
         );
-        let rest = self.fetch_from(chain, i + 1, path);
+        let rest = self.fetch_from(at, i + 1);
         tokio::pin!(rest);
         tokio::select! {
             result = &mut first => match result {

@@ -133,6 +133,7 @@ impl ProxyUpstream {
             attempt: 0,
             deadline,
             resumable: false,
+            local: None,
         };
         fetched.open(false).await?;
         Ok(fetched)
@@ -158,6 +159,51 @@ pub struct Fetched {
     /// Whether a broken body may be re-requested from where it stopped:
     /// only for files that cannot change between the two requests.
     resumable: bool,
+    /// A body made here rather than received (`direct`).
+    local: Option<Local>,
+}
+
+/// A body produced locally: bytes, or a file read in large pieces.
+#[derive(Debug)]
+enum Local {
+    Bytes(Option<Bytes>),
+    File(tokio::fs::File),
+}
+
+impl Fetched {
+    fn made_here(http: &Http, upstream: &str, length: u64, local: Local) -> Fetched {
+        Fetched {
+            upstream: upstream.to_string(),
+            content_length: Some(length),
+            url: String::new(),
+            http: http.clone(),
+            response: None,
+            received: 0,
+            skip: 0,
+            retries_left: 0,
+            attempt: 0,
+            deadline: Instant::now() + http.policy.deadline,
+            resumable: false,
+            local: Some(local),
+        }
+    }
+
+    /// A complete answer produced here (by `upstream`).
+    pub fn local(http: &Http, upstream: &str, body: Bytes) -> Fetched {
+        let n = body.len() as u64;
+        Fetched::made_here(http, upstream, n, Local::Bytes(Some(body)))
+    }
+
+    /// A complete answer in a local file (read from its start).
+    pub fn local_file(
+        http: &Http,
+        upstream: &str,
+        file: std::fs::File,
+    ) -> std::io::Result<Fetched> {
+        let n = file.metadata()?.len();
+        let file = tokio::fs::File::from_std(file);
+        Ok(Fetched::made_here(http, upstream, n, Local::File(file)))
+    }
 }
 
 impl Fetched {
@@ -270,6 +316,22 @@ impl Fetched {
 
     /// The next piece of the body, `Ok(None)` at its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+        match &mut self.local {
+            Some(Local::Bytes(body)) => return Ok(body.take()),
+            Some(Local::File(file)) => {
+                use tokio::io::AsyncReadExt;
+                let mut buf = bytes::BytesMut::with_capacity(256 << 10);
+                let n = file
+                    .read_buf(&mut buf)
+                    .await
+                    .map_err(|e| UpstreamError::Vcs {
+                        message: format!("reading the zip built here: {e}"),
+                        timed_out: false,
+                    })?;
+                return Ok((n > 0).then(|| buf.freeze()));
+            }
+            None => {}
+        }
         loop {
             match self.read_raw().await {
                 Ok(Some(mut chunk)) => {

@@ -15,6 +15,10 @@ pub const SUMDB: &str = "MODPROXY_SUMDB";
 pub const PRIVATE: &str = "MODPROXY_PRIVATE";
 /// `--nosumdb`: paths exempt from checksum verification, GONOSUMDB syntax.
 pub const NOSUMDB: &str = "MODPROXY_NOSUMDB";
+/// `--insecure`: paths whose repositories may be reached over plain HTTP, GOINSECURE syntax.
+pub const INSECURE: &str = "MODPROXY_INSECURE";
+/// `--git-timeout`: time limit of every git command.
+pub const GIT_TIMEOUT: &str = "MODPROXY_GIT_TIMEOUT";
 /// `--cached-only`: serve only what is stored.
 pub const CACHED_ONLY: &str = "MODPROXY_CACHED_ONLY";
 /// `--max-size`: size budget of the store.

@@ -45,6 +45,8 @@ pub struct FileConfig {
     pub sumdb: Option<String>,
     pub private: Option<String>,
     pub nosumdb: Option<String>,
+    pub insecure: Option<String>,
+    pub git_timeout: Option<String>,
     pub cached_only: Option<bool>,
     pub max_size: Option<Scalar>,
     pub path_prefix: Option<String>,

@@ -15,7 +15,8 @@ use modproxy_module::goproxy::{ProxyList, ProxySpec};
 use modproxy_module::pattern::PathPatterns;
 use modproxy_module::sumdb_setting::SumDbSetting;
 use modproxy_service::settings::{
-    CachePolicy, PrefetchMode, Settings, TlsFiles, UpstreamPolicy, DEFAULT_SHUTDOWN_GRACE,
+    CachePolicy, PrefetchMode, Settings, TlsFiles, UpstreamPolicy, DEFAULT_GIT_TIMEOUT,
+    DEFAULT_SHUTDOWN_GRACE,
 };
 
 use crate::cli::{ServeArgs, Sources};
@@ -168,6 +169,16 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
     )?;
     let nosumdb = m.parse(
         m.pick("nosumdb", env::NOSUMDB, &args.nosumdb, file.nosumdb.clone()),
+        PathPatterns::default,
+        patterns,
+    )?;
+    let insecure = m.parse(
+        m.pick(
+            "insecure",
+            env::INSECURE,
+            &args.insecure,
+            file.insecure.clone(),
+        ),
         PathPatterns::default,
         patterns,
     )?;
@@ -340,6 +351,15 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
         ),
         DEFAULT_SHUTDOWN_GRACE,
     )?;
+    let git_timeout = dur(
+        m.pick(
+            "git_timeout",
+            env::GIT_TIMEOUT,
+            &args.git_timeout,
+            file.git_timeout.clone(),
+        ),
+        DEFAULT_GIT_TIMEOUT,
+    )?;
 
     let tls_cert = m.pick(
         "tls_cert",
@@ -393,6 +413,8 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
             tls,
             auth_file,
             max_size,
+            insecure,
+            git_timeout,
         },
         log_format,
         data_key,

@@ -10,6 +10,7 @@ mod coalescing;
 mod config;
 mod crash;
 mod dashboard;
+mod direct;
 mod doctor;
 mod faults;
 mod go_client;

@@ -1,0 +1,191 @@
+//! `direct`: modules fetched from version control (git), natively — no
+//! `go` binary — with the answers the go command computes in direct mode
+//! for the same repository: the same versions, the same pseudo-versions,
+//! byte-for-byte the same go.mod, and zips with the same `h1:` hash.
+//!
+//! - [`resolve`]: module path → repository (known hosts, `?go-get=1`).
+//! - [`git`]: the one git runner, and one bare mirror per repository
+//!   under `$data/.vcs/`, fetched incrementally, shared by every version.
+//! - [`repo`]: the go command's `codeRepo` rules over a mirror.
+//! - [`zip`]: the module zip from `git archive`, by the module zip rules.
+
+mod git;
+mod repo;
+mod resolve;
+mod time;
+mod zip;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use modproxy_module::path::{unescape_version, ModulePath};
+use modproxy_module::pattern::PathPatterns;
+use sha2::Digest;
+
+use git::{Git, GitError, Mirror};
+use repo::{CodeRepo, RepoError};
+use resolve::Resolver;
+
+use super::{Fetched, Http, UpstreamError};
+
+/// git commands run at once (fetches and archives are the heavy ones);
+/// cache hits never wait for these.
+const GIT_JOBS: usize = 4;
+
+/// What `direct` needs from the settings.
+#[derive(Debug, Clone)]
+pub struct DirectSettings {
+    /// Mirrors and scratch files: `$data/.vcs`.
+    pub dir: PathBuf,
+    /// Every git command is killed after this long.
+    pub git_timeout: Duration,
+    /// Hosts reached over plain HTTP (GOINSECURE syntax).
+    pub insecure: PathPatterns,
+}
+
+/// Fetches module files from version control.
+pub struct Direct {
+    git: Arc<Git>,
+    dir: PathBuf,
+    mirrors: Mutex<HashMap<String, Arc<Mirror>>>,
+    resolver: Resolver,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct").field("dir", &self.dir).finish()
+    }
+}
+
+/// The name `direct` has in messages and metrics.
+pub const NAME: &str = "direct";
+
+impl Direct {
+    pub fn new(settings: &DirectSettings) -> Direct {
+        Direct {
+            git: Arc::new(Git::new(settings.git_timeout, GIT_JOBS)),
+            dir: settings.dir.clone(),
+            mirrors: Mutex::new(HashMap::new()),
+            resolver: Resolver::new(settings.insecure.clone()),
+        }
+    }
+
+    /// git commands so far that talked to a remote (`ls-remote`, `fetch`).
+    pub fn network_commands(&self) -> u64 {
+        self.git.network.load(Ordering::Relaxed)
+    }
+
+    /// The mirror of the repository at `url` (one per URL, shared).
+    fn mirror(&self, url: &str) -> Arc<Mirror> {
+        let mut mirrors = self.mirrors.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = mirrors.entry(url.to_string()).or_insert_with(|| {
+            let digest = sha2::Sha256::digest(url.as_bytes());
+            let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+            Arc::new(Mirror::new(
+                url.to_string(),
+                self.dir.join(name),
+                Arc::clone(&self.git),
+            ))
+        });
+        Arc::clone(entry)
+    }
+
+    /// Answers the protocol file `path` (`MODULE/@v/list`, `MODULE/@latest`,
+    /// `MODULE/@v/VERSION.info|.mod|.zip`) of `module`.
+    pub async fn get(
+        &self,
+        http: &Http,
+        module: &ModulePath,
+        path: &str,
+    ) -> Result<Fetched, UpstreamError> {
+        let tail = path
+            .strip_prefix(module.escaped().as_str())
+            .and_then(|t| t.strip_prefix('/'))
+            .unwrap_or(path);
+        let root = match self.resolver.resolve(http, module.as_str()).await {
+            // A go-import tag of kind `mod` names a module proxy serving it.
+            Ok(root) if root.vcs == "mod" => {
+                let proxy = super::ProxyUpstream::new(&root.url, &http.policy);
+                return proxy.get(http, path).await;
+            }
+            Ok(root) => Ok(root),
+            Err(e) => Err(e),
+        };
+        let answer = match root {
+            Ok(root) => self.answer(http, module, &root, tail).await,
+            Err(e) => Err(e),
+        };
+        answer.map_err(|e| match e {
+            RepoError::NotFound(message) => UpstreamError::NotFound {
+                upstream: NAME.into(),
+                message,
+            },
+            RepoError::Git(e) => UpstreamError::Vcs {
+                timed_out: matches!(e, GitError::Timeout { .. }),
+                message: e.to_string(),
+            },
+        })
+    }
+
+    async fn answer(
+        &self,
+        http: &Http,
+        module: &ModulePath,
+        root: &resolve::Root,
+        tail: &str,
+    ) -> Result<Fetched, RepoError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| {
+            RepoError::Git(GitError::Spawn {
+                what: "(creating the mirror directory)".into(),
+                error: format!("{}: {e}", self.dir.display()),
+            })
+        })?;
+        let mirror = self.mirror(&root.url);
+        let repo = CodeRepo::new(mirror, &root.root, &root.subdir, module.as_str())?;
+        let text = |s: String| Ok(Fetched::local(http, NAME, Bytes::from(s)));
+        if tail == "@v/list" {
+            let mut list = repo.versions().await?.join("\n");
+            if !list.is_empty() {
+                list.push('\n');
+            }
+            return text(list);
+        }
+        if tail == "@latest" {
+            let info = repo.latest().await?;
+            return text(info.json(&root.url, &repo.code_dir));
+        }
+        let file = tail
+            .strip_prefix("@v/")
+            .ok_or_else(|| RepoError::NotFound(format!("not a module file: {tail}")))?;
+        let (escaped, ext) = file
+            .rsplit_once('.')
+            .ok_or_else(|| RepoError::NotFound(format!("not a module file: {tail}")))?;
+        let version = unescape_version(escaped)
+            .map_err(|e| RepoError::NotFound(format!("invalid version {escaped}: {e}")))?;
+        match ext {
+            "info" => {
+                let info = repo.stat(&version).await?;
+                text(info.json(&root.url, &repo.code_dir))
+            }
+            "mod" => Ok(Fetched::local(
+                http,
+                NAME,
+                Bytes::from(repo.go_mod(&version).await?),
+            )),
+            "zip" => {
+                let file = zip::build(&repo, &version, &self.dir).await?;
+                Fetched::local_file(http, NAME, file).map_err(|e| {
+                    RepoError::Git(GitError::Spawn {
+                        what: "archive".into(),
+                        error: e.to_string(),
+                    })
+                })
+            }
+            _ => Err(RepoError::NotFound(format!("not a module file: {tail}"))),
+        }
+    }
+}

@@ -1,0 +1,757 @@
+//! One module in one repository: the go command's `codeRepo`
+//! (`cmd/go/internal/modfetch/coderepo.go`) over a [`Mirror`] — tags to
+//! versions, revisions to versions (tags, `+incompatible`,
+//! pseudo-versions), where the module's go.mod is, and its zip.
+//! Retractions are not consulted when picking a pseudo-version's base.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use modproxy_module::path::{match_path_major, split_path_version};
+use modproxy_module::pseudo::{is_pseudo_version, parse_pseudo_version, pseudo_version_base};
+use modproxy_module::semver;
+
+use super::git::{Commit, GitError, Mirror};
+use super::time::{pseudo_timestamp, rfc3339};
+
+/// The largest go.mod and LICENSE read from a repository.
+const MAX_SMALL_FILE: u64 = 16 << 20;
+
+/// Why a direct lookup gave no answer.
+#[derive(Debug)]
+pub enum RepoError {
+    /// The module, version or revision does not exist (or is not valid for
+    /// this module): a 404 for the client.
+    NotFound(String),
+    /// git failed (network, timeout, repository trouble).
+    Git(GitError),
+}
+
+impl From<GitError> for RepoError {
+    fn from(e: GitError) -> Self {
+        RepoError::Git(e)
+    }
+}
+
+type Result<T> = std::result::Result<T, RepoError>;
+
+/// A resolved revision: what `.info` says.
+#[derive(Debug, Clone)]
+pub struct RevInfo {
+    pub version: String,
+    pub time: i64,
+    pub hash: String,
+    /// The ref it was found by (`refs/tags/v1.0.0`, `refs/heads/main`,
+    /// `HEAD`), if any.
+    pub reference: Option<String>,
+}
+
+impl RevInfo {
+    /// The `.info` file: `Version`, `Time` and `Origin`.
+    pub fn json(&self, url: &str, subdir: &str) -> String {
+        let mut origin = serde_json::json!({ "VCS": "git", "URL": url });
+        if !subdir.is_empty() {
+            origin["Subdir"] = subdir.into();
+        }
+        origin["Hash"] = self.hash.as_str().into();
+        if let Some(r) = &self.reference {
+            origin["Ref"] = r.as_str().into();
+        }
+        serde_json::json!({
+            "Version": self.version,
+            "Time": rfc3339(self.time),
+            "Origin": origin,
+        })
+        .to_string()
+    }
+}
+
+/// A module at `code_dir` of the repository mirrored by `mirror`.
+pub struct CodeRepo {
+    pub mirror: Arc<Mirror>,
+    mod_path: String,
+    code_root: String,
+    /// The module's directory in the repository ("" at the root).
+    pub code_dir: String,
+    path_prefix: String,
+    path_major: String,
+    pseudo_major: String,
+}
+
+/// `hasPathPrefix`: `s` starts with the path elements of `prefix`.
+fn has_path_prefix(s: &str, prefix: &str) -> bool {
+    s == prefix
+        || (s.len() > prefix.len()
+            && s.starts_with(prefix)
+            && (prefix.ends_with('/') || s.as_bytes()[prefix.len()] == b'/'))
+}
+
+/// `module.PathMajorPrefix`: `v2` for `/v2` or `.v2-unstable`.
+fn path_major_prefix(path_major: &str) -> String {
+    let m = path_major
+        .strip_suffix("-unstable")
+        .filter(|_| path_major.starts_with(".v"))
+        .unwrap_or(path_major);
+    m.get(1..).unwrap_or("").to_string()
+}
+
+/// `isMajor`: the versions allowed for `mpath` fit `path_major`.
+fn is_major(mpath: &str, path_major: &str) -> bool {
+    if mpath.is_empty() {
+        return false;
+    }
+    let Some((_, mpath_major)) = split_path_version(mpath) else {
+        return false;
+    };
+    if path_major.is_empty() {
+        return matches!(path_major_prefix(mpath_major).as_str(), "" | "v0" | "v1");
+    }
+    if mpath_major.is_empty() {
+        return false;
+    }
+    path_major[1..] == mpath_major[1..]
+}
+
+fn all_hex(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl CodeRepo {
+    /// `newCodeRepo`: module `path` in the repository rooted at import path
+    /// `code_root`, with `subdir` from a go-import meta tag (usually "").
+    pub fn new(mirror: Arc<Mirror>, code_root: &str, subdir: &str, path: &str) -> Result<CodeRepo> {
+        if !has_path_prefix(path, code_root) {
+            return Err(RepoError::NotFound(format!(
+                "mismatched repo: found {code_root} for {path}"
+            )));
+        }
+        let (mut path_prefix, path_major) = split_path_version(path)
+            .ok_or_else(|| RepoError::NotFound(format!("invalid module path {path:?}")))?;
+        if code_root == path {
+            path_prefix = path;
+        }
+        let mut code_dir = String::new();
+        if code_root != path {
+            if !has_path_prefix(path_prefix, code_root) {
+                return Err(RepoError::NotFound(format!(
+                    "repository rooted at {code_root} cannot contain module {path}"
+                )));
+            }
+            code_dir = path_prefix[code_root.len()..].trim_matches('/').to_string();
+        }
+        if !subdir.is_empty() {
+            code_dir = [code_dir.as_str(), subdir]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("/");
+        }
+        Ok(CodeRepo {
+            mirror,
+            mod_path: path.to_string(),
+            code_root: code_root.to_string(),
+            code_dir,
+            path_prefix: path_prefix.to_string(),
+            pseudo_major: path_major_prefix(path_major),
+            path_major: path_major.to_string(),
+        })
+    }
+
+    fn tag_prefix(&self) -> String {
+        if self.code_dir.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.code_dir)
+        }
+    }
+
+    /// Reads `file` at `hash`, `None` when it does not exist.
+    async fn read(&self, hash: &str, file: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.mirror.read_file(hash, file, MAX_SMALL_FILE).await?)
+    }
+
+    /// The commit a remote tag points at, fetched if needed.
+    async fn tag_commit(&self, tag: &str) -> Result<Commit> {
+        self.code_stat(tag).await.map(|(c, _)| c)
+    }
+
+    /// `Versions`: the module's versions from the repository's tags.
+    pub async fn versions(&self) -> Result<Vec<String>> {
+        if self.mod_path.starts_with("gopkg.in/") && self.mod_path.ends_with("-unstable") {
+            return Ok(Vec::new());
+        }
+        let p = self.tag_prefix();
+        let refs = self.mirror.remote_refs().await?;
+        let (mut list, mut incompatible) = (Vec::new(), Vec::new());
+        for name in refs.keys() {
+            let Some(tag) = name.strip_prefix("refs/tags/") else {
+                continue;
+            };
+            let Some(v) = tag.strip_prefix(p.as_str()) else {
+                continue;
+            };
+            if v.is_empty() || semver::canonical(v).as_deref() != Some(v) || is_pseudo_version(v) {
+                continue;
+            }
+            if !match_path_major(v, &self.path_major) {
+                if self.code_dir.is_empty()
+                    && self.path_major.is_empty()
+                    && semver::major(v).is_some_and(|m| semver::compare(m, "v1").is_gt())
+                {
+                    incompatible.push(v.to_string());
+                }
+                continue;
+            }
+            list.push(v.to_string());
+        }
+        semver::sort_versions(&mut list);
+        semver::sort_versions(&mut incompatible);
+        if incompatible.is_empty() || !self.path_major.is_empty() {
+            return Ok(list);
+        }
+        // appendIncompatibleVersions.
+        if let Some(last) = list.last() {
+            let c = self.tag_commit(last).await?;
+            if self.read(&c.hash, "go.mod").await?.is_some() {
+                return Ok(list);
+            }
+        }
+        let mut i = 0;
+        while i < incompatible.len() {
+            let major = semver::major(&incompatible[i]).unwrap_or("").to_string();
+            let mut j = i;
+            while j < incompatible.len() && semver::major(&incompatible[j]) == Some(major.as_str())
+            {
+                j += 1;
+            }
+            let latest = &incompatible[j - 1];
+            let c = self.tag_commit(latest).await?;
+            let has_go_mod = self.read(&c.hash, "go.mod").await?.is_some();
+            if !has_go_mod {
+                list.extend(
+                    incompatible[i..j]
+                        .iter()
+                        .map(|v| format!("{v}+incompatible")),
+                );
+            }
+            i = j;
+        }
+        Ok(list)
+    }
+
+    /// `codehost.Stat`: the commit `rev` names (a tag, branch, `HEAD`, a
+    /// full or abbreviated hash) and the ref it was found by. Fetches from
+    /// the remote only when the mirror does not have it yet.
+    async fn code_stat(&self, rev: &str) -> Result<(Commit, Option<String>)> {
+        let hash_like = rev.len() >= 7 && rev.len() <= 40 && all_hex(rev);
+        if hash_like {
+            if let Some(c) = self.mirror.stat_local(rev).await? {
+                if c.hash.starts_with(rev) {
+                    return Ok((c, None));
+                }
+            }
+        }
+        // Tags do not move: a tag the mirror has needs no network.
+        let tag_ref = format!("refs/tags/{rev}");
+        if !hash_like && !rev.is_empty() {
+            if let Some(c) = self.mirror.stat_local(&tag_ref).await? {
+                return Ok((c, Some(tag_ref)));
+            }
+        }
+        let refs = self.mirror.remote_refs().await?;
+        let unknown = || RepoError::NotFound(format!("unknown revision {rev}"));
+        let (reference, hash) = if let Some(h) = refs.get(&tag_ref) {
+            (Some(tag_ref.clone()), h.clone())
+        } else if let Some(h) = refs.get(&format!("refs/heads/{rev}")) {
+            (Some(format!("refs/heads/{rev}")), h.clone())
+        } else if rev == "HEAD" && refs.contains_key("HEAD") {
+            (Some("HEAD".to_string()), refs["HEAD"].clone())
+        } else if hash_like {
+            let mut found: Option<(String, String)> = None;
+            for (k, h) in refs.iter() {
+                if h.starts_with(rev) {
+                    match &found {
+                        Some((_, fh)) if fh != h => {
+                            return Err(RepoError::NotFound(format!("ambiguous revision {rev}")))
+                        }
+                        Some((fk, _)) if fk.as_str() <= k.as_str() => {}
+                        _ => found = Some((k.clone(), h.clone())),
+                    }
+                }
+            }
+            match found {
+                Some((k, h)) => (Some(k), h),
+                None if rev.len() == 40 => (None, rev.to_string()),
+                // An abbreviated hash of a commit in some branch's history.
+                None => (None, rev.to_string()),
+            }
+        } else {
+            return Err(unknown());
+        };
+        self.mirror.fetch(&refs).await?;
+        let commit = self.mirror.stat_local(&hash).await?.ok_or_else(unknown)?;
+        if !commit.hash.starts_with(&hash) {
+            return Err(unknown());
+        }
+        let reference = reference.filter(|r| *r != commit.hash);
+        Ok((commit, reference))
+    }
+
+    /// `Stat`: `.info` for `rev` (a version, tag, branch or hash).
+    pub async fn stat(&self, rev: &str) -> Result<RevInfo> {
+        let code_rev = self.rev_to_rev(rev);
+        let (commit, reference) = self.code_stat(&code_rev).await?;
+        self.convert(&commit, reference, rev).await
+    }
+
+    /// `@latest`: the latest release, else the latest prerelease, else
+    /// the default branch's head.
+    pub async fn latest(&self) -> Result<RevInfo> {
+        let versions = self.versions().await?;
+        let pick = versions
+            .iter()
+            .rev()
+            .find(|v| semver::prerelease(v).is_none())
+            .or(versions.last());
+        if let Some(v) = pick {
+            return self.stat(v).await;
+        }
+        let (commit, _) = self.code_stat("HEAD").await?;
+        self.convert(&commit, Some("HEAD".into()), "").await
+    }
+
+    fn rev_to_rev(&self, rev: &str) -> String {
+        if !semver::is_valid(rev) {
+            return rev.to_string();
+        }
+        if is_pseudo_version(rev) {
+            return parse_pseudo_version(rev).map_or_else(|_| rev.to_string(), |p| p.revision);
+        }
+        let rev = rev.strip_suffix("+incompatible").unwrap_or(rev);
+        format!("{}{rev}", self.tag_prefix())
+    }
+
+    /// `canUseIncompatible`.
+    async fn can_use_incompatible(
+        &self,
+        commit: &Commit,
+        v: &str,
+        stat_vers: &str,
+    ) -> Result<bool> {
+        if !self.code_dir.is_empty() || !self.path_major.is_empty() {
+            return Ok(false);
+        }
+        if self.read(&commit.hash, "go.mod").await?.is_some() {
+            return Ok(false);
+        }
+        if !v.is_empty() && !stat_vers.ends_with("+incompatible") {
+            let major = semver::major(v).unwrap_or("");
+            if self
+                .read(&commit.hash, &format!("{major}/go.mod"))
+                .await?
+                .is_some()
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// `checkCanonical` in `convert`.
+    async fn check_canonical(
+        &self,
+        commit: &Commit,
+        reference: &Option<String>,
+        v: &str,
+        stat_vers: &str,
+    ) -> Result<RevInfo> {
+        self.find_dir_at(commit, v).await?;
+        let invalid = |msg: String| {
+            RepoError::NotFound(format!("{}@{v}: invalid version: {msg}", self.mod_path))
+        };
+        let mut v = v.to_string();
+        if v == stat_vers.strip_suffix("+incompatible").unwrap_or(stat_vers) {
+            v = stat_vers.to_string();
+        }
+        let base = v.strip_suffix("+incompatible").unwrap_or(&v).to_string();
+        let mut err = None;
+        if !match_path_major(&base, &self.path_major) {
+            if self.can_use_incompatible(commit, &base, stat_vers).await? {
+                v = format!("{base}+incompatible");
+            } else if !self.path_major.is_empty() {
+                err = Some(invalid(
+                    "module path includes a major version suffix, so major version must match"
+                        .into(),
+                ));
+            } else {
+                err = Some(invalid(format!(
+                    "module contains a go.mod file, so module path must match major version (\"{}/{}\")",
+                    self.path_prefix,
+                    semver::major(&v).unwrap_or("")
+                )));
+            }
+        } else if v.ends_with("+incompatible") {
+            err = Some(invalid(format!(
+                "+incompatible suffix not allowed: major version {} is compatible",
+                semver::major(&v).unwrap_or("")
+            )));
+        }
+        if !stat_vers.is_empty()
+            && semver::canonical_module_version(stat_vers).as_deref() == Some(stat_vers)
+        {
+            let stat_base = stat_vers.strip_suffix("+incompatible").unwrap_or(stat_vers);
+            if stat_base != base {
+                return Err(RepoError::NotFound(format!(
+                    "{}@{stat_vers}: invalid version: resolves to version {v} ({stat_base} is not a tag)",
+                    self.mod_path
+                )));
+            }
+        }
+        if let Some(e) = err {
+            return Err(e);
+        }
+        Ok(RevInfo {
+            version: v,
+            time: commit.time,
+            hash: commit.hash.clone(),
+            reference: reference.clone(),
+        })
+    }
+
+    /// `tagToVersion`: the version a tag names for this module, and
+    /// whether the tag is exactly that version.
+    fn tag_to_version(&self, tag: &str) -> (String, bool) {
+        let prefix = self.tag_prefix();
+        let Some(trimmed) = tag.strip_prefix(prefix.as_str()) else {
+            return (String::new(), false);
+        };
+        if is_pseudo_version(tag) {
+            return (String::new(), false);
+        }
+        match semver::canonical(trimmed) {
+            Some(v) if trimmed.starts_with(v.as_str()) => {
+                let exact = v == trimmed;
+                (v, exact)
+            }
+            _ => (String::new(), false),
+        }
+    }
+
+    /// `convert`: the module version of `commit`, requested as `stat_vers`.
+    async fn convert(
+        &self,
+        commit: &Commit,
+        reference: Option<String>,
+        stat_vers: &str,
+    ) -> Result<RevInfo> {
+        if is_pseudo_version(stat_vers) {
+            let info = self
+                .check_canonical(commit, &reference, stat_vers, stat_vers)
+                .await?;
+            self.validate_pseudo_version(commit, stat_vers).await?;
+            return Ok(info);
+        }
+        // The version the ref itself names, if it is a canonical tag.
+        let ref_tag = reference
+            .as_deref()
+            .and_then(|r| r.strip_prefix("refs/tags/"))
+            .unwrap_or(stat_vers);
+        if let (v, true) = self.tag_to_version(ref_tag) {
+            if let Ok(info) = self
+                .check_canonical(commit, &reference, &v, stat_vers)
+                .await
+            {
+                return Ok(info);
+            }
+        }
+        let mut highest = String::new();
+        let mut pseudo_base = String::new();
+        for tag in &commit.tags {
+            let (v, exact) = self.tag_to_version(tag);
+            if !stat_vers.is_empty() && !v.is_empty() && semver::compare(&v, stat_vers).is_eq() {
+                if exact {
+                    return self
+                        .check_canonical(commit, &reference, &v, stat_vers)
+                        .await;
+                }
+                pseudo_base = v.clone();
+            }
+            if exact
+                && (highest.is_empty() || semver::compare(&highest, &v).is_lt())
+                && (match_path_major(&v, &self.path_major)
+                    || self.can_use_incompatible(commit, &v, stat_vers).await?)
+            {
+                highest = v;
+            }
+        }
+        if !highest.is_empty() {
+            return self
+                .check_canonical(commit, &reference, &highest, stat_vers)
+                .await;
+        }
+        if pseudo_base.is_empty() {
+            pseudo_base = self.recent_tag(commit, stat_vers).await?;
+        }
+        let short = &commit.hash[..commit.hash.len().min(12)];
+        let version = modproxy_module::pseudo::pseudo_version(
+            &self.pseudo_major,
+            &pseudo_base,
+            &pseudo_timestamp(commit.time),
+            short,
+        );
+        self.check_canonical(commit, &reference, &version, stat_vers)
+            .await
+    }
+
+    /// `RecentTag`: the highest allowed version tagged in `commit`'s
+    /// history ("" for none).
+    async fn recent_tag(&self, commit: &Commit, stat_vers: &str) -> Result<String> {
+        let prefix = self.tag_prefix();
+        let mut highest = String::new();
+        for tag in self.mirror.merged_tags(&commit.hash).await? {
+            let (v, _) = self.tag_to_version(&tag);
+            if v.is_empty() {
+                continue;
+            }
+            if !match_path_major(&v, &self.path_major)
+                && !self.can_use_incompatible(commit, &v, stat_vers).await?
+            {
+                continue;
+            }
+            let semtag = &tag[prefix.len()..];
+            if highest.is_empty() || semver::compare(semtag, &highest).is_gt() {
+                highest = semtag.to_string();
+            }
+        }
+        if highest.is_empty() {
+            return Ok(String::new());
+        }
+        Ok(self.tag_to_version(&format!("{prefix}{highest}")).0)
+    }
+
+    /// `validatePseudoVersion`: the pseudo-version names this commit, its
+    /// time, and a base tagged in its history.
+    async fn validate_pseudo_version(&self, commit: &Commit, version: &str) -> Result<()> {
+        let invalid = |msg: String| {
+            RepoError::NotFound(format!(
+                "{}@{version}: invalid pseudo-version: {msg}",
+                self.mod_path
+            ))
+        };
+        let p = parse_pseudo_version(version).map_err(|e| invalid(e.to_string()))?;
+        let short = &commit.hash[..commit.hash.len().min(12)];
+        if p.revision != short {
+            return Err(invalid(if short.starts_with(&p.revision) {
+                format!("revision is shorter than canonical (expected {short})")
+            } else if p.revision.starts_with(short) {
+                format!("revision is longer than canonical (expected {short})")
+            } else {
+                format!("does not match short name of revision (expected {short})")
+            }));
+        }
+        let want = pseudo_timestamp(commit.time);
+        if p.timestamp != want {
+            return Err(invalid(format!(
+                "does not match version-control timestamp (expected {want})"
+            )));
+        }
+        let base = pseudo_version_base(version.strip_suffix("+incompatible").unwrap_or(version))
+            .map_err(|e| invalid(e.to_string()))?;
+        let Some(base) = base else {
+            if self.pseudo_major.is_empty() && semver::major(version) == Some("v1") {
+                return Err(invalid(
+                    "major version without preceding tag must be v0, not v1".into(),
+                ));
+            }
+            return Ok(());
+        };
+        let prefix = self.tag_prefix();
+        if commit
+            .tags
+            .iter()
+            .any(|t| t.strip_prefix(prefix.as_str()) == Some(base.as_str()))
+        {
+            return Err(invalid(format!(
+                "tag ({prefix}{base}) found on revision {short} is already canonical, so should not be replaced with a pseudo-version derived from that tag"
+            )));
+        }
+        let refs = self.mirror.remote_refs().await?;
+        let mut last = None;
+        for name in refs.keys() {
+            let Some(tag) = name.strip_prefix("refs/tags/") else {
+                continue;
+            };
+            let Some(v) = tag.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
+            if semver::is_valid(v) && semver::compare(v, &base).is_eq() {
+                last = Some(tag.to_string());
+                if self.mirror.descends_from(&commit.hash, name).await? {
+                    return Ok(());
+                }
+            }
+        }
+        Err(invalid(match last {
+            None => format!("preceding tag ({base}) not found"),
+            Some(tag) => format!("revision {short} is not a descendent of preceding tag ({tag})"),
+        }))
+    }
+
+    /// `findDir` for a version already resolved to `commit`: the module's
+    /// directory and its go.mod (`None`: none, allowed at the root).
+    async fn find_dir_at(
+        &self,
+        commit: &Commit,
+        version: &str,
+    ) -> Result<(String, Option<Vec<u8>>)> {
+        let rev = &commit.hash;
+        let file1 = join(&self.code_dir, "go.mod");
+        let gomod1 = self.read(rev, &file1).await?;
+        let mpath1 = gomod1
+            .as_deref()
+            .and_then(modproxy_module::module_path)
+            .unwrap_or_default();
+        let found1 = gomod1.is_some()
+            && (is_major(&mpath1, &self.path_major)
+                || (self.path_major.is_empty() && mpath1.starts_with("gopkg.in/")));
+        let missing = |msg: String| {
+            RepoError::NotFound(format!(
+                "{}@{version}: invalid version: {msg}",
+                self.mod_path
+            ))
+        };
+        let mut file2 = String::new();
+        if !self.path_major.is_empty()
+            && self.code_root != self.mod_path
+            && !self.path_major.starts_with('.')
+        {
+            let dir2 = join(&self.code_dir, &self.path_major[1..]);
+            file2 = join(&dir2, "go.mod");
+            let gomod2 = self.read(rev, &file2).await?;
+            let mpath2 = gomod2
+                .as_deref()
+                .and_then(modproxy_module::module_path)
+                .unwrap_or_default();
+            let found2 = gomod2.is_some() && is_major(&mpath2, &self.path_major);
+            if found1 && found2 {
+                return Err(missing(format!(
+                    "{}/{file1} and ...{}/go.mod both have ...{} module paths at revision {version}",
+                    self.path_prefix, self.path_major, self.path_major
+                )));
+            }
+            if found2 {
+                return Ok((dir2, gomod2));
+            }
+            if gomod2.is_some() {
+                return Err(missing(if mpath2.is_empty() {
+                    format!(
+                        "{}/{file2} is missing module path at revision {version}",
+                        self.code_root
+                    )
+                } else {
+                    format!(
+                        "{}/{file2} has non-...{} module path {mpath2:?} at revision {version}",
+                        self.code_root, self.path_major
+                    )
+                }));
+            }
+        }
+        if found1 {
+            return Ok((self.code_dir.clone(), gomod1));
+        }
+        if gomod1.is_some() {
+            let suffix = if file2.is_empty() {
+                String::new()
+            } else {
+                format!(" (and ...{}/go.mod does not exist)", self.path_major)
+            };
+            return Err(missing(if mpath1.is_empty() {
+                format!("{file1} is missing module path{suffix} at revision {version}")
+            } else {
+                format!(
+                    "{file1} has post-{} module path {mpath1:?}{suffix} at revision {version}",
+                    semver::major(version).unwrap_or("v0")
+                )
+            }));
+        }
+        if self.code_dir.is_empty()
+            && (self.path_major.is_empty() || self.path_major.starts_with('.'))
+        {
+            return Ok((String::new(), None));
+        }
+        Err(missing(if file2.is_empty() {
+            format!("missing {}/go.mod at revision {version}", self.path_prefix)
+        } else {
+            format!(
+                "missing {}/go.mod and ...{}/go.mod at revision {version}",
+                self.path_prefix, self.path_major
+            )
+        }))
+    }
+
+    /// Resolves a canonical `version` for `.mod` and `.zip`: its commit
+    /// (checked like `Stat` for pseudo-versions) and the module's directory
+    /// and go.mod there.
+    pub async fn find_dir(&self, version: &str) -> Result<(Commit, String, Option<Vec<u8>>)> {
+        if semver::canonical_module_version(version).as_deref() != Some(version) {
+            return Err(RepoError::NotFound(format!(
+                "version {version} is not canonical"
+            )));
+        }
+        if is_pseudo_version(version) {
+            self.stat(version).await?;
+        }
+        let (commit, _) = self.code_stat(&self.rev_to_rev(version)).await?;
+        let (dir, gomod) = self.find_dir_at(&commit, version).await?;
+        Ok((commit, dir, gomod))
+    }
+
+    /// `GoMod`: the go.mod of `version`, or a `module` line when the
+    /// repository has none.
+    pub async fn go_mod(&self, version: &str) -> Result<Vec<u8>> {
+        let (_, _, gomod) = self.find_dir(version).await?;
+        Ok(gomod.unwrap_or_else(|| format!("module {}\n", self.mod_path).into_bytes()))
+    }
+
+    /// The tree of `dir` at `commit` as a tar file at `out`, and the root
+    /// LICENSE (for a module in a subdirectory).
+    pub async fn archive(&self, commit: &Commit, dir: &str, out: &Path) -> Result<Option<Vec<u8>>> {
+        self.mirror.archive(&commit.hash, dir, out).await?;
+        if dir.is_empty() {
+            return Ok(None);
+        }
+        Ok(self
+            .mirror
+            .read_file(&commit.hash, "LICENSE", MAX_SMALL_FILE)
+            .await?)
+    }
+
+    pub fn module_path(&self) -> &str {
+        &self.mod_path
+    }
+}
+
+fn join(dir: &str, file: &str) -> String {
+    if dir.is_empty() {
+        file.to_string()
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_rules() {
+        assert!(has_path_prefix("github.com/a/b/c", "github.com/a/b"));
+        assert!(!has_path_prefix("github.com/a/bc", "github.com/a/b"));
+        assert_eq!(path_major_prefix("/v2"), "v2");
+        assert_eq!(path_major_prefix(".v3-unstable"), "v3");
+        assert!(is_major("example.com/m/v2", "/v2"));
+        assert!(!is_major("example.com/m", "/v2"));
+        assert!(is_major("example.com/m", ""));
+    }
+}

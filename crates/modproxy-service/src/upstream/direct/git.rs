@@ -70,6 +70,24 @@ impl std::fmt::Display for GitError {
     }
 }
 
+impl GitError {
+    /// git said the repository does not exist (rather than that it could
+    /// not be reached): a "not found" for the client.
+    pub fn is_missing_repository(&self) -> bool {
+        let GitError::Failed { stderr, .. } = self else {
+            return false;
+        };
+        let s = stderr.to_ascii_lowercase();
+        [
+            "repository not found",
+            "does not appear to be a git repository",
+            "not found",
+        ]
+        .iter()
+        .any(|m| s.contains(m))
+    }
+}
+
 /// Runs git: time limit, concurrency limit, sanitized environment.
 #[derive(Debug)]
 pub struct Git {

@@ -124,6 +124,10 @@ impl Direct {
                 upstream: NAME.into(),
                 message,
             },
+            RepoError::Git(e) if e.is_missing_repository() => UpstreamError::NotFound {
+                upstream: NAME.into(),
+                message: e.to_string(),
+            },
             RepoError::Git(e) => UpstreamError::Vcs {
                 timed_out: matches!(e, GitError::Timeout { .. }),
                 message: e.to_string(),

@@ -39,8 +39,8 @@ pub struct Handler {
     pub(super) activity: Activity,
     /// One store search at a time.
     pub(super) searches: tokio::sync::Semaphore,
-    /// The last readiness probe: when, and what it found.
-    pub(super) ready: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
+    /// When the last readiness probe succeeded.
+    pub(super) ready: tokio::sync::Mutex<Option<Instant>>,
 }
 
 /// What the pipeline produced before headers are added.
@@ -361,17 +361,16 @@ impl Handler {
         }
     }
 
-    /// Whether the store takes writes, probed at most once per
-    /// [`READY_FOR`]: `/readyz` is open to anyone, and a probe is an fsync.
+    /// Whether the store takes writes. A success is reused for
+    /// [`READY_FOR`] (`/readyz` is open to anyone, and a probe is an
+    /// fsync); a failure is probed again at once, so recovery shows.
     async fn readiness(&self) -> Result<(), String> {
-        let mut last = self.ready.lock().await;
-        if let Some((at, result)) = &*last {
-            if at.elapsed() < READY_FOR {
-                return result.clone();
-            }
+        let mut last_ok = self.ready.lock().await;
+        if last_ok.is_some_and(|at| at.elapsed() < READY_FOR) {
+            return Ok(());
         }
         let result = self.cache.check_store().await.map_err(|e| e.to_string());
-        *last = Some((Instant::now(), result.clone()));
+        *last_ok = result.is_ok().then(Instant::now);
         result
     }
 }

@@ -109,7 +109,7 @@ fn join(errors: &[UpstreamError]) -> String {
 }
 
 /// An error and its causes on one line (reqwest's own message is terse).
-fn error_chain(e: &reqwest::Error) -> String {
+pub(crate) fn error_chain(e: &reqwest::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {

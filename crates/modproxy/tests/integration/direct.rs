@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{modproxy_command, GoEnv, Modproxy, TempDir};
+use crate::util::{get_status, modproxy_command, GoEnv, Modproxy, TempDir};
 
 /// Test repositories under `root`, reached as `https://github.com/acme/NAME`
 /// through git's `insteadOf` in a test-only global git configuration.
@@ -441,22 +441,6 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
-/// GET: status and body.
-fn get_status(url: &str) -> (u16, String) {
-    let url = url.to_string();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let r = reqwest::get(&url).await.unwrap();
-                (r.status().as_u16(), r.text().await.unwrap())
-            })
-    })
-    .join()
-    .unwrap()
-}
 
 /// An HTTP proxy stand-in that answers `?go-get=1` requests itself with
 /// the go-import tag of `tags` whose prefix the requested path starts

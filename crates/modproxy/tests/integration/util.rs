@@ -390,13 +390,21 @@ pub fn peak_rss(pid: u32) -> u64 {
 
 /// A GET from synchronous test code: the body as text.
 pub fn get_text(url: &str) -> String {
+    get_status(url).1
+}
+
+/// A GET from synchronous test code: the status and the body as text.
+pub fn get_status(url: &str) -> (u16, String) {
     let url = url.to_string();
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() })
+            .block_on(async {
+                let r = reqwest::get(&url).await.unwrap();
+                (r.status().as_u16(), r.text().await.unwrap())
+            })
     })
     .join()
     .unwrap()

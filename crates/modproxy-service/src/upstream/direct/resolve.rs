@@ -126,9 +126,15 @@ impl Resolver {
                 Err(e) => last = format!("{url}: {e}"),
             }
         }
+        let message = format!("unrecognized import path {path:?}: {last}");
+        // A host that does not exist: the module does not (as the go
+        // command's proxies answer); anything else is a failure.
+        if last.contains("dns error") {
+            return Err(RepoError::NotFound(message));
+        }
         Err(RepoError::Git(super::git::GitError::Spawn {
             what: "(module path discovery)".into(),
-            error: format!("unrecognized import path {path:?}: {last}"),
+            error: message,
         }))
     }
 
@@ -139,7 +145,7 @@ impl Resolver {
         let mut response = tokio::time::timeout(policy.headers, http.client.get(url).send())
             .await
             .map_err(|_| format!("no answer within {}s", policy.headers.as_secs()))?
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(|e| crate::upstream::error::error_chain(&e.without_url()))?;
         let status = response.status().as_u16();
         let mut page = Vec::new();
         let deadline = Instant::now() + policy.stall;
@@ -148,7 +154,7 @@ impl Resolver {
             let chunk = tokio::time::timeout(left, response.chunk())
                 .await
                 .map_err(|_| "the page did not arrive in time".to_string())?
-                .map_err(|e| e.without_url().to_string())?;
+                .map_err(|e| crate::upstream::error::error_chain(&e.without_url()))?;
             let Some(chunk) = chunk else { break };
             page.extend_from_slice(&chunk);
         }

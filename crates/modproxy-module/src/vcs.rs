@@ -114,7 +114,7 @@ fn unsupported(vcs: &str, root: &str) -> VcsError {
 }
 
 /// Go's `str.HasPathPrefix`: whether `s` is `prefix` or lies below it.
-fn has_path_prefix(s: &str, prefix: &str) -> bool {
+pub fn has_path_prefix(s: &str, prefix: &str) -> bool {
     if s.len() == prefix.len() {
         return s == prefix;
     }

@@ -17,7 +17,8 @@ pub fn stored_zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
         w.add(name, &data[..], data.len() as u64)
             .expect("a zip in memory within the classic limits");
     }
-    w.finish().expect("a zip in memory within the classic limits")
+    w.finish()
+        .expect("a zip in memory within the classic limits")
 }
 
 const LOCAL_HEADER_SIGNATURE: u32 = 0x0403_4b50;

@@ -365,6 +365,12 @@ fn a_second_version_uses_the_mirror_without_the_network() {
     let go = go_env(&repos);
     let first = download(&go, &proxy.url, &["github.com/acme/lib@v1.0.0".into()]);
     assert!(first["github.com/acme/lib@v1.0.0"].is_ok(), "{first:?}");
+    // Names only: git's revision syntax is not a version.
+    for rev in ["v1.1.0~1", "v1.1.0%5E"] {
+        let (status, body) =
+            get_status(&format!("{}/github.com/acme/lib/@v/{rev}.info", proxy.url));
+        assert_eq!(status, 404, "{rev}: {body}");
+    }
     // The remote goes away: the second version comes from the mirror.
     std::fs::rename(&w, repos.path("lib-gone")).unwrap();
     let second = download(&go, &proxy.url, &["github.com/acme/lib@v1.1.0".into()]);
@@ -440,7 +446,6 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
     }
     found
 }
-
 
 /// An HTTP proxy stand-in that answers `?go-get=1` requests itself with
 /// the go-import tag of `tags` whose prefix the requested path starts

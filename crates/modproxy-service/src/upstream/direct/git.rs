@@ -2,7 +2,9 @@
 //! for the environment (the user's git configuration, credential helpers,
 //! SSH keys and `.netrc` apply; prompts never do), the time limit (the
 //! whole process group is killed on expiry, helpers such as
-//! `git-remote-https` and `ssh` included) and the concurrency limit.
+//! `git-remote-https` and `ssh` included), a transfer that stalls is
+//! aborted by git itself, and the concurrency limits (one for commands
+//! that talk to a remote, one for local reads).
 //!
 //! A [`Mirror`] is one bare repository per remote under the data
 //! directory, fetched incrementally and shared by every version of every
@@ -11,12 +13,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::upstream::redact;
 
@@ -37,6 +39,10 @@ const SCRUBBED: [&str; 8] = [
 /// asks for a list, `@latest` and a query within moments.
 const REFS_FOR: Duration = Duration::from_secs(10);
 
+/// Commands that talk to a remote at once, and local reads at once.
+const NETWORK_JOBS: usize = 4;
+const LOCAL_JOBS: usize = 8;
+
 /// Why a git command failed.
 #[derive(Debug, Clone)]
 pub enum GitError {
@@ -50,6 +56,7 @@ pub enum GitError {
     Failed {
         repo: String,
         what: String,
+        code: Option<i32>,
         stderr: String,
     },
     /// Could not be started at all.
@@ -62,7 +69,9 @@ impl std::fmt::Display for GitError {
             GitError::Timeout { repo, what, after } => {
                 write!(f, "{repo}: git {what} killed after {}s", after.as_secs())
             }
-            GitError::Failed { repo, what, stderr } => {
+            GitError::Failed {
+                repo, what, stderr, ..
+            } => {
                 write!(f, "{repo}: git {what} failed: {}", stderr.trim())
             }
             GitError::Spawn { what, error } => write!(f, "cannot run git {what}: {error}"),
@@ -78,30 +87,57 @@ impl GitError {
             return false;
         };
         let s = stderr.to_ascii_lowercase();
-        [
-            "repository not found",
-            "does not appear to be a git repository",
-            "not found",
-        ]
-        .iter()
-        .any(|m| s.contains(m))
+        s.contains("repository not found")
+            || s.contains("does not appear to be a git repository")
+            || s.contains("could not be found")
+            || (s.contains("repository '") && s.contains("' not found"))
+    }
+
+    /// git wanted credentials it could not get (prompts are off): what
+    /// hosts answer for a private or missing repository.
+    pub fn asked_for_credentials(&self) -> bool {
+        let GitError::Failed { stderr, .. } = self else {
+            return false;
+        };
+        stderr.contains("could not read Username")
+            || stderr.contains("terminal prompts disabled")
+            || stderr.contains("Authentication failed")
+    }
+
+    /// git could not resolve a revision name (exit 128 with one of its
+    /// messages for that), as opposed to a broken repository.
+    fn is_unknown_revision(&self) -> bool {
+        let GitError::Failed { stderr, code, .. } = self else {
+            return false;
+        };
+        *code == Some(128)
+            && [
+                "unknown revision",
+                "bad revision",
+                "ambiguous argument",
+                "bad object",
+            ]
+            .iter()
+            .any(|m| stderr.contains(m))
     }
 }
 
-/// Runs git: time limit, concurrency limit, sanitized environment.
+/// Runs git: time limit, concurrency limits, sanitized environment.
 #[derive(Debug)]
 pub struct Git {
     timeout: Duration,
-    jobs: Semaphore,
+    network_jobs: Semaphore,
+    local_jobs: Semaphore,
     /// Commands that talked to a remote (`ls-remote`, `fetch`).
     pub network: AtomicU64,
 }
 
 impl Git {
-    pub fn new(timeout: Duration, jobs: usize) -> Git {
+    pub fn new(timeout: Duration) -> Git {
         Git {
             timeout,
-            jobs: Semaphore::new(jobs),
+            network_jobs: Semaphore::new(NETWORK_JOBS),
+            local_jobs: Semaphore::new(LOCAL_JOBS),
             network: AtomicU64::new(0),
         }
     }
@@ -121,10 +157,14 @@ impl Git {
             .copied()
             .unwrap_or("")
             .to_string();
-        if matches!(what.as_str(), "fetch" | "ls-remote") {
+        let network = matches!(what.as_str(), "fetch" | "ls-remote");
+        let jobs = if network {
             self.network.fetch_add(1, Ordering::Relaxed);
-        }
-        let _job = self.jobs.acquire().await.map_err(|e| GitError::Spawn {
+            &self.network_jobs
+        } else {
+            &self.local_jobs
+        };
+        let _job = jobs.acquire().await.map_err(|e| GitError::Spawn {
             what: what.clone(),
             error: e.to_string(),
         })?;
@@ -134,6 +174,14 @@ impl Git {
         cmd.arg("--kill-after=2")
             .arg(format!("{}", self.timeout.as_secs().max(1)))
             .arg("git")
+            // A transfer slower than 1 KB/s for 30 s is abandoned by git
+            // itself, long before the overall limit.
+            .args([
+                "-c",
+                "http.lowSpeedLimit=1000",
+                "-c",
+                "http.lowSpeedTime=30",
+            ])
             .args(args);
         for var in SCRUBBED {
             cmd.env_remove(var);
@@ -144,7 +192,7 @@ impl Git {
         if std::env::var_os("GIT_SSH").is_none() && std::env::var_os("GIT_SSH_COMMAND").is_none() {
             cmd.env(
                 "GIT_SSH_COMMAND",
-                "ssh -o ControlMaster=no -o BatchMode=yes",
+                "ssh -o ControlMaster=no -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=2",
             );
         }
         if let Some(dir) = dir {
@@ -192,9 +240,10 @@ impl Git {
                 what,
                 after: self.timeout,
             }),
-            Some(_) => Err(GitError::Failed {
+            code => Err(GitError::Failed {
                 repo: redact(repo),
                 what,
+                code,
                 stderr: redact(&String::from_utf8_lossy(&output.stderr)),
             }),
         }
@@ -221,26 +270,24 @@ pub struct Mirror {
     pub url: String,
     dir: PathBuf,
     git: Arc<Git>,
-    state: Mutex<MirrorState>,
-}
-
-#[derive(Debug, Default)]
-struct MirrorState {
     /// The bare repository exists.
-    ready: bool,
+    ready: AtomicBool,
     /// Remote refs and when they were listed.
-    refs: Option<(Instant, Arc<Refs>)>,
-    /// The remote refs the last full fetch brought in.
-    fetched: Option<Arc<Refs>>,
+    refs: Mutex<Option<(Instant, Arc<Refs>)>>,
+    /// Held while fetching; the remote refs the last fetch brought in.
+    fetched: tokio::sync::Mutex<Option<Arc<Refs>>>,
 }
 
 impl Mirror {
     pub fn new(url: String, dir: PathBuf, git: Arc<Git>) -> Mirror {
+        let ready = dir.join("HEAD").exists();
         Mirror {
             url,
             dir,
             git,
-            state: Mutex::new(MirrorState::default()),
+            ready: AtomicBool::new(ready),
+            refs: Mutex::new(None),
+            fetched: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -249,10 +296,10 @@ impl Mirror {
     }
 
     /// Creates the bare repository if it is not there yet (atomically: a
-    /// half-made one is never used).
-    async fn ensure(&self, state: &mut MirrorState) -> Result<(), GitError> {
-        if state.ready || self.dir.join("HEAD").exists() {
-            state.ready = true;
+    /// half-made one is never used). Called with the fetch lock held.
+    async fn ensure(&self) -> Result<(), GitError> {
+        if self.ready.load(Ordering::Acquire) || self.dir.join("HEAD").exists() {
+            self.ready.store(true, Ordering::Release);
             return Ok(());
         }
         let tmp = self
@@ -287,14 +334,13 @@ impl Mirror {
             }
             Err(e) => return Err(io(e)),
         }
-        state.ready = true;
+        self.ready.store(true, Ordering::Release);
         Ok(())
     }
 
     /// The remote's refs, listed at most every [`REFS_FOR`].
     pub async fn remote_refs(&self) -> Result<Arc<Refs>, GitError> {
-        let mut state = self.state.lock().await;
-        if let Some((at, refs)) = &state.refs {
+        if let Some((at, refs)) = &*self.refs.lock().unwrap_or_else(|p| p.into_inner()) {
             if at.elapsed() < REFS_FOR {
                 return Ok(Arc::clone(refs));
             }
@@ -309,44 +355,60 @@ impl Mirror {
             )
             .await?;
         let refs = Arc::new(parse_refs(&String::from_utf8_lossy(&out)));
-        state.refs = Some((Instant::now(), Arc::clone(&refs)));
+        *self.refs.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), Arc::clone(&refs)));
         Ok(refs)
     }
 
-    /// Fetches every branch and tag (and their history) unless the last
-    /// full fetch already brought what the remote has now.
-    pub async fn fetch(&self, remote: &Arc<Refs>) -> Result<(), GitError> {
-        let mut state = self.state.lock().await;
-        self.ensure(&mut state).await?;
-        if state.fetched.as_ref().is_some_and(|f| f == remote) {
-            return Ok(());
-        }
-        self.git(&[
-            "fetch",
-            "-f",
-            "--quiet",
-            "--end-of-options",
-            &self.url,
-            "refs/heads/*:refs/heads/*",
-            "refs/tags/*:refs/tags/*",
-        ])
-        .await?;
-        state.fetched = Some(Arc::clone(remote));
-        Ok(())
+    /// Fetches every branch and tag (and their history, refs deleted
+    /// upstream pruned) unless the last fetch already brought what the
+    /// remote has now. Runs to the end even if the caller goes away, so a
+    /// fetch is never cut short by a client and never runs twice at once.
+    pub async fn fetch(self: &Arc<Self>, remote: &Arc<Refs>) -> Result<(), GitError> {
+        let (me, remote) = (Arc::clone(self), Arc::clone(remote));
+        tokio::spawn(async move { me.fetch_locked(&remote).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(GitError::Spawn {
+                    what: "fetch".into(),
+                    error: e.to_string(),
+                })
+            })
     }
 
-    /// Whether the bare repository exists (nothing can be local before).
-    pub async fn exists(&self) -> bool {
-        let mut state = self.state.lock().await;
-        state.ready || {
-            state.ready = self.dir.join("HEAD").exists();
-            state.ready
+    async fn fetch_locked(&self, remote: &Arc<Refs>) -> Result<(), GitError> {
+        let mut fetched = self.fetched.lock().await;
+        self.ensure().await?;
+        if fetched.as_ref().is_some_and(|f| f == remote) {
+            return Ok(());
         }
+        let result = self
+            .git(&[
+                "fetch",
+                "-f",
+                "--prune",
+                "--quiet",
+                "--end-of-options",
+                &self.url,
+                "refs/heads/*:refs/heads/*",
+                "refs/tags/*:refs/tags/*",
+            ])
+            .await;
+        if let Err(e) = result {
+            // A killed fetch can leave git's lock files behind, which
+            // would fail every later one.
+            if matches!(e, GitError::Timeout { .. }) {
+                remove_lock_files(&self.dir);
+            }
+            return Err(e);
+        }
+        *fetched = Some(Arc::clone(remote));
+        Ok(())
     }
 
     /// `rev` in the local mirror, or `None` when it does not have it.
     pub async fn stat_local(&self, rev: &str) -> Result<Option<Commit>, GitError> {
-        if !self.exists().await {
+        if !self.ready.load(Ordering::Acquire) {
             return Ok(None);
         }
         let out = self
@@ -364,7 +426,7 @@ impl Mirror {
             .await;
         let out = match out {
             Ok(out) => String::from_utf8_lossy(&out).into_owned(),
-            Err(GitError::Failed { .. }) => return Ok(None),
+            Err(e) if e.is_unknown_revision() => return Ok(None),
             Err(e) => return Err(e),
         };
         let fields: Vec<&str> = out.split_whitespace().collect();
@@ -390,41 +452,41 @@ impl Mirror {
     }
 
     /// The file at `path` in commit `hash`: `None` when there is none (or
-    /// it is not a file). At most `limit` bytes.
+    /// it is not a file). Larger than `limit` bytes is an error, found
+    /// before anything is read.
     pub async fn read_file(
         &self,
         hash: &str,
         path: &str,
         limit: u64,
     ) -> Result<Option<Vec<u8>>, GitError> {
-        let spec = format!("{hash}:{path}\n");
-        let out = self
+        let spec = format!("{hash}:{path}");
+        let check = self
             .git
             .run(
                 &self.url,
                 Some(&self.dir),
-                &["cat-file", "--batch"],
-                Some(spec.into_bytes()),
+                &["cat-file", "--batch-check"],
+                Some(format!("{spec}\n").into_bytes()),
             )
             .await?;
-        // `<oid> <type> <size>\n<content>\n`, or `<spec> missing\n`.
-        let Some(nl) = out.iter().position(|b| *b == b'\n') else {
-            return Ok(None);
-        };
-        let header = String::from_utf8_lossy(&out[..nl]).into_owned();
-        let fields: Vec<&str> = header.split(' ').collect();
+        // `<oid> <type> <size>`, or `<spec> missing`.
+        let check = String::from_utf8_lossy(&check).into_owned();
+        let fields: Vec<&str> = check.split_whitespace().collect();
         let [_, "blob", size] = fields[..] else {
             return Ok(None);
         };
-        let size: usize = size.parse().unwrap_or(0);
-        if size as u64 > limit {
+        if size.parse::<u64>().map_or(true, |n| n > limit) {
             return Err(GitError::Failed {
                 repo: redact(&self.url),
                 what: "cat-file".into(),
+                code: None,
                 stderr: format!("{path} is larger than {limit} bytes"),
             });
         }
-        Ok(out.get(nl + 1..nl + 1 + size).map(<[u8]>::to_vec))
+        self.git(&["cat-file", "blob", "--end-of-options", &spec])
+            .await
+            .map(Some)
     }
 
     /// Tags reachable from `hash` (its history, itself included).
@@ -451,7 +513,7 @@ impl Mirror {
             .await
         {
             Ok(_) => Ok(true),
-            Err(GitError::Failed { .. }) => Ok(false),
+            Err(GitError::Failed { code: Some(1), .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -476,6 +538,26 @@ impl Mirror {
             args.push(subdir);
         }
         self.git(&args).await.map(drop)
+    }
+}
+
+/// Removes `*.lock` files a killed git left in the bare repository `dir`.
+fn remove_lock_files(dir: &Path) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if entry.file_name() != "objects" {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "lock") {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 }
 
@@ -504,7 +586,7 @@ fn parse_refs(out: &str) -> Refs {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_refs;
+    use super::*;
 
     #[test]
     fn annotated_tags_are_peeled() {
@@ -514,5 +596,27 @@ mod tests {
         assert_eq!(refs["refs/tags/v1.0.0"], "ddd");
         assert_eq!(refs["HEAD"], "aaa");
         assert!(!refs.contains_key("refs/pull/1/head"));
+    }
+
+    #[test]
+    fn missing_repositories_are_told_from_other_failures() {
+        let failed = |stderr: &str| GitError::Failed {
+            repo: "r".into(),
+            what: "ls-remote".into(),
+            code: Some(128),
+            stderr: stderr.into(),
+        };
+        assert!(failed(
+            "remote: Repository not found.\nfatal: repository 'https://github.com/a/b/' not found"
+        )
+        .is_missing_repository());
+        assert!(
+            failed("fatal: '/x' does not appear to be a git repository").is_missing_repository()
+        );
+        assert!(!failed("sh: 1: ssh: not found").is_missing_repository());
+        assert!(
+            !failed("fatal: unable to access 'https://h/': Could not resolve host: h")
+                .is_missing_repository()
+        );
     }
 }

@@ -32,10 +32,6 @@ use resolve::Resolver;
 
 use super::{Fetched, Http, UpstreamError};
 
-/// git commands run at once (fetches and archives are the heavy ones);
-/// cache hits never wait for these.
-const GIT_JOBS: usize = 4;
-
 /// What `direct` needs from the settings.
 #[derive(Debug, Clone)]
 pub struct DirectSettings {
@@ -66,8 +62,9 @@ pub const NAME: &str = "direct";
 
 impl Direct {
     pub fn new(settings: &DirectSettings) -> Direct {
+        zip::remove_leftovers(&settings.dir);
         Direct {
-            git: Arc::new(Git::new(settings.git_timeout, GIT_JOBS)),
+            git: Arc::new(Git::new(settings.git_timeout)),
             dir: settings.dir.clone(),
             mirrors: Mutex::new(HashMap::new()),
             resolver: Resolver::new(settings.insecure.clone()),
@@ -115,24 +112,38 @@ impl Direct {
             Ok(root) => Ok(root),
             Err(e) => Err(e),
         };
-        let answer = match root {
-            Ok(root) => self.answer(http, module, &root, tail).await,
-            Err(e) => Err(e),
+        let answer = match &root {
+            Ok(root) => self.answer(http, module, root, tail).await,
+            Err(e) => Err(e.clone()),
         };
-        answer.map_err(|e| match e {
-            RepoError::NotFound(message) => UpstreamError::NotFound {
-                upstream: NAME.into(),
+        let not_found = |message: String| UpstreamError::NotFound {
+            upstream: NAME.into(),
+            message,
+        };
+        match answer {
+            Ok(fetched) => Ok(fetched),
+            Err(RepoError::NotFound(message)) => Err(not_found(message)),
+            Err(RepoError::Git(e)) if e.is_missing_repository() => Err(not_found(e.to_string())),
+            Err(RepoError::Git(e)) => {
+                // As the go command does: a remote git cannot list is
+                // missing when its web address answers 404 (hosts ask for
+                // credentials rather than say so).
+                if let Ok(root) = &root {
+                    if e.asked_for_credentials() && resolve::web_says_missing(http, &root.url).await
+                    {
+                        return Err(not_found(e.to_string()));
+                    }
+                }
+                Err(UpstreamError::Vcs {
+                    timed_out: matches!(e, GitError::Timeout { .. }),
+                    message: e.to_string(),
+                })
+            }
+            Err(RepoError::Io(message)) => Err(UpstreamError::Vcs {
+                timed_out: false,
                 message,
-            },
-            RepoError::Git(e) if e.is_missing_repository() => UpstreamError::NotFound {
-                upstream: NAME.into(),
-                message: e.to_string(),
-            },
-            RepoError::Git(e) => UpstreamError::Vcs {
-                timed_out: matches!(e, GitError::Timeout { .. }),
-                message: e.to_string(),
-            },
-        })
+            }),
+        }
     }
 
     async fn answer(
@@ -142,12 +153,8 @@ impl Direct {
         root: &resolve::Root,
         tail: &str,
     ) -> Result<Fetched, RepoError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| {
-            RepoError::Git(GitError::Spawn {
-                what: "(creating the mirror directory)".into(),
-                error: format!("{}: {e}", self.dir.display()),
-            })
-        })?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| RepoError::Io(format!("cannot create {}: {e}", self.dir.display())))?;
         let mirror = self.mirror(&root.url);
         let repo = CodeRepo::new(mirror, &root.root, &root.subdir, module.as_str())?;
         let text = |s: String| Ok(Fetched::local(http, NAME, Bytes::from(s)));
@@ -182,12 +189,8 @@ impl Direct {
             )),
             "zip" => {
                 let file = zip::build(&repo, &version, &self.dir).await?;
-                Fetched::local_file(http, NAME, file).map_err(|e| {
-                    RepoError::Git(GitError::Spawn {
-                        what: "archive".into(),
-                        error: e.to_string(),
-                    })
-                })
+                Fetched::local_file(http, NAME, file)
+                    .map_err(|e| RepoError::Io(format!("reading the zip built here: {e}")))
             }
             _ => Err(RepoError::NotFound(format!("not a module file: {tail}"))),
         }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use modproxy_module::path::{match_path_major, split_path_version};
 use modproxy_module::pseudo::{is_pseudo_version, parse_pseudo_version, pseudo_version_base};
 use modproxy_module::semver;
+use modproxy_module::vcs::has_path_prefix;
 
 use super::git::{Commit, GitError, Mirror};
 use super::time::{pseudo_timestamp, rfc3339};
@@ -18,13 +19,15 @@ use super::time::{pseudo_timestamp, rfc3339};
 const MAX_SMALL_FILE: u64 = 16 << 20;
 
 /// Why a direct lookup gave no answer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum RepoError {
     /// The module, version or revision does not exist (or is not valid for
     /// this module): a 404 for the client.
     NotFound(String),
     /// git failed (network, timeout, repository trouble).
     Git(GitError),
+    /// Something else failed here (scratch files, discovery): a 502.
+    Io(String),
 }
 
 impl From<GitError> for RepoError {
@@ -76,14 +79,8 @@ pub struct CodeRepo {
     path_prefix: String,
     path_major: String,
     pseudo_major: String,
-}
-
-/// `hasPathPrefix`: `s` starts with the path elements of `prefix`.
-fn has_path_prefix(s: &str, prefix: &str) -> bool {
-    s == prefix
-        || (s.len() > prefix.len()
-            && s.starts_with(prefix)
-            && (prefix.ends_with('/') || s.as_bytes()[prefix.len()] == b'/'))
+    /// Whether (commit, file) exists: `+incompatible` checks ask often.
+    has_file: std::sync::Mutex<std::collections::HashMap<(String, String), bool>>,
 }
 
 /// `module.PathMajorPrefix`: `v2` for `/v2` or `.v2-unstable`.
@@ -110,6 +107,22 @@ fn is_major(mpath: &str, path_major: &str) -> bool {
         return false;
     }
     path_major[1..] == mpath_major[1..]
+}
+
+/// A branch or tag name as git allows them (`git check-ref-format`), so
+/// that no revision syntax (`~`, `^`, `:`, `@{`, `..`) reaches git.
+fn plain_ref_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['-', '/', '.'])
+        && !s.ends_with(['/', '.'])
+        && !s.ends_with(".lock")
+        && !s.contains("..")
+        && !s.contains("@{")
+        && !s.contains("//")
+        && !s.contains("/.")
+        && s != "@"
+        && s.bytes()
+            .all(|b| b > b' ' && b != 0x7f && !b"~^:?*[\\".contains(&b))
 }
 
 fn all_hex(s: &str) -> bool {
@@ -155,6 +168,7 @@ impl CodeRepo {
             path_prefix: path_prefix.to_string(),
             pseudo_major: path_major_prefix(path_major),
             path_major: path_major.to_string(),
+            has_file: Default::default(),
         })
     }
 
@@ -169,6 +183,25 @@ impl CodeRepo {
     /// Reads `file` at `hash`, `None` when it does not exist.
     async fn read(&self, hash: &str, file: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.mirror.read_file(hash, file, MAX_SMALL_FILE).await?)
+    }
+
+    /// Whether `file` exists at `hash` (remembered per repository use).
+    async fn exists(&self, hash: &str, file: &str) -> Result<bool> {
+        let key = (hash.to_string(), file.to_string());
+        if let Some(known) = self
+            .has_file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(*known);
+        }
+        let found = self.read(hash, file).await?.is_some();
+        self.has_file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, found);
+        Ok(found)
     }
 
     /// The commit a remote tag points at, fetched if needed.
@@ -213,7 +246,7 @@ impl CodeRepo {
         // appendIncompatibleVersions.
         if let Some(last) = list.last() {
             let c = self.tag_commit(last).await?;
-            if self.read(&c.hash, "go.mod").await?.is_some() {
+            if self.exists(&c.hash, "go.mod").await? {
                 return Ok(list);
             }
         }
@@ -227,7 +260,7 @@ impl CodeRepo {
             }
             let latest = &incompatible[j - 1];
             let c = self.tag_commit(latest).await?;
-            let has_go_mod = self.read(&c.hash, "go.mod").await?.is_some();
+            let has_go_mod = self.exists(&c.hash, "go.mod").await?;
             if !has_go_mod {
                 list.extend(
                     incompatible[i..j]
@@ -244,7 +277,18 @@ impl CodeRepo {
     /// full or abbreviated hash) and the ref it was found by. Fetches from
     /// the remote only when the mirror does not have it yet.
     async fn code_stat(&self, rev: &str) -> Result<(Commit, Option<String>)> {
+        let unknown = || RepoError::NotFound(format!("unknown revision {rev}"));
         let hash_like = rev.len() >= 7 && rev.len() <= 40 && all_hex(rev);
+        let lower;
+        let rev = if hash_like {
+            lower = rev.to_ascii_lowercase();
+            lower.as_str()
+        } else if plain_ref_name(rev) {
+            rev
+        } else {
+            // `v1.0.0~1`, `HEAD^`, `main@{1}`: git revision syntax, not names.
+            return Err(unknown());
+        };
         if hash_like {
             if let Some(c) = self.mirror.stat_local(rev).await? {
                 if c.hash.starts_with(rev) {
@@ -260,7 +304,6 @@ impl CodeRepo {
             }
         }
         let refs = self.mirror.remote_refs().await?;
-        let unknown = || RepoError::NotFound(format!("unknown revision {rev}"));
         let (reference, hash) = if let Some(h) = refs.get(&tag_ref) {
             (Some(tag_ref.clone()), h.clone())
         } else if let Some(h) = refs.get(&format!("refs/heads/{rev}")) {
@@ -282,8 +325,7 @@ impl CodeRepo {
             }
             match found {
                 Some((k, h)) => (Some(k), h),
-                None if rev.len() == 40 => (None, rev.to_string()),
-                // An abbreviated hash of a commit in some branch's history.
+                // A (possibly abbreviated) hash in some branch's history.
                 None => (None, rev.to_string()),
             }
         } else {
@@ -302,7 +344,7 @@ impl CodeRepo {
     pub async fn stat(&self, rev: &str) -> Result<RevInfo> {
         let code_rev = self.rev_to_rev(rev);
         let (commit, reference) = self.code_stat(&code_rev).await?;
-        self.convert(&commit, reference, rev).await
+        self.convert(commit, reference, &code_rev, rev).await
     }
 
     /// `@latest`: the latest release, else the latest prerelease, else
@@ -318,7 +360,8 @@ impl CodeRepo {
             return self.stat(v).await;
         }
         let (commit, _) = self.code_stat("HEAD").await?;
-        self.convert(&commit, Some("HEAD".into()), "").await
+        let hash = commit.hash.clone();
+        self.convert(commit, Some("HEAD".into()), &hash, "").await
     }
 
     fn rev_to_rev(&self, rev: &str) -> String {
@@ -342,15 +385,14 @@ impl CodeRepo {
         if !self.code_dir.is_empty() || !self.path_major.is_empty() {
             return Ok(false);
         }
-        if self.read(&commit.hash, "go.mod").await?.is_some() {
+        if self.exists(&commit.hash, "go.mod").await? {
             return Ok(false);
         }
         if !v.is_empty() && !stat_vers.ends_with("+incompatible") {
             let major = semver::major(v).unwrap_or("");
             if self
-                .read(&commit.hash, &format!("{major}/go.mod"))
+                .exists(&commit.hash, &format!("{major}/go.mod"))
                 .await?
-                .is_some()
             {
                 return Ok(false);
             }
@@ -438,33 +480,58 @@ impl CodeRepo {
         }
     }
 
-    /// `convert`: the module version of `commit`, requested as `stat_vers`.
+    /// Adds to `commit.tags` the remote's tags on it, and brings the
+    /// mirror up to date with the remote (a no-op when nothing changed),
+    /// as the go command consults the remote's refs: a tag added upstream
+    /// since the last fetch counts. The remote being unreachable leaves
+    /// the mirror's view.
+    async fn with_remote_tags(&self, mut commit: Commit) -> Commit {
+        let Ok(refs) = self.mirror.remote_refs().await else {
+            return commit;
+        };
+        if let Err(e) = self.mirror.fetch(&refs).await {
+            tracing::debug!(error = %e, "fetch for current tags failed; using the mirror's");
+        }
+        for (name, hash) in refs.iter() {
+            if let Some(tag) = name.strip_prefix("refs/tags/") {
+                if *hash == commit.hash && !commit.tags.iter().any(|t| t == tag) {
+                    commit.tags.push(tag.to_string());
+                }
+            }
+        }
+        commit.tags.sort();
+        commit
+    }
+
+    /// `convert`: the module version of `commit`, found by the code
+    /// revision `code_rev` and requested as `stat_vers`.
     async fn convert(
         &self,
-        commit: &Commit,
+        commit: Commit,
         reference: Option<String>,
+        code_rev: &str,
         stat_vers: &str,
     ) -> Result<RevInfo> {
         if is_pseudo_version(stat_vers) {
             let info = self
-                .check_canonical(commit, &reference, stat_vers, stat_vers)
+                .check_canonical(&commit, &reference, stat_vers, stat_vers)
                 .await?;
-            self.validate_pseudo_version(commit, stat_vers).await?;
+            self.validate_pseudo_version(&commit, stat_vers).await?;
             return Ok(info);
         }
-        // The version the ref itself names, if it is a canonical tag.
-        let ref_tag = reference
-            .as_deref()
-            .and_then(|r| r.strip_prefix("refs/tags/"))
-            .unwrap_or(stat_vers);
-        if let (v, true) = self.tag_to_version(ref_tag) {
-            if let Ok(info) = self
-                .check_canonical(commit, &reference, &v, stat_vers)
-                .await
-            {
-                return Ok(info);
+        // The git layer's "version": the name asked for when it is a tag on
+        // the commit (not a branch that looks like one), else the hash.
+        if commit.tags.iter().any(|t| t == code_rev) {
+            if let (v, true) = self.tag_to_version(code_rev) {
+                if let Ok(info) = self
+                    .check_canonical(&commit, &reference, &v, stat_vers)
+                    .await
+                {
+                    return Ok(info);
+                }
             }
         }
+        let commit = self.with_remote_tags(commit).await;
         let mut highest = String::new();
         let mut pseudo_base = String::new();
         for tag in &commit.tags {
@@ -472,7 +539,7 @@ impl CodeRepo {
             if !stat_vers.is_empty() && !v.is_empty() && semver::compare(&v, stat_vers).is_eq() {
                 if exact {
                     return self
-                        .check_canonical(commit, &reference, &v, stat_vers)
+                        .check_canonical(&commit, &reference, &v, stat_vers)
                         .await;
                 }
                 pseudo_base = v.clone();
@@ -480,18 +547,18 @@ impl CodeRepo {
             if exact
                 && (highest.is_empty() || semver::compare(&highest, &v).is_lt())
                 && (match_path_major(&v, &self.path_major)
-                    || self.can_use_incompatible(commit, &v, stat_vers).await?)
+                    || self.can_use_incompatible(&commit, &v, stat_vers).await?)
             {
                 highest = v;
             }
         }
         if !highest.is_empty() {
             return self
-                .check_canonical(commit, &reference, &highest, stat_vers)
+                .check_canonical(&commit, &reference, &highest, stat_vers)
                 .await;
         }
         if pseudo_base.is_empty() {
-            pseudo_base = self.recent_tag(commit, stat_vers).await?;
+            pseudo_base = self.recent_tag(&commit, stat_vers).await?;
         }
         let short = &commit.hash[..commit.hash.len().min(12)];
         let version = modproxy_module::pseudo::pseudo_version(
@@ -500,7 +567,7 @@ impl CodeRepo {
             &pseudo_timestamp(commit.time),
             short,
         );
-        self.check_canonical(commit, &reference, &version, stat_vers)
+        self.check_canonical(&commit, &reference, &version, stat_vers)
             .await
     }
 
@@ -577,6 +644,8 @@ impl CodeRepo {
             )));
         }
         let refs = self.mirror.remote_refs().await?;
+        // Ancestry needs the history as the remote has it now.
+        self.mirror.fetch(&refs).await?;
         let mut last = None;
         for name in refs.keys() {
             let Some(tag) = name.strip_prefix("refs/tags/") else {
@@ -606,6 +675,8 @@ impl CodeRepo {
         version: &str,
     ) -> Result<(String, Option<Vec<u8>>)> {
         let rev = &commit.hash;
+        // Messages name the revision as the go command does.
+        let at = self.rev_to_rev(version);
         let file1 = join(&self.code_dir, "go.mod");
         let gomod1 = self.read(rev, &file1).await?;
         let mpath1 = gomod1
@@ -636,7 +707,7 @@ impl CodeRepo {
             let found2 = gomod2.is_some() && is_major(&mpath2, &self.path_major);
             if found1 && found2 {
                 return Err(missing(format!(
-                    "{}/{file1} and ...{}/go.mod both have ...{} module paths at revision {version}",
+                    "{}/{file1} and ...{}/go.mod both have ...{} module paths at revision {at}",
                     self.path_prefix, self.path_major, self.path_major
                 )));
             }
@@ -646,12 +717,12 @@ impl CodeRepo {
             if gomod2.is_some() {
                 return Err(missing(if mpath2.is_empty() {
                     format!(
-                        "{}/{file2} is missing module path at revision {version}",
+                        "{}/{file2} is missing module path at revision {at}",
                         self.code_root
                     )
                 } else {
                     format!(
-                        "{}/{file2} has non-...{} module path {mpath2:?} at revision {version}",
+                        "{}/{file2} has non-...{} module path {mpath2:?} at revision {at}",
                         self.code_root, self.path_major
                     )
                 }));
@@ -667,10 +738,10 @@ impl CodeRepo {
                 format!(" (and ...{}/go.mod does not exist)", self.path_major)
             };
             return Err(missing(if mpath1.is_empty() {
-                format!("{file1} is missing module path{suffix} at revision {version}")
+                format!("{file1} is missing module path{suffix} at revision {at}")
             } else {
                 format!(
-                    "{file1} has post-{} module path {mpath1:?}{suffix} at revision {version}",
+                    "{file1} has post-{} module path {mpath1:?}{suffix} at revision {at}",
                     semver::major(version).unwrap_or("v0")
                 )
             }));
@@ -681,10 +752,10 @@ impl CodeRepo {
             return Ok((String::new(), None));
         }
         Err(missing(if file2.is_empty() {
-            format!("missing {}/go.mod at revision {version}", self.path_prefix)
+            format!("missing {}/go.mod at revision {at}", self.path_prefix)
         } else {
             format!(
-                "missing {}/go.mod and ...{}/go.mod at revision {version}",
+                "missing {}/go.mod and ...{}/go.mod at revision {at}",
                 self.path_prefix, self.path_major
             )
         }))
@@ -699,10 +770,13 @@ impl CodeRepo {
                 "version {version} is not canonical"
             )));
         }
+        let code_rev = self.rev_to_rev(version);
+        let (commit, reference) = self.code_stat(&code_rev).await?;
         if is_pseudo_version(version) {
-            self.stat(version).await?;
+            // The metadata in a pseudo-version must be right too.
+            self.convert(commit.clone(), reference, &code_rev, version)
+                .await?;
         }
-        let (commit, _) = self.code_stat(&self.rev_to_rev(version)).await?;
         let (dir, gomod) = self.find_dir_at(&commit, version).await?;
         Ok((commit, dir, gomod))
     }
@@ -753,5 +827,17 @@ mod tests {
         assert!(is_major("example.com/m/v2", "/v2"));
         assert!(!is_major("example.com/m", "/v2"));
         assert!(is_major("example.com/m", ""));
+    }
+
+    #[test]
+    fn revision_syntax_is_not_a_name() {
+        for ok in ["main", "v1.0.0", "sub/v1.0.0", "feature/x-1", "HEAD"] {
+            assert!(plain_ref_name(ok), "{ok}");
+        }
+        for bad in [
+            "v1.0.0~1", "HEAD^", "main@{1}", "a..b", "-x", "a:b", "a b", "x.lock", "",
+        ] {
+            assert!(!plain_ref_name(bad), "{bad}");
+        }
     }
 }

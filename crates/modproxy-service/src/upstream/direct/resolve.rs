@@ -85,11 +85,24 @@ impl Resolver {
                 vcs::repo_root_from_meta(module, &found).map_err(|e| unrecognized(e.to_string()))?
             }
         };
-        // Plain HTTP only where the operator said so.
-        if root.repo.starts_with("http://") && !insecure {
+        // What a go-import tag may send git to: https and ssh; plain http
+        // and git:// only where the operator said so. (An operator's own
+        // `insteadOf` rules apply afterwards, inside git.)
+        let scheme = root.repo.split_once("://").map_or("", |(s, _)| s);
+        let allowed = match scheme {
+            "https" | "ssh" | "git+ssh" => true,
+            "http" | "git" => insecure,
+            _ => false,
+        };
+        if !allowed {
             return Err(unrecognized(format!(
-                "its repository is http:// ({}); add the path to --insecure to allow it",
-                redact(&root.repo)
+                "its repository {} uses {scheme}://, which is not allowed{}",
+                redact(&root.repo),
+                if matches!(scheme, "http" | "git") {
+                    " (add the path to --insecure to allow it)"
+                } else {
+                    ""
+                }
             )));
         }
         Ok(Root {
@@ -117,9 +130,14 @@ impl Resolver {
                 Ok((status, page)) => {
                     let imports = vcs::parse_meta_imports(&page, true);
                     if imports.is_empty() && status != 200 {
-                        return Err(RepoError::NotFound(format!(
-                            "unrecognized import path {path:?}: reading {url}: {status}"
-                        )));
+                        let message =
+                            format!("unrecognized import path {path:?}: reading {url}: {status}");
+                        // A server failing is not an answer about the module.
+                        return Err(if status >= 500 {
+                            RepoError::Io(message)
+                        } else {
+                            RepoError::NotFound(message)
+                        });
                     }
                     return Ok(imports);
                 }
@@ -128,14 +146,20 @@ impl Resolver {
         }
         let message = format!("unrecognized import path {path:?}: {last}");
         // A host that does not exist: the module does not (as the go
-        // command's proxies answer); anything else is a failure.
-        if last.contains("dns error") {
-            return Err(RepoError::NotFound(message));
-        }
-        Err(RepoError::Git(super::git::GitError::Spawn {
-            what: "(module path discovery)".into(),
-            error: message,
-        }))
+        // command's proxies answer); a lookup that failed for now, or
+        // anything else, is a failure.
+        let no_such_host = [
+            "Name or service not known",
+            "No address associated",
+            "nodename nor servname",
+        ]
+        .iter()
+        .any(|m| last.contains(m));
+        Err(if no_such_host {
+            RepoError::NotFound(message)
+        } else {
+            RepoError::Io(message)
+        })
     }
 
     /// GETs `url` under the upstream bounds: status and at most
@@ -160,4 +184,16 @@ impl Resolver {
         }
         Ok((status, page))
     }
+}
+
+/// Whether the web page of a git remote whose listing failed answers 404
+/// or 410 (the go command's test for a repository that does not exist,
+/// since hosts ask for credentials rather than say so). Bounded by the
+/// upstream headers timeout; any other outcome is "not known missing".
+pub async fn web_says_missing(http: &Http, url: &str) -> bool {
+    if !url.starts_with("https://") && !url.starts_with("http://") {
+        return false;
+    }
+    let sent = tokio::time::timeout(http.policy.headers, http.client.get(url).send()).await;
+    matches!(sent, Ok(Ok(r)) if matches!(r.status().as_u16(), 404 | 410))
 }

@@ -13,63 +13,96 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use modproxy_module::modfile::GoMod;
 use modproxy_module::modzip::{select_files, SourceFile, SourceKind, ZipWriter};
 
-use super::git::GitError;
 use super::repo::{CodeRepo, RepoError};
 
 /// Names scratch files uniquely within the process.
 static SCRATCH: AtomicU64 = AtomicU64::new(0);
 
+/// Scratch files, removed when dropped: whether the build finished,
+/// failed, or the request that wanted it went away.
+struct Scratch(Vec<PathBuf>);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Removes scratch files and half-made mirrors of processes that are gone
+/// (their names start with the process id, which `/proc` tells alive).
+pub fn remove_leftovers(dir: &Path) {
+    let gone = |name: &str| {
+        let pid = name
+            .rsplit_once(".tmp-")
+            .map_or_else(|| name.split('-').next().unwrap_or(""), |(_, pid)| pid);
+        pid.parse::<u32>().is_ok_and(|pid| {
+            pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+        })
+    };
+    let sweep = |dir: &Path, only_tmp_dirs: bool| {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if only_tmp_dirs && !name.contains(".tmp-") {
+                continue;
+            }
+            if gone(&name) {
+                let path = entry.path();
+                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+            }
+        }
+    };
+    sweep(&dir.join("tmp"), false);
+    sweep(dir, true);
+}
+
 /// Builds the zip of `version` of `repo`; the open (already unlinked)
 /// file, positioned at its start.
 pub async fn build(repo: &CodeRepo, version: &str, dir: &Path) -> Result<std::fs::File, RepoError> {
     let (commit, subdir, gomod) = repo.find_dir(version).await?;
-    let scratch = dir.join("tmp");
-    std::fs::create_dir_all(&scratch).map_err(|e| local_error(&scratch, &e))?;
+    let scratch_dir = dir.join("tmp");
+    std::fs::create_dir_all(&scratch_dir)
+        .map_err(|e| RepoError::Io(format!("cannot create {}: {e}", scratch_dir.display())))?;
     let n = SCRATCH.fetch_add(1, Ordering::Relaxed);
-    let tar = scratch.join(format!("{}-{n}.tar", std::process::id()));
+    let tar = scratch_dir.join(format!("{}-{n}.tar", std::process::id()));
     let zip = tar.with_extension("zip");
-    let license = repo.archive(&commit, &subdir, &tar).await;
-    let license = match license {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tar);
-            return Err(e);
-        }
-    };
+    let scratch = Scratch(vec![tar.clone(), zip.clone()]);
+    let license = repo.archive(&commit, &subdir, &tar).await?;
     let go_version = gomod.as_deref().and_then(|g| GoMod::parse(g).go);
     let label = format!("{}@{version}", repo.module_path());
     let (module, version) = (repo.module_path().to_string(), version.to_string());
-    let (tar2, zip2) = (tar.clone(), zip.clone());
     let built = tokio::task::spawn_blocking(move || {
-        let built = assemble(&Job {
-            tar: &tar2,
-            zip: &zip2,
+        assemble(&Job {
+            tar: &tar,
+            zip: &zip,
             module: &module,
             version: &version,
             subdir: &subdir,
             go_version: go_version.as_deref(),
             license: license.as_deref(),
-        });
-        let _ = std::fs::remove_file(&tar2);
-        let opened = built.and_then(|()| std::fs::File::open(&zip2).map_err(|e| e.to_string()));
-        let _ = std::fs::remove_file(&zip2);
-        opened
+        })?;
+        // Open, then unlink: the reader keeps the data, nothing is left.
+        let file = std::fs::File::open(&zip).map_err(|e| Failure::Io(e.to_string()));
+        drop(scratch);
+        file
     })
     .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
-    built.map_err(|e| {
-        let _ = std::fs::remove_file(&tar);
-        let _ = std::fs::remove_file(&zip);
-        RepoError::NotFound(format!("{label}: {e}"))
+    .map_err(|e| RepoError::Io(e.to_string()))?;
+    built.map_err(|e| match e {
+        // The tree breaks the module zip rules: no such module zip.
+        Failure::Rules(e) => RepoError::NotFound(format!("{label}: {e}")),
+        Failure::Io(e) => RepoError::Io(format!("{label}: building the zip: {e}")),
     })
 }
 
-fn local_error(path: &Path, e: &io::Error) -> RepoError {
-    RepoError::Git(GitError::Spawn {
-        what: "archive".into(),
-        error: format!("{}: {e}", path.display()),
-    })
+/// Why a zip was not built.
+enum Failure {
+    Rules(String),
+    Io(String),
 }
 
 struct Job<'a> {
@@ -83,8 +116,8 @@ struct Job<'a> {
 }
 
 /// Tar at `job.tar` → module zip at `job.zip` (blocking).
-fn assemble(job: &Job<'_>) -> Result<(), String> {
-    let io_err = |e: io::Error| format!("building the zip: {e}");
+fn assemble(job: &Job<'_>) -> Result<(), Failure> {
+    let io_err = |e: io::Error| Failure::Io(e.to_string());
     // Pass 1: what the tree holds.
     let mut files = Vec::new();
     let mut archive = tar::Archive::new(std::fs::File::open(job.tar).map_err(io_err)?);
@@ -114,7 +147,7 @@ fn assemble(job: &Job<'_>) -> Result<(), String> {
         });
     }
     let selected = select_files(job.module, job.version, job.subdir, job.go_version, &files)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::Rules(e.to_string()))?;
     let names: HashMap<usize, &str> = selected
         .iter()
         .map(|s| (s.index, s.name.as_str()))
@@ -150,8 +183,8 @@ fn assemble(job: &Job<'_>) -> Result<(), String> {
             .map_err(io_err)?;
     }
     let mut out = writer.finish().map_err(io_err)?;
-    io::Write::flush(&mut out).map_err(io_err)?;
-    out.get_ref().sync_data().map_err(io_err)
+    // A scratch file, unlinked once open: no fsync.
+    io::Write::flush(&mut out).map_err(io_err)
 }
 
 /// The entry's path in the repository (`prefix/` removed), or `None` for

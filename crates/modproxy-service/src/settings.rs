@@ -154,10 +154,10 @@ impl Default for UpstreamPolicy {
 
 /// Default time in-flight requests get to finish at shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// How long one git command of `direct` may run before it is killed: a
-/// first clone of a big repository takes a while; a hung server does not
-/// get longer than this.
-pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one git command of `direct` may run before it is killed: the
+/// first fetch of a big repository takes minutes. A transfer that stalls
+/// (under 1 KB/s for 30 s) is abandoned by git much sooner.
+pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Settings {
     /// The base URL a `go` command should use, for the start-up banner.

@@ -136,7 +136,7 @@ pub struct ServeArgs {
     /// Module path patterns whose repositories `direct` may reach over plain HTTP, GOINSECURE syntax
     #[arg(long, env = env::INSECURE, value_name = "PATTERNS")]
     pub insecure: Option<String>,
-    /// Every git command of `direct` is killed after this long [default: 2m]
+    /// Every git command of `direct` is killed after this long [default: 10m]
     #[arg(long, env = env::GIT_TIMEOUT, value_name = "DURATION")]
     pub git_timeout: Option<String>,
     /// Serve only what is stored; never contact an upstream

@@ -3,7 +3,6 @@
 //! every go.mod against the database. With `repair`, what fails is removed
 //! so the next request fetches it again.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use modproxy_module::modzip::{check_zip, hash_gomod};
@@ -11,7 +10,7 @@ use modproxy_module::path::{unescape_version, ModulePath};
 use modproxy_module::sumdb_setting::SumDbSetting;
 
 use crate::settings::Settings;
-use crate::store::{DiskStore, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::sumdb::SumDb;
 use crate::upstream::Upstreams;
 
@@ -28,7 +27,8 @@ pub enum Verdict {
 /// One checked file.
 #[derive(Debug)]
 pub struct Checked {
-    pub path: PathBuf,
+    /// Its key in the store, e.g. `rsc.io/quote/@v/v1.5.2.zip`.
+    pub key: String,
     pub verdict: Verdict,
     pub removed: bool,
 }
@@ -39,7 +39,7 @@ pub async fn audit(
     repair: bool,
     mut report: impl FnMut(&Checked),
 ) -> Result<(), StoreError> {
-    let store: Arc<dyn Store> = Arc::new(DiskStore::open(&settings.data_dir)?);
+    let store = crate::store::open(settings)?;
     let upstreams = Arc::new(Upstreams::new(settings).map_err(|e| StoreError::Setup {
         path: settings.data_dir.clone(),
         source: std::io::Error::other(e),
@@ -48,34 +48,36 @@ pub async fn audit(
         SumDbSetting::Off => None,
         SumDbSetting::Db(config) => Some(SumDb::new(
             config,
-            store,
+            Arc::clone(&store),
             upstreams,
             settings.private.clone(),
             settings.nosumdb.clone(),
         )),
     };
-    let mut files = Vec::new();
-    let root = settings.data_dir.as_path();
+    let listing_failed = |e: std::io::Error| StoreError::Read {
+        key: "(listing)".into(),
+        source: e,
+    };
     // Module files only: not the checksum database's.
-    let _ = crate::store::walk(root, usize::MAX, |dir, entry, kind| {
-        if kind.is_dir() {
-            return !(dir == root && entry.file_name() == "sumdb");
-        }
-        let path = entry.path();
-        if let Ok(rel) = path.strip_prefix(root) {
-            files.push((rel.to_string_lossy().into_owned(), path.clone()));
-        }
-        false
-    });
-    files.sort();
-    for (rel, path) in files {
-        let Some((module, version, ext)) = parse_stored(&rel) else {
+    let mut keys: Vec<String> = store
+        .entries()
+        .await
+        .map_err(listing_failed)?
+        .into_iter()
+        .map(|e| e.key)
+        .filter(|k| !k.starts_with("sumdb/"))
+        .collect();
+    keys.sort();
+    for key in keys {
+        let Some((module, version, ext)) = parse_stored(&key) else {
             continue;
         };
-        let verdict = check_file(&path, &module, &version, ext, sumdb.as_ref()).await;
-        let removed = repair && matches!(verdict, Verdict::Bad(_)) && remove(&path, ext);
+        let verdict =
+            check_file(store.as_ref(), &key, &module, &version, ext, sumdb.as_ref()).await;
+        let removed =
+            repair && matches!(verdict, Verdict::Bad(_)) && remove(store.as_ref(), &key, ext).await;
         report(&Checked {
-            path,
+            key,
             verdict,
             removed,
         });
@@ -83,15 +85,25 @@ pub async fn audit(
     Ok(())
 }
 
+/// The whole object at `key`, `None` when there is none.
+async fn read(store: &dyn Store, key: &str) -> Result<Option<bytes::Bytes>, StoreError> {
+    match store.get(key).await? {
+        Some(object) => object.into_bytes(key).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 async fn check_file(
-    path: &Path,
+    store: &dyn Store,
+    key: &str,
     module: &ModulePath,
     version: &str,
     ext: &str,
     sumdb: Option<&SumDb>,
 ) -> Verdict {
-    let data = match std::fs::read(path) {
-        Ok(d) => d,
+    let data = match read(store, key).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return Verdict::Bad("gone while checking".into()),
         Err(e) => return Verdict::Bad(format!("unreadable: {e}")),
     };
     let got = if ext == "zip" {
@@ -109,8 +121,9 @@ async fn check_file(
         hash_gomod(&data)
     };
     if ext == "zip" {
-        let recorded = std::fs::read_to_string(path.with_extension("ziphash")).ok();
-        if let Some(recorded) = recorded.map(|r| r.trim().to_string()) {
+        let hash_key = format!("{}.ziphash", key.trim_end_matches(".zip"));
+        let recorded = read(store, &hash_key).await.ok().flatten();
+        if let Some(recorded) = recorded.map(|r| String::from_utf8_lossy(&r).trim().to_string()) {
             if recorded != got {
                 return Verdict::Bad(format!("hash {got} differs from the recorded {recorded}"));
             }
@@ -140,11 +153,13 @@ async fn check_file(
     }
 }
 
-fn remove(path: &Path, ext: &str) -> bool {
+async fn remove(store: &dyn Store, key: &str, ext: &str) -> bool {
     if ext == "zip" {
-        let _ = std::fs::remove_file(path.with_extension("ziphash"));
+        let _ = store
+            .remove(&format!("{}.ziphash", key.trim_end_matches(".zip")))
+            .await;
     }
-    std::fs::remove_file(path).is_ok()
+    store.remove(key).await.is_ok()
 }
 
 /// `(module, version, "zip"|"mod")` of a store path like

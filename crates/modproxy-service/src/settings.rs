@@ -52,6 +52,43 @@ pub struct Settings {
     pub insecure: PathPatterns,
     /// Every git command `direct` runs is killed after this long.
     pub git_timeout: Duration,
+    /// Where published objects live.
+    pub store: StoreLocation,
+    /// Cross-replica fetch locks (`redis://HOST:PORT`), if any.
+    pub lock: Option<String>,
+}
+
+/// Where published objects live (`--store`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreLocation {
+    /// The directory given by `--data`.
+    #[default]
+    Disk,
+    /// An S3-compatible bucket, under `prefix` ("" for the whole bucket).
+    S3 { bucket: String, prefix: String },
+}
+
+impl std::str::FromStr for StoreLocation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() || s == "disk" {
+            return Ok(StoreLocation::Disk);
+        }
+        let Some(rest) = s.strip_prefix("s3://") else {
+            return Err(format!(
+                "{s:?} is not a store: use \"disk\" (the --data directory) or s3://BUCKET[/PREFIX]"
+            ));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("{s:?} names no bucket: use s3://BUCKET[/PREFIX]"));
+        }
+        Ok(StoreLocation::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        })
+    }
 }
 
 /// A PEM certificate chain and its private key.

@@ -133,6 +133,12 @@ pub struct ServeArgs {
     /// Module path patterns exempt from checksum verification, GONOSUMDB syntax
     #[arg(long, env = env::NOSUMDB, value_name = "PATTERNS")]
     pub nosumdb: Option<String>,
+    /// Where published files live: disk (the --data directory) or s3://BUCKET[/PREFIX] [default: disk]
+    #[arg(long, env = env::STORE, value_name = "STORE")]
+    pub store: Option<String>,
+    /// Cross-replica fetch locks: redis://HOST:PORT [default: none]
+    #[arg(long, env = env::LOCK, value_name = "URL")]
+    pub lock: Option<String>,
     /// Module path patterns whose repositories `direct` may reach over plain HTTP, GOINSECURE syntax
     #[arg(long, env = env::INSECURE, value_name = "PATTERNS")]
     pub insecure: Option<String>,

@@ -10,14 +10,18 @@ use bytes::Bytes;
 use modproxy_module::{gomod, pseudo, semver};
 
 use super::flight::{FlightState, Landed, Progress, Relay};
+use super::lock::{FetchLocks, Taken};
 use super::Cache;
 use crate::error::ServeError;
+use crate::metrics::Metrics;
 use crate::request::{Endpoint, ModuleRequest};
 
 /// Largest `.mod` accepted (the go command's own limit for go.mod files).
 const MOD_LIMIT: u64 = 16 << 20;
 /// Largest `.info`, `@latest` or version list accepted.
 const META_LIMIT: u64 = 16 << 20;
+/// Longest wait for another replica's fetch of the same file.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Cache {
     /// Runs one fetch of `request` to its end, reporting on `progress`.
@@ -31,6 +35,26 @@ impl Cache {
         if self.has_usable(&request, &key).await {
             progress.send_replace(FlightState::Done(Ok(Landed::Stored)));
             return;
+        }
+        // Replicas on one store: one fetches, the others wait for its file.
+        let mut lock_token = None;
+        if let Some(locks) = self
+            .locks
+            .as_ref()
+            .filter(|_| request.endpoint.is_immutable())
+        {
+            match locks.take(&key).await {
+                Taken::Mine(token) => lock_token = Some(token),
+                Taken::Theirs => {
+                    if self.wait_for_other_replica(locks, &request, &key).await {
+                        progress.send_replace(FlightState::Done(Ok(Landed::Stored)));
+                        return;
+                    }
+                }
+                Taken::Unavailable(e) => {
+                    tracing::warn!(%request, error = %e, "fetch lock unavailable; fetching without it");
+                }
+            }
         }
         let mut to_store = Vec::new();
         let result = match &request.endpoint {
@@ -58,6 +82,36 @@ impl Cache {
         for (key, body) in to_store {
             self.publish(&key, body).await;
         }
+        if let (Some(locks), Some(token)) = (&self.locks, lock_token) {
+            locks.release(&key, &token).await;
+        }
+    }
+
+    /// Another replica holds the fetch lock of `key`: waits (bounded) for
+    /// its file to appear in the store. False when it did not (the other
+    /// replica failed or is slow, or the lock went away): fetch here.
+    async fn wait_for_other_replica(
+        &self,
+        locks: &FetchLocks,
+        request: &ModuleRequest,
+        key: &str,
+    ) -> bool {
+        let started = std::time::Instant::now();
+        let mut polls = 0u32;
+        while started.elapsed() < LOCK_WAIT {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if self.has_usable(request, key).await {
+                Metrics::inc(&self.metrics.coalesced);
+                return true;
+            }
+            polls += 1;
+            // Every second: is anyone still fetching it?
+            if polls.is_multiple_of(10) && locks.held(key).await != Some(true) {
+                return self.has_usable(request, key).await;
+            }
+        }
+        tracing::warn!(%request, "another replica's fetch did not land in time; fetching here");
+        false
     }
 
     /// Whether the store already holds a usable copy: a request that missed

@@ -13,6 +13,7 @@ mod fetch;
 mod flight;
 mod health;
 mod hot;
+pub mod lock;
 mod negative;
 mod prefetch;
 mod verify;
@@ -104,6 +105,16 @@ impl Answer {
     }
 }
 
+/// How the cache behaves (from the settings).
+pub struct CacheConfig {
+    pub policy: CachePolicy,
+    /// Serve only what is stored.
+    pub cached_only: bool,
+    pub prefetch: PrefetchMode,
+    /// Cross-replica fetch locks (`--lock`).
+    pub locks: Option<lock::FetchLocks>,
+}
+
 /// The cache in front of the store and the upstreams.
 pub struct Cache {
     store: Arc<dyn Store>,
@@ -121,6 +132,8 @@ pub struct Cache {
     store_health: StoreHealth,
     prefetch: Prefetcher,
     hot: HotCache,
+    /// Cross-replica fetch locks (`--lock`).
+    locks: Option<lock::FetchLocks>,
 }
 
 impl Cache {
@@ -129,10 +142,14 @@ impl Cache {
         upstreams: Arc<Upstreams>,
         sumdb: Option<Arc<SumDb>>,
         metrics: Arc<Metrics>,
-        policy: CachePolicy,
-        cached_only: bool,
-        prefetch: PrefetchMode,
+        config: CacheConfig,
     ) -> Arc<Cache> {
+        let CacheConfig {
+            policy,
+            cached_only,
+            prefetch,
+            locks,
+        } = config;
         let cache = Arc::new(Cache {
             store,
             upstreams,
@@ -146,6 +163,7 @@ impl Cache {
             spool_counter: AtomicU64::new(0),
             store_health: StoreHealth::default(),
             hot: HotCache::default(),
+            locks,
             prefetch: Prefetcher::new(if cached_only {
                 PrefetchMode::Off
             } else {

@@ -18,7 +18,7 @@ use crate::cache::{Cache, CacheStatus};
 use crate::error::ServeError;
 use crate::metrics::{endpoint_of, Metrics};
 use crate::request::{percent_decode, Endpoint, ModuleRequest, Route};
-use crate::store::{DiskStore, Store};
+use crate::store::Store;
 use crate::upstream::Upstreams;
 
 /// Everything a request needs, shared by all connections.
@@ -32,7 +32,7 @@ pub struct Handler {
     pub(super) auth: Option<Auth>,
     /// For `/metrics`.
     pub(super) upstreams: Arc<Upstreams>,
-    pub(super) store: Arc<DiskStore>,
+    pub(super) store: Arc<dyn Store>,
     /// `--max-size`, shown against the store's size.
     pub(super) max_size: Option<u64>,
     /// What the dashboard lists.
@@ -332,10 +332,7 @@ impl Handler {
                         "a store search is running; retry shortly\n".into(),
                     );
                 };
-                let store = Arc::clone(&self.store);
-                let found = tokio::task::spawn_blocking(move || store.modules_matching(&q, 50))
-                    .await
-                    .unwrap_or_default();
+                let found = self.store.search(&q, 50).await;
                 json(serde_json::Value::from(found).to_string())
             }
             _ => Outcome::error(

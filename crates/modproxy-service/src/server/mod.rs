@@ -28,7 +28,7 @@ pub use handler::Handler;
 use crate::cache::Cache;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::store::{evict, DiskStore, Store, StoreError};
+use crate::store::{evict, Store, StoreError};
 use crate::sumdb::SumDb;
 use crate::upstream::Upstreams;
 use handler::RequestIds;
@@ -52,6 +52,8 @@ pub enum StartError {
     Tls(String),
     #[error("clients file: {0}")]
     Auth(String),
+    #[error("--lock: {0}")]
+    Lock(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -76,18 +78,17 @@ const BUDGET_CHECK: Duration = Duration::from_secs(5);
 /// count, so an idle check costs nothing), down to 90% of `max` so the
 /// next few fetches do not trigger another scan. Versions used in the last
 /// minute go only if the store cannot get under `max` otherwise.
-async fn keep_under_budget(disk: Arc<DiskStore>, max: u64, metrics: Arc<Metrics>) {
+async fn keep_under_budget(store: Arc<dyn Store>, max: u64, metrics: Arc<Metrics>) {
     loop {
-        if disk.usage().is_some_and(|(bytes, _)| bytes > max) {
-            let store = Arc::clone(&disk);
+        if store.usage().is_some_and(|(bytes, _)| bytes > max) {
             let policy = evict::Policy {
                 max_size: Some(max),
                 low_water: Some(max / 10 * 9),
                 spare_used_within: Some(Duration::from_secs(60)),
                 ..evict::Policy::default()
             };
-            match tokio::task::spawn_blocking(move || store.evict(policy)).await {
-                Ok(Ok(report)) => {
+            match evict::run(store.as_ref(), policy, std::time::SystemTime::now()).await {
+                Ok(report) => {
                     for failure in &report.failed {
                         tracing::warn!(%failure, "eviction could not remove a file");
                     }
@@ -104,8 +105,7 @@ async fn keep_under_budget(disk: Arc<DiskStore>, max: u64, metrics: Arc<Metrics>
                         "evicted least recently used module versions"
                     );
                 }
-                Ok(Err(e)) => tracing::warn!(error = %e, "eviction failed"),
-                Err(e) => tracing::warn!(error = %e, "eviction panicked"),
+                Err(e) => tracing::warn!(error = %e, "eviction failed"),
             }
         }
         tokio::time::sleep(BUDGET_CHECK).await;
@@ -115,8 +115,7 @@ async fn keep_under_budget(disk: Arc<DiskStore>, max: u64, metrics: Arc<Metrics>
 impl Handler {
     /// Builds the whole service from settings: store, upstreams, cache.
     pub fn new(settings: &Settings) -> Result<Handler, StartError> {
-        let disk = Arc::new(DiskStore::open(&settings.data_dir)?);
-        let store: Arc<dyn Store> = disk.clone();
+        let store = crate::store::open(settings)?;
         let upstreams = Arc::new(Upstreams::new(settings)?);
         let sumdb = match &settings.sumdb {
             SumDbSetting::Off => None,
@@ -134,13 +133,21 @@ impl Handler {
             Arc::clone(&upstreams),
             sumdb.clone(),
             Arc::clone(&metrics),
-            settings.cache,
-            settings.cached_only,
-            settings.prefetch,
+            crate::cache::CacheConfig {
+                policy: settings.cache,
+                cached_only: settings.cached_only,
+                prefetch: settings.prefetch,
+                locks: settings
+                    .lock
+                    .as_deref()
+                    .map(crate::cache::lock::FetchLocks::new)
+                    .transpose()
+                    .map_err(StartError::Lock)?,
+            },
         );
         if let Some(max) = settings.max_size {
             tokio::spawn(keep_under_budget(
-                Arc::clone(&disk),
+                Arc::clone(&store),
                 max,
                 Arc::clone(&metrics),
             ));
@@ -152,7 +159,7 @@ impl Handler {
             path_prefix: settings.path_prefix.clone(),
             request_ids: RequestIds::new(),
             upstreams,
-            store: disk,
+            store,
             max_size: settings.max_size,
             activity: dashboard::Activity::default(),
             searches: tokio::sync::Semaphore::new(1),

@@ -29,7 +29,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::evict::{self, Policy, Toucher};
+use super::evict::{self, Toucher};
+use super::usage::Usage;
 use super::walk::walk;
 use super::{ObjectBody, Store, StoreError, StoredObject};
 
@@ -51,57 +52,17 @@ pub struct DiskStore {
 /// How often a served file's access time is stamped at most.
 const STAMP_EVERY: Duration = Duration::from_secs(3600);
 
-/// What the store holds.
-#[derive(Debug, Default)]
-struct Usage {
-    bytes: AtomicU64,
-    objects: AtomicU64,
-    /// Whether the count at open has finished.
-    counted: std::sync::atomic::AtomicBool,
-}
-
-impl Usage {
-    /// An object of `size` bytes was published, replacing one of
-    /// `replaced` bytes if any.
-    fn published(&self, size: u64, replaced: Option<u64>) {
-        self.bytes.fetch_add(size, Ordering::Relaxed);
-        match replaced {
-            Some(old) => subtract(&self.bytes, old),
-            None => {
-                self.objects.fetch_add(1, Ordering::Relaxed);
-            }
+/// Counts what is under `root` (not the store's own directories).
+fn count(root: &Path) -> (u64, u64) {
+    let (mut bytes, mut objects) = (0u64, 0u64);
+    let _ = walk(root, usize::MAX, |_, entry, kind| {
+        if kind.is_file() {
+            bytes += entry.metadata().map_or(0, |m| m.len());
+            objects += 1;
         }
-    }
-
-    /// Counts what is under `root` (not `.tmp/`) and adds it.
-    fn count(&self, root: &Path) {
-        let (mut bytes, mut objects) = (0u64, 0u64);
-        let _ = walk(root, usize::MAX, |_, entry, kind| {
-            if kind.is_file() {
-                bytes += entry.metadata().map_or(0, |m| m.len());
-                objects += 1;
-            }
-            true
-        });
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.objects.fetch_add(objects, Ordering::Relaxed);
-        self.counted.store(true, Ordering::Release);
-    }
-
-    /// What a full scan just measured replaces the running count (which
-    /// drifts when another process writes to or evicts from the store).
-    fn measured(&self, bytes: u64, objects: u64) {
-        self.bytes.store(bytes, Ordering::Relaxed);
-        self.objects.store(objects, Ordering::Relaxed);
-        self.counted.store(true, Ordering::Release);
-    }
-}
-
-/// `counter -= n`, stopping at zero.
-fn subtract(counter: &AtomicU64, n: u64) {
-    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-        Some(v.saturating_sub(n))
+        true
     });
+    (bytes, objects)
 }
 
 impl DiskStore {
@@ -134,7 +95,10 @@ impl DiskStore {
         // A big store takes a while to count: start-up does not wait.
         let _ = std::thread::Builder::new()
             .name("store-usage".into())
-            .spawn(move || counting.count(&at));
+            .spawn(move || {
+                let (bytes, objects) = count(&at);
+                counting.counted(bytes, objects);
+            });
         Ok(DiskStore {
             root: root.to_path_buf(),
             tmp,
@@ -143,54 +107,6 @@ impl DiskStore {
             usage,
             toucher: Arc::new(Toucher::new(STAMP_EVERY)),
         })
-    }
-
-    /// Evicts whole module versions by `policy` (blocking: run it off the
-    /// async threads); what it found and removed. The scan's measurement
-    /// becomes the store's running count.
-    pub fn evict(&self, policy: Policy) -> io::Result<evict::Report> {
-        let report = evict::run(&self.root, policy, std::time::SystemTime::now())?;
-        if !policy.dry_run {
-            let files: u64 = report.evicted.iter().map(|v| v.files.len() as u64).sum();
-            self.usage.measured(
-                report.bytes_before.saturating_sub(report.bytes_evicted),
-                report.objects_before.saturating_sub(files),
-            );
-        }
-        Ok(report)
-    }
-
-    /// Module paths in the store containing `query` (case-insensitive),
-    /// sorted, at most `limit`; the walk is bounded too (blocking: run it
-    /// off the async threads).
-    pub fn modules_matching(&self, query: &str, limit: usize) -> Vec<String> {
-        const DIRS_READ: usize = 100_000;
-        let query = query.to_lowercase();
-        let mut found = Vec::new();
-        let _ = walk(&self.root, DIRS_READ, |dir, entry, kind| {
-            if !kind.is_dir() {
-                return false;
-            }
-            let name = entry.file_name();
-            if dir == self.root && name == "sumdb" {
-                return false;
-            }
-            if name != "@v" {
-                return true;
-            }
-            if let Ok(rel) = dir.strip_prefix(&self.root) {
-                let escaped = rel.to_string_lossy();
-                let module = modproxy_module::path::ModulePath::unescape(&escaped)
-                    .map_or_else(|_| escaped.to_string(), |m| m.into_string());
-                if module.to_lowercase().contains(&query) {
-                    found.push(module);
-                }
-            }
-            false
-        });
-        found.sort();
-        found.truncate(limit);
-        found
     }
 
     /// The directory the store lives in.
@@ -228,6 +144,39 @@ impl DiskStore {
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e)))
     }
+}
+
+/// Module paths in the store containing `query` (case-insensitive),
+/// sorted, at most `limit`; the walk is bounded too (blocking: run it
+/// off the async threads).
+fn modules_matching(root: &Path, query: &str, limit: usize) -> Vec<String> {
+    const DIRS_READ: usize = 100_000;
+    let query = query.to_lowercase();
+    let mut found = Vec::new();
+    let _ = walk(root, DIRS_READ, |dir, entry, kind| {
+        if !kind.is_dir() {
+            return false;
+        }
+        let name = entry.file_name();
+        if dir == root && name == "sumdb" {
+            return false;
+        }
+        if name != "@v" {
+            return true;
+        }
+        if let Ok(rel) = dir.strip_prefix(root) {
+            let escaped = rel.to_string_lossy();
+            let module = modproxy_module::path::ModulePath::unescape(&escaped)
+                .map_or_else(|_| escaped.to_string(), |m| m.into_string());
+            if module.to_lowercase().contains(&query) {
+                found.push(module);
+            }
+        }
+        false
+    });
+    found.sort();
+    found.truncate(limit);
+    found
 }
 
 /// Objects up to this size are read whole when opened.
@@ -419,16 +368,69 @@ impl Store for DiskStore {
     }
 
     fn usage(&self) -> Option<(u64, u64)> {
-        self.usage.counted.load(Ordering::Acquire).then(|| {
-            (
-                self.usage.bytes.load(Ordering::Relaxed),
-                self.usage.objects.load(Ordering::Relaxed),
-            )
-        })
+        self.usage.get()
     }
 
     fn spool_dir(&self) -> &Path {
         &self.tmp
+    }
+
+    async fn entries(&self) -> io::Result<Vec<evict::Entry>> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut entries = Vec::new();
+            walk(&root, usize::MAX, |dir, entry, kind| {
+                if kind.is_dir() {
+                    return true;
+                }
+                let (Ok(meta), Ok(rel)) = (entry.metadata(), dir.strip_prefix(&root)) else {
+                    return false;
+                };
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let key = if rel.as_os_str().is_empty() {
+                    name
+                } else {
+                    format!("{}/{name}", rel.to_string_lossy())
+                };
+                let last_used = [meta.accessed().ok(), meta.modified().ok()]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+                entries.push(evict::Entry {
+                    key,
+                    size: meta.len(),
+                    last_used,
+                });
+                false
+            })?;
+            Ok(entries)
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+    }
+
+    async fn remove(&self, key: &str) -> io::Result<()> {
+        match tokio::fs::remove_file(self.path_of(key)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    fn measured(&self, bytes: u64, objects: u64) {
+        self.usage.measured(bytes, objects);
+    }
+
+    async fn search(&self, query: &str, limit: usize) -> Vec<String> {
+        // A walk of directories only: no stat per file.
+        let (root, query) = (self.root.clone(), query.to_string());
+        tokio::task::spawn_blocking(move || modules_matching(&root, &query, limit))
+            .await
+            .unwrap_or_default()
+    }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
     }
 }
 

@@ -1,6 +1,6 @@
-//! Eviction of whole module versions from the disk store, least recently
-//! used first: what `--max-size` applies continuously and `modproxy gc`
-//! on demand.
+//! Eviction of whole module versions from a store (disk or object
+//! storage), least recently used first: what `--max-size` applies
+//! continuously and `modproxy gc` on demand.
 //!
 //! A version is its `.info`, `.mod`, `.zip` (and anything else named
 //! `VERSION.*` in its `@v/` directory). Its last use is the newest access
@@ -12,11 +12,13 @@
 //! reader keeps its open file to the end.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use modproxy_module::path::{unescape_version, ModulePath};
+
+use super::Store;
 
 /// What to evict.
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,12 +39,24 @@ pub struct Policy {
     pub spare_used_within: Option<Duration>,
 }
 
+/// One object of a store, as its listing gives it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its key: the protocol path, `rsc.io/quote/@v/v1.5.2.zip`.
+    pub key: String,
+    pub size: u64,
+    /// Its last use: access or modification time, whichever is newer
+    /// (object storage: the modification time).
+    pub last_used: SystemTime,
+}
+
 /// One module version in the store.
 #[derive(Debug, Clone)]
 pub struct Version {
     /// `module@version`.
     pub label: String,
-    pub files: Vec<PathBuf>,
+    /// The keys of its objects.
+    pub files: Vec<String>,
     pub bytes: u64,
     pub last_used: SystemTime,
 }
@@ -56,16 +70,17 @@ pub struct Report {
     /// Versions evicted (or that would be, in a dry run), oldest first.
     pub evicted: Vec<Version>,
     pub bytes_evicted: u64,
-    /// Files that could not be removed, with why (their versions are not
+    /// Objects that could not be removed, with why (their versions are not
     /// in `evicted`).
     pub failed: Vec<String>,
     /// Every version, for `stats` (oldest use first).
     pub versions: Vec<Version>,
 }
 
-/// Scans the store under `root` and evicts by `policy`.
-pub fn run(root: &Path, policy: Policy, now: SystemTime) -> std::io::Result<Report> {
-    let (mut versions, bytes_before, objects_before) = scan(root)?;
+/// Lists `store` and evicts by `policy`; the store's running count is
+/// replaced by what the listing measured, less what went.
+pub async fn run(store: &dyn Store, policy: Policy, now: SystemTime) -> std::io::Result<Report> {
+    let (mut versions, bytes_before, objects_before) = group(store.entries().await?);
     versions.sort_by_key(|v| v.last_used);
     let mut report = Report {
         bytes_before,
@@ -73,6 +88,7 @@ pub fn run(root: &Path, policy: Policy, now: SystemTime) -> std::io::Result<Repo
         ..Report::default()
     };
     let mut remaining = bytes_before;
+    let mut files_removed = 0u64;
     for v in &versions {
         let unused_for = now.duration_since(v.last_used).unwrap_or_default();
         let too_old = policy.older_than.is_some_and(|d| unused_for > d);
@@ -88,81 +104,68 @@ pub fn run(root: &Path, policy: Policy, now: SystemTime) -> std::io::Result<Repo
             continue;
         }
         if !policy.dry_run {
-            // Keep going past a file that cannot be removed: the others
+            // Keep going past an object that cannot be removed: the others
             // still free space. The version stays counted as stored.
-            let errors: Vec<String> = v
-                .files
-                .iter()
-                .filter_map(|f| match std::fs::remove_file(f) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        Some(format!("cannot remove {}: {e}", f.display()))
-                    }
-                    _ => None,
-                })
-                .collect();
+            let mut errors = Vec::new();
+            for key in &v.files {
+                if let Err(e) = store.remove(key).await {
+                    errors.push(format!("cannot remove {key}: {e}"));
+                }
+            }
             if !errors.is_empty() {
                 report.failed.extend(errors);
                 continue;
             }
+            files_removed += v.files.len() as u64;
         }
         remaining = remaining.saturating_sub(v.bytes);
         report.bytes_evicted += v.bytes;
         report.evicted.push(v.clone());
     }
+    if !policy.dry_run {
+        store.measured(
+            bytes_before.saturating_sub(report.bytes_evicted),
+            objects_before.saturating_sub(files_removed),
+        );
+    }
     report.versions = versions;
     Ok(report)
 }
 
-/// Every module version under `root`, and the store's total bytes and
-/// objects (`.tmp/` left out).
-fn scan(root: &Path) -> std::io::Result<(Vec<Version>, u64, u64)> {
-    let mut by_version: HashMap<(PathBuf, String), Version> = HashMap::new();
+/// Groups a store's objects into module versions; also the store's total
+/// bytes and objects.
+pub fn group(entries: Vec<Entry>) -> (Vec<Version>, u64, u64) {
+    let mut by_version: HashMap<(String, String), Version> = HashMap::new();
     let (mut bytes, mut objects) = (0u64, 0u64);
-    super::walk::walk(root, usize::MAX, |dir, entry, kind| {
-        if kind.is_dir() {
-            return true;
-        }
-        let Ok(meta) = entry.metadata() else {
-            return false;
-        };
-        bytes += meta.len();
+    for entry in entries {
+        bytes += entry.size;
         objects += 1;
-        if dir.file_name().is_none_or(|n| n != "@v") {
-            return false; // @latest and sumdb/ are not in @v
-        }
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((version, _ext)) = name.rsplit_once('.') else {
-            return false; // `list`
+        // `MODULE/@v/VERSION.EXT`; lists, @latest and sumdb/ are not versions.
+        let Some((module, file)) = entry.key.rsplit_once("/@v/") else {
+            continue;
         };
-        let used = [meta.accessed().ok(), meta.modified().ok()]
-            .into_iter()
-            .flatten()
-            .max()
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let Some((version, _ext)) = file.rsplit_once('.') else {
+            continue; // `list`
+        };
         let slot = by_version
-            .entry((dir.to_path_buf(), version.to_string()))
+            .entry((module.to_string(), version.to_string()))
             .or_insert_with(|| Version {
-                label: label(root, dir, version),
+                label: label(module, version),
                 files: Vec::new(),
                 bytes: 0,
                 last_used: SystemTime::UNIX_EPOCH,
             });
-        slot.files.push(entry.path());
-        slot.bytes += meta.len();
-        slot.last_used = slot.last_used.max(used);
-        false
-    })?;
-    Ok((by_version.into_values().collect(), bytes, objects))
+        slot.files.push(entry.key.clone());
+        slot.bytes += entry.size;
+        slot.last_used = slot.last_used.max(entry.last_used);
+    }
+    (by_version.into_values().collect(), bytes, objects)
 }
 
 /// `module@version` from the store layout (escaped forms undone).
-fn label(root: &Path, at_v: &Path, version: &str) -> String {
-    let module = at_v
-        .parent()
-        .and_then(|m| m.strip_prefix(root).ok())
-        .map(|m| m.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let module = ModulePath::unescape(&module).map_or(module, |m| m.into_string());
+fn label(module: &str, version: &str) -> String {
+    let module =
+        ModulePath::unescape(module).map_or_else(|_| module.to_string(), |m| m.into_string());
     let version = unescape_version(version).unwrap_or_else(|_| version.to_string());
     format!("{module}@{version}")
 }
@@ -222,6 +225,8 @@ pub fn stamp(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::DiskStore;
+    use std::path::PathBuf;
 
     fn write(root: &Path, rel: &str, size: usize, age_days: u64) {
         let path = root.join(rel);
@@ -251,14 +256,16 @@ mod tests {
         root
     }
 
-    #[test]
-    fn least_recently_used_versions_go_first_until_under_budget() {
+    #[tokio::test]
+    async fn least_recently_used_versions_go_first_until_under_budget() {
         let root = store();
         let policy = Policy {
             max_size: Some(400),
             ..Policy::default()
         };
-        let report = run(&root, policy, SystemTime::now()).unwrap();
+        let report = run(&DiskStore::open(&root).unwrap(), policy, SystemTime::now())
+            .await
+            .unwrap();
         assert_eq!((report.bytes_before, report.objects_before), (950, 11));
         let evicted: Vec<&str> = report.evicted.iter().map(|v| v.label.as_str()).collect();
         assert_eq!(evicted, ["example.com/A@v1.0.0", "example.com/A@v1.1.0"]);
@@ -268,15 +275,17 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 
-    #[test]
-    fn age_limits_and_dry_runs() {
+    #[tokio::test]
+    async fn age_limits_and_dry_runs() {
         let root = store();
         let policy = Policy {
             older_than: Some(Duration::from_secs(20 * 86400)),
             dry_run: true,
             ..Policy::default()
         };
-        let report = run(&root, policy, SystemTime::now()).unwrap();
+        let report = run(&DiskStore::open(&root).unwrap(), policy, SystemTime::now())
+            .await
+            .unwrap();
         let evicted: Vec<&str> = report.evicted.iter().map(|v| v.label.as_str()).collect();
         assert_eq!(evicted, ["example.com/A@v1.0.0"]);
         assert_eq!(report.bytes_evicted, 300);
@@ -287,9 +296,9 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
     }
 
-    #[test]
-    fn down_to_the_low_water_mark_sparing_recent_versions() {
-        let evicted = |max, low| {
+    #[tokio::test]
+    async fn down_to_the_low_water_mark_sparing_recent_versions() {
+        async fn evicted(max: u64, low: u64) -> String {
             let root = store();
             let policy = Policy {
                 max_size: Some(max),
@@ -297,22 +306,24 @@ mod tests {
                 spare_used_within: Some(Duration::from_secs(5 * 86400)),
                 ..Policy::default()
             };
-            let report = run(&root, policy, SystemTime::now()).unwrap();
+            let report = run(&DiskStore::open(&root).unwrap(), policy, SystemTime::now())
+                .await
+                .unwrap();
             std::fs::remove_dir_all(&root).unwrap();
             let labels: Vec<String> = report.evicted.into_iter().map(|v| v.label).collect();
             labels.join(" ")
-        };
+        }
         // 950 bytes: past the low water mark, but not the recent version…
         assert_eq!(
-            evicted(700, 100),
+            evicted(700, 100).await,
             "example.com/A@v1.0.0 example.com/A@v1.1.0"
         );
         // …unless the store cannot get under its budget otherwise.
         assert_eq!(
-            evicted(300, 100),
+            evicted(300, 100).await,
             "example.com/A@v1.0.0 example.com/A@v1.1.0 example.com/A@v1.2.0"
         );
-        assert_eq!(evicted(960, 100), "");
+        assert_eq!(evicted(960, 100).await, "");
     }
 
     #[test]

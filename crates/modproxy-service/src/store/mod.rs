@@ -8,6 +8,8 @@
 
 mod disk;
 pub mod evict;
+mod s3;
+mod usage;
 mod walk;
 
 use std::io;
@@ -17,9 +19,11 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use modproxy_module::path::ModulePath;
 use tokio::io::AsyncRead;
 
 pub use disk::DiskStore;
+pub use s3::S3Store;
 pub use walk::walk;
 
 /// A stored object's contents: small ones already read, large ones open
@@ -121,4 +125,51 @@ pub trait Store: Send + Sync {
     /// Checks that the store takes writes now (for `/readyz`): writes,
     /// syncs and removes a small scratch object that is never published.
     async fn check_writable(&self) -> Result<(), StoreError>;
+
+    /// Every published object (not the store's own scratch objects), for
+    /// eviction and `stats`.
+    async fn entries(&self) -> io::Result<Vec<evict::Entry>>;
+
+    /// Removes the object at `key`; one that is already gone is fine.
+    async fn remove(&self, key: &str) -> io::Result<()>;
+
+    /// A full listing measured `bytes` in `objects`: replaces the running
+    /// count (which drifts when others write to the same store).
+    fn measured(&self, bytes: u64, objects: u64);
+
+    /// Module paths in the store containing `query` (case-insensitive),
+    /// sorted, at most `limit`.
+    async fn search(&self, query: &str, limit: usize) -> Vec<String> {
+        let query = query.to_lowercase();
+        let mut found: Vec<String> = self
+            .entries()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|e| e.key.strip_suffix("/@v/list").map(str::to_string))
+            .map(|m| ModulePath::unescape(&m).map_or(m, |p| p.into_string()))
+            .filter(|m| m.to_lowercase().contains(&query))
+            .collect();
+        found.sort();
+        found.dedup();
+        found.truncate(limit);
+        found
+    }
+
+    /// Where it is, for messages: a directory or `s3://bucket/prefix`.
+    fn describe(&self) -> String;
+}
+
+/// Opens the store the settings name: the disk store at `--data`, or an
+/// S3-compatible bucket (`--store s3://BUCKET/PREFIX`; scratch files and
+/// git mirrors stay under `--data`).
+pub fn open(settings: &crate::Settings) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(match &settings.store {
+        crate::settings::StoreLocation::Disk => {
+            std::sync::Arc::new(DiskStore::open(&settings.data_dir)?)
+        }
+        crate::settings::StoreLocation::S3 { bucket, prefix } => {
+            std::sync::Arc::new(S3Store::open(bucket, prefix, &settings.data_dir)?)
+        }
+    })
 }

@@ -6,8 +6,8 @@
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use anyhow::{bail, Context};
-use modproxy_service::store::evict::{self, Policy};
+use anyhow::bail;
+use modproxy_service::store::evict::Policy;
 
 use crate::cli::{GcArgs, Sources};
 use crate::commands::stats::ago;
@@ -25,10 +25,8 @@ pub fn run(args: &GcArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         ..Policy::default()
     };
-    // The store's files, directly: a running server re-measures its own
-    // count on its next eviction scan.
-    let report = evict::run(&settings.data_dir, policy, SystemTime::now())
-        .with_context(|| format!("cannot evict from {}", settings.data_dir.display()))?;
+    // A running server re-measures its own count on its next scan.
+    let report = super::evict(&settings, policy)?;
     let verb = if args.dry_run {
         "would evict"
     } else {

@@ -6,3 +6,31 @@ pub mod serve;
 pub mod stats;
 pub mod verify;
 pub mod warm;
+
+/// Runs `work` to its end on a single-threaded runtime (for the
+/// commands that are not a server).
+pub fn block_on<F: std::future::Future>(work: F) -> anyhow::Result<F::Output> {
+    use anyhow::Context;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(work))
+}
+
+/// Opens the configured store and evicts from it by `policy` (a policy
+/// with no limits only scans: `stats`).
+pub fn evict(
+    settings: &modproxy_service::Settings,
+    policy: modproxy_service::store::evict::Policy,
+) -> anyhow::Result<modproxy_service::store::evict::Report> {
+    use anyhow::Context;
+    let store = block_on(async { modproxy_service::store::open(settings) })?
+        .context("cannot open the store")?;
+    let report = block_on(modproxy_service::store::evict::run(
+        store.as_ref(),
+        policy,
+        std::time::SystemTime::now(),
+    ))?;
+    report.with_context(|| format!("cannot read the store {}", store.describe()))
+}

@@ -35,11 +35,14 @@ pub fn run(args: &ServeArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let server = Server::bind(&settings).await.map_err(|e| {
             let key = match &e {
-                StartError::Store(_) => format!("check the data directory ({data_key})"),
+                StartError::Store(_) => {
+                    format!("check the data directory ({data_key}) and --store")
+                }
                 StartError::Listen { .. } => format!("check the listen address ({listen_key})"),
                 StartError::Client(_) => "check the system's TLS certificates".to_string(),
                 StartError::Tls(_) => "check --tls-cert and --tls-key".to_string(),
                 StartError::Auth(_) => "check --auth-file".to_string(),
+                StartError::Lock(_) => "check --lock".to_string(),
             };
             anyhow::Error::new(e).context(key)
         })?;

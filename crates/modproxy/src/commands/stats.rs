@@ -7,8 +7,7 @@ use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context;
-use modproxy_service::store::evict::{self, Policy};
+use modproxy_service::store::evict::Policy;
 
 use crate::cli::{Sources, StatsArgs};
 use crate::printer::human_bytes;
@@ -18,9 +17,14 @@ pub fn run(args: &StatsArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
     let settings = settings::resolve(&args.store, sources)?.service;
     let now = SystemTime::now();
     // A scan with nothing to evict.
-    let report = evict::run(&settings.data_dir, Policy::default(), now)
-        .with_context(|| format!("cannot read the store in {}", settings.data_dir.display()))?;
-    printer::line(&format!("store: {}", settings.data_dir.display()));
+    let report = super::evict(&settings, Policy::default())?;
+    let store = match &settings.store {
+        modproxy_service::settings::StoreLocation::Disk => settings.data_dir.display().to_string(),
+        modproxy_service::settings::StoreLocation::S3 { bucket, prefix } => {
+            format!("s3://{bucket}/{prefix}")
+        }
+    };
+    printer::line(&format!("store: {store}"));
     let budget = settings.max_size.map_or(String::new(), |m| {
         format!(" of {} (--max-size)", human_bytes(m))
     });

@@ -12,28 +12,23 @@ use crate::{printer, settings};
 pub fn run(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
     let resolved = settings::resolve(&args.store, sources)?;
     let settings = resolved.service;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let (mut good, mut unverified, mut bad) = (0u64, 0u64, 0u64);
-    runtime
-        .block_on(audit(&settings, args.repair, |checked| {
-            let path = checked.path.display();
-            match &checked.verdict {
-                Verdict::Good => good += 1,
-                Verdict::Unverified(why) => {
-                    unverified += 1;
-                    printer::line(&format!("unverified  {path}: {why}"));
-                }
-                Verdict::Bad(why) => {
-                    bad += 1;
-                    let action = if checked.removed { " (removed)" } else { "" };
-                    printer::line(&format!("BAD         {path}: {why}{action}"));
-                }
+    super::block_on(audit(&settings, args.repair, |checked| {
+        let path = &checked.key;
+        match &checked.verdict {
+            Verdict::Good => good += 1,
+            Verdict::Unverified(why) => {
+                unverified += 1;
+                printer::line(&format!("unverified  {path}: {why}"));
             }
-        }))
-        .with_context(|| format!("cannot check the store in {}", settings.data_dir.display()))?;
+            Verdict::Bad(why) => {
+                bad += 1;
+                let action = if checked.removed { " (removed)" } else { "" };
+                printer::line(&format!("BAD         {path}: {why}{action}"));
+            }
+        }
+    }))?
+    .with_context(|| format!("cannot check the store in {}", settings.data_dir.display()))?;
     printer::line(&format!(
         "{good} verified, {unverified} unverified, {bad} bad{}",
         if bad > 0 && !args.repair {

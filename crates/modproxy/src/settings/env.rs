@@ -15,6 +15,10 @@ pub const SUMDB: &str = "MODPROXY_SUMDB";
 pub const PRIVATE: &str = "MODPROXY_PRIVATE";
 /// `--nosumdb`: paths exempt from checksum verification, GONOSUMDB syntax.
 pub const NOSUMDB: &str = "MODPROXY_NOSUMDB";
+/// `--store`: `disk` or `s3://BUCKET[/PREFIX]`.
+pub const STORE: &str = "MODPROXY_STORE";
+/// `--lock`: `redis://HOST:PORT` for cross-replica fetch locks.
+pub const LOCK: &str = "MODPROXY_LOCK";
 /// `--insecure`: paths whose repositories may be reached over plain HTTP, GOINSECURE syntax.
 pub const INSECURE: &str = "MODPROXY_INSECURE";
 /// `--git-timeout`: time limit of every git command.

@@ -45,6 +45,8 @@ pub struct FileConfig {
     pub sumdb: Option<String>,
     pub private: Option<String>,
     pub nosumdb: Option<String>,
+    pub store: Option<String>,
+    pub lock: Option<String>,
     pub insecure: Option<String>,
     pub git_timeout: Option<String>,
     pub cached_only: Option<bool>,

@@ -15,8 +15,8 @@ use modproxy_module::goproxy::{ProxyList, ProxySpec};
 use modproxy_module::pattern::PathPatterns;
 use modproxy_module::sumdb_setting::SumDbSetting;
 use modproxy_service::settings::{
-    CachePolicy, PrefetchMode, Settings, TlsFiles, UpstreamPolicy, DEFAULT_GIT_TIMEOUT,
-    DEFAULT_SHUTDOWN_GRACE,
+    CachePolicy, PrefetchMode, Settings, StoreLocation, TlsFiles, UpstreamPolicy,
+    DEFAULT_GIT_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
 };
 
 use crate::cli::{ServeArgs, Sources};
@@ -171,6 +171,24 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
         m.pick("nosumdb", env::NOSUMDB, &args.nosumdb, file.nosumdb.clone()),
         PathPatterns::default,
         patterns,
+    )?;
+    let store = m.parse(
+        m.pick("store", env::STORE, &args.store, file.store.clone()),
+        StoreLocation::default,
+        str::parse,
+    )?;
+    let lock = m.parse(
+        m.pick("lock", env::LOCK, &args.lock, file.lock.clone()),
+        || None,
+        |s| {
+            if s.starts_with("redis://") {
+                Ok(Some(s.to_string()))
+            } else {
+                Err(format!(
+                    "{s:?} is not a lock service: use redis://HOST:PORT"
+                ))
+            }
+        },
     )?;
     let insecure = m.parse(
         m.pick(
@@ -415,6 +433,8 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
             max_size,
             insecure,
             git_timeout,
+            store,
+            lock,
         },
         log_format,
         data_key,

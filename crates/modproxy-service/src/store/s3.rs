@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientOptions, ObjectStore, PutPayload, WriteMultipart};
 
@@ -70,13 +70,22 @@ impl S3Store {
             path: name.clone().into(),
             source: io::Error::other(e),
         };
-        let mut builder = AmazonS3Builder::from_env()
+        // Bounded requests by default; then the AWS_* variables, as
+        // `AmazonS3Builder::from_env` reads them (they may change these).
+        let mut builder = AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_client_options(
                 ClientOptions::new()
                     .with_connect_timeout(Duration::from_secs(5))
                     .with_timeout(Duration::from_secs(300)),
             );
+        for (key, value) in std::env::vars() {
+            if key.starts_with("AWS_") {
+                if let Ok(config) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+                    builder = builder.with_config(config, value);
+                }
+            }
+        }
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
             if let Some((key, secret, token)) = shared_credentials() {
                 builder = builder

@@ -17,5 +17,7 @@ mod go_client;
 mod operate;
 mod prefetch;
 mod protocol;
+mod scale;
+mod services;
 mod trust;
 mod warm;

@@ -1,0 +1,182 @@
+//! Scale-out: replicas of modproxy over one S3-compatible bucket (a real
+//! Garage server) with fetch locks in a real Redis.
+
+use std::time::{Duration, Instant};
+
+use crate::fault::{FaultServer, Synthetic};
+use crate::services::{Garage, Redis};
+use crate::util::{
+    get_status, hello_project, modproxy_command, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB,
+};
+
+/// A replica on `garage`'s bucket under `prefix`, its own local scratch
+/// directory, `upstream`, plus `extra`.
+fn replica(
+    garage: &Garage,
+    prefix: &str,
+    upstream: &str,
+    sumdb: &str,
+    extra: &[&str],
+) -> (Modproxy, TempDir) {
+    let scratch = TempDir::new("replica");
+    let store = garage.store(prefix);
+    let mut args = vec!["--store", &store, "--upstream", upstream, "--sumdb", sumdb];
+    args.extend_from_slice(extra);
+    let mut cmd = modproxy_command(scratch.path(), &args);
+    for (k, v) in garage.env() {
+        cmd.env(k, v);
+    }
+    (Modproxy::spawn(cmd).expect("replica starts"), scratch)
+}
+
+/// GET `url`: status, `X-Cache-Status`, body length.
+fn fetch(url: &str) -> (u16, String, usize) {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let r = reqwest::get(&url).await.unwrap();
+                let status = r.status().as_u16();
+                let cache = r
+                    .headers()
+                    .get("x-cache-status")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                (status, cache, r.bytes().await.unwrap().len())
+            })
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn what_one_replica_fetched_is_a_hit_on_the_other_with_the_upstream_gone() {
+    let garage = Garage::start();
+    let mut upstream = RefProxy::start();
+    let (one, _s1) = replica(&garage, "shared", &upstream.url, REF_SUMDB, &[]);
+    let (two, _s2) = replica(&garage, "shared", &upstream.url, REF_SUMDB, &[]);
+    let project = hello_project();
+    GoEnv::new().ok(project.path(), &one.url, &["mod", "tidy"]);
+    upstream.stop();
+    // A fresh go command through the other replica: everything, checksum
+    // database included, comes from the bucket.
+    let out = GoEnv::new().ok(project.path(), &two.url, &["run", "."]);
+    assert!(out.contains("Hello, world."), "{out}");
+    let (status, cache, _) = fetch(&format!("{}/rsc.io/quote/@v/v1.5.2.zip", two.url));
+    assert_eq!((status, cache.as_str()), (200, "HIT"));
+    // The replica that wrote counts what it wrote, without listing again.
+    let metrics = get_status(&format!("{}/metrics", one.url)).1;
+    assert!(
+        crate::util::sample(&metrics, "modproxy_store_objects") >= 3.0,
+        "{metrics}"
+    );
+}
+
+#[test]
+fn fifty_requests_over_two_replicas_make_one_upstream_fetch_with_a_lock() {
+    let garage = Garage::start();
+    let redis = Redis::start();
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let path = "/example.com/big/@v/v1.0.0.zip";
+    // Slow enough that every request arrives while the first fetch runs.
+    let mut slow = Synthetic::fast(8 << 20, 7);
+    slow.chunk = 256 << 10;
+    slow.delay = Duration::from_millis(40);
+    server.add_synthetic(path, slow);
+    let lock = ["--lock", redis.url.as_str()];
+    let (one, _s1) = replica(&garage, "locked", &server.url, "off", &lock);
+    let (two, _s2) = replica(&garage, "locked", &server.url, "off", &lock);
+    let urls: Vec<String> = (0..50)
+        .map(|i| format!("{}{path}", if i % 2 == 0 { &one.url } else { &two.url }))
+        .collect();
+    let handles: Vec<_> = urls
+        .into_iter()
+        .map(|u| std::thread::spawn(move || fetch(&u)))
+        .collect();
+    for h in handles {
+        let (status, _, len) = h.join().unwrap();
+        assert_eq!((status, len), (200, 8 << 20));
+    }
+    assert_eq!(server.count(path), 1, "upstream fetches");
+}
+
+#[test]
+fn a_replica_killed_mid_upload_leaves_nothing_half_written() {
+    let garage = Garage::start();
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let size: u64 = 48 << 20;
+    let (reader, _s0) = replica(&garage, "killed", &server.url, "off", &["--cached-only"]);
+    // A baseline: how long a fetch and its upload take here.
+    server.add_synthetic("/example.com/k0/@v/v1.0.0.zip", Synthetic::fast(size, 1));
+    let (first, _s) = replica(&garage, "killed", &server.url, "off", &[]);
+    let started = Instant::now();
+    assert_eq!(
+        fetch(&format!("{}/example.com/k0/@v/v1.0.0.zip", first.url)).0,
+        200
+    );
+    // Published once the client has it all: wait until the other replica sees it.
+    while fetch(&format!("{}/example.com/k0/@v/v1.0.0.zip", reader.url)).0 != 200 {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let whole = started.elapsed();
+    drop(first);
+    // Kill replicas at points spread over that window, densest where the
+    // upload runs (after the download, before the file shows); whatever the
+    // moment, the object is either absent or complete.
+    for (n, percent) in [40u32, 60, 70, 74, 77, 80, 83, 86, 90, 97]
+        .into_iter()
+        .enumerate()
+    {
+        let path = format!("/example.com/k{}/@v/v1.0.0.zip", n + 1);
+        server.add_synthetic(&path, Synthetic::fast(size, n as u64 + 2));
+        let (mut victim, _s) = replica(&garage, "killed", &server.url, "off", &[]);
+        let url = format!("{}{path}", victim.url);
+        let client = std::thread::spawn(move || {
+            let _ = std::panic::catch_unwind(|| fetch(&url));
+        });
+        std::thread::sleep(whole * percent / 100);
+        victim.kill();
+        let _ = client.join();
+        let (status, _, len) = fetch(&format!("{}{path}", reader.url));
+        assert!(
+            status == 404 || (status == 200 && len as u64 == size),
+            "{path} killed at {percent}%: {status}, {len} bytes visible"
+        );
+    }
+}
+
+#[test]
+fn stopping_redis_mid_run_keeps_every_request_succeeding() {
+    let garage = Garage::start();
+    let mut redis = Redis::start();
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let lock = ["--lock", redis.url.as_str()];
+    let (one, _s1) = replica(&garage, "outage", &server.url, "off", &lock);
+    let (two, _s2) = replica(&garage, "outage", &server.url, "off", &lock);
+    for round in 0..20u64 {
+        if round == 7 {
+            redis.stop();
+        }
+        if round == 14 {
+            redis.restart();
+        }
+        let path = format!("/example.com/r{round}/@v/v1.0.0.zip");
+        server.add_synthetic(&path, Synthetic::fast(256 << 10, round + 100));
+        for replica in [&one, &two] {
+            let (status, _, len) = fetch(&format!("{}{path}", replica.url));
+            assert_eq!(
+                (status, len),
+                (200, 256 << 10),
+                "round {round}\n{}",
+                replica.logs()
+            );
+        }
+    }
+}

@@ -47,11 +47,11 @@ fi
 export MODPROXY_TEST_REDIS="$(command -v redis-server)"
 
 # 6. Garage, a real S3-compatible object store, built once from crates.io
-#    (about 25 minutes on 2 cores the first time; cached outside the clone).
+#    (about 7 minutes on 2 cores the first time; cached outside the clone).
 GARAGE_VERSION=2.5.0
 GARAGE="$CACHE/garage-$GARAGE_VERSION/bin/garage"
 if [ ! -x "$GARAGE" ]; then
-  echo "== building garage $GARAGE_VERSION (about 25 minutes, once)"
+  echo "== building garage $GARAGE_VERSION (about 7 minutes, once)"
   cargo install garage --version "$GARAGE_VERSION" --locked \
     --no-default-features --features bundled-libs,lmdb \
     --root "$CACHE/garage-$GARAGE_VERSION" --target-dir "$CACHE/garage-build"

@@ -294,20 +294,7 @@ fn metrics_move_with_real_go_downloads_misses_hits_and_stale_answers() {
 
 /// Runs `modproxy SUBCOMMAND --data DATA ARGS…`; (success, output).
 fn modproxy(subcommand: &str, data: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_modproxy"))
-        .arg(subcommand)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("MODPROXY_CONFIG")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    crate::util::run_modproxy(subcommand, data, args, &[])
 }
 
 /// Bytes of the objects in a store (its `.tmp/` left out).

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use crate::fault::{FaultServer, Synthetic};
 use crate::services::{Garage, Redis};
 use crate::util::{
-    get_status, hello_project, modproxy_command, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB,
+    get_status, hello_project, modproxy_command, run_modproxy, GoEnv, Modproxy, RefProxy, TempDir,
+    REF_SUMDB,
 };
 
 /// A replica on `garage`'s bucket under `prefix`, its own local scratch
@@ -179,4 +180,49 @@ fn stopping_redis_mid_run_keeps_every_request_succeeding() {
             );
         }
     }
+}
+
+#[test]
+fn gc_and_stats_work_on_the_bucket() {
+    let garage = Garage::start();
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let (proxy, scratch) = replica(&garage, "gc", &server.url, "off", &[]);
+    for n in 1..=3u64 {
+        let path = format!("/example.com/g{n}/@v/v1.0.0.zip");
+        server.add_synthetic(&path, Synthetic::fast(1 << 20, n));
+        assert_eq!(fetch(&format!("{}{path}", proxy.url)).0, 200);
+        // Object storage keeps write times to the second.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let store = garage.store("gc");
+    let env = garage.env();
+    let (ok, out) = run_modproxy("stats", scratch.path(), &["--store", &store], &env);
+    assert!(
+        ok && out.contains("3 module versions") && out.contains("oldest: example.com/g1@v1.0.0"),
+        "{out}"
+    );
+    let (ok, out) = run_modproxy(
+        "gc",
+        scratch.path(),
+        &["--store", &store, "--max-size", "2500KiB"],
+        &env,
+    );
+    assert!(ok && out.contains("evicted example.com/g1@v1.0.0"), "{out}");
+    assert_eq!(
+        fetch(&format!(
+            "{}/cached-only/example.com/g1/@v/v1.0.0.zip",
+            proxy.url
+        ))
+        .0,
+        404
+    );
+    assert_eq!(
+        fetch(&format!(
+            "{}/cached-only/example.com/g3/@v/v1.0.0.zip",
+            proxy.url
+        ))
+        .0,
+        200
+    );
 }

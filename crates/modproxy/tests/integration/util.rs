@@ -257,6 +257,31 @@ pub fn modproxy_command(data: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// Runs `modproxy SUBCOMMAND --data DATA ARGS…` with `env` added;
+/// (success, stdout and stderr).
+pub fn run_modproxy(
+    subcommand: &str,
+    data: &Path,
+    args: &[&str],
+    env: &[(&'static str, String)],
+) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_modproxy"))
+        .arg(subcommand)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("MODPROXY_CONFIG")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// A go command with its own GOPATH, module cache, build cache and HOME.
 pub struct GoEnv {
     home: TempDir,

@@ -100,14 +100,15 @@ impl Cache {
         let mut polls = 0u32;
         while started.elapsed() < LOCK_WAIT {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            if self.has_usable(request, key).await {
+            // Immutable files only: there is nothing to check but presence.
+            if self.store.exists(key).await {
                 Metrics::inc(&self.metrics.coalesced);
                 return true;
             }
             polls += 1;
             // Every second: is anyone still fetching it?
             if polls.is_multiple_of(10) && locks.held(key).await != Some(true) {
-                return self.has_usable(request, key).await;
+                return self.store.exists(key).await;
             }
         }
         tracing::warn!(%request, "another replica's fetch did not land in time; fetching here");

@@ -421,6 +421,12 @@ impl Store for DiskStore {
         self.usage.measured(bytes, objects);
     }
 
+    async fn exists(&self, key: &str) -> bool {
+        tokio::fs::metadata(self.path_of(key))
+            .await
+            .is_ok_and(|m| m.is_file())
+    }
+
     async fn search(&self, query: &str, limit: usize) -> Vec<String> {
         // A walk of directories only: no stat per file.
         let (root, query) = (self.root.clone(), query.to_string());

@@ -156,6 +156,12 @@ pub trait Store: Send + Sync {
         found
     }
 
+    /// Whether an object is at `key` (errors count as no), without
+    /// reading it.
+    async fn exists(&self, key: &str) -> bool {
+        matches!(self.get(key).await, Ok(Some(_)))
+    }
+
     /// Where it is, for messages: a directory or `s3://bucket/prefix`.
     fn describe(&self) -> String;
 }

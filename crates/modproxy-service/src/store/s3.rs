@@ -343,6 +343,10 @@ impl Store for S3Store {
         self.usage.measured(bytes, objects);
     }
 
+    async fn exists(&self, key: &str) -> bool {
+        self.s3.head(&self.path(key)).await.is_ok()
+    }
+
     fn describe(&self) -> String {
         self.name.clone()
     }

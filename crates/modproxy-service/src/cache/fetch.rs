@@ -10,7 +10,7 @@ use bytes::Bytes;
 use modproxy_module::{gomod, pseudo, semver};
 
 use super::flight::{FlightState, Landed, Progress, Relay};
-use super::lock::{FetchLocks, Taken};
+use super::lock::{FetchLocks, Taken, LOCK_TTL};
 use super::Cache;
 use crate::error::ServeError;
 use crate::metrics::Metrics;
@@ -21,7 +21,9 @@ const MOD_LIMIT: u64 = 16 << 20;
 /// Largest `.info`, `@latest` or version list accepted.
 const META_LIMIT: u64 = 16 << 20;
 /// Longest wait for another replica's fetch of the same file.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// The holder renews its lock while it fetches; waiting longer than a
+/// whole fetch may take makes no sense.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Cache {
     /// Runs one fetch of `request` to its end, reporting on `progress`.
@@ -37,14 +39,22 @@ impl Cache {
             return;
         }
         // Replicas on one store: one fetches, the others wait for its file.
-        let mut lock_token = None;
+        let mut held = None;
         if let Some(locks) = self
             .locks
             .as_ref()
             .filter(|_| request.endpoint.is_immutable())
         {
             match locks.take(&key).await {
-                Taken::Mine(token) => lock_token = Some(token),
+                Taken::Mine(token) => {
+                    // It may have landed between our look and the lock.
+                    if self.store.exists(&key).await {
+                        locks.release(&key, &token).await;
+                        progress.send_replace(FlightState::Done(Ok(Landed::Stored)));
+                        return;
+                    }
+                    held = Some(Held::start(Arc::clone(locks), key.clone(), token));
+                }
                 Taken::Theirs => {
                     if self.wait_for_other_replica(locks, &request, &key).await {
                         progress.send_replace(FlightState::Done(Ok(Landed::Stored)));
@@ -82,8 +92,8 @@ impl Cache {
         for (key, body) in to_store {
             self.publish(&key, body).await;
         }
-        if let (Some(locks), Some(token)) = (&self.locks, lock_token) {
-            locks.release(&key, &token).await;
+        if let Some(held) = held {
+            held.release().await;
         }
     }
 
@@ -106,7 +116,8 @@ impl Cache {
                 return true;
             }
             polls += 1;
-            // Every second: is anyone still fetching it?
+            // Every second: is anyone still fetching it? (Its holder renews
+            // it; a lock that went away without the file means: fetch here.)
             if polls.is_multiple_of(10) && locks.held(key).await != Some(true) {
                 return self.store.exists(key).await;
             }
@@ -118,6 +129,9 @@ impl Cache {
     /// Whether the store already holds a usable copy: a request that missed
     /// may start its fetch just after another fetch of the same key published.
     async fn has_usable(&self, request: &ModuleRequest, key: &str) -> bool {
+        if request.endpoint.is_immutable() {
+            return self.store.exists(key).await;
+        }
         match self.store.get(key).await {
             Ok(Some(object)) => {
                 request.endpoint.is_immutable()
@@ -259,6 +273,48 @@ fn clean_list(body: &[u8]) -> Bytes {
         }
     }
     Bytes::from(out)
+}
+
+/// A fetch lock this replica holds, renewed in the background until
+/// released.
+struct Held {
+    locks: Arc<FetchLocks>,
+    key: String,
+    token: String,
+    renewing: tokio::task::JoinHandle<()>,
+}
+
+impl Held {
+    fn start(locks: Arc<FetchLocks>, key: String, token: String) -> Held {
+        let (l, k, t) = (Arc::clone(&locks), key.clone(), token.clone());
+        let renewing = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LOCK_TTL / 3).await;
+                if !l.renew(&k, &t).await {
+                    break; // lost (or Redis gone): others may fetch too
+                }
+            }
+        });
+        Held {
+            locks,
+            key,
+            token,
+            renewing,
+        }
+    }
+
+    async fn release(self) {
+        self.renewing.abort();
+        self.locks.release(&self.key, &self.token).await;
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // A fetch task that ends without `release` stops renewing; the
+        // lock then expires on its own.
+        self.renewing.abort();
+    }
 }
 
 #[cfg(test)]

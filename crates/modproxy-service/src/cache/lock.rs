@@ -17,21 +17,30 @@ use tokio::net::TcpStream;
 
 /// Connect + command + reply, each step.
 const STEP: Duration = Duration::from_millis(500);
-/// A lock outlives a replica that died holding it by at most this long.
-pub const LOCK_TTL: Duration = Duration::from_secs(120);
+/// A lock outlives a replica that died holding it by at most this long;
+/// its holder renews it every third of that while it fetches.
+pub const LOCK_TTL: Duration = Duration::from_secs(15);
+/// After Redis failed to answer, it is left alone this long (misses
+/// fetch uncoordinated at once instead of waiting on it).
+const BACK_OFF: Duration = Duration::from_secs(10);
 
 const RELEASE: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+const RENEW: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
 /// Redis, as a lock service.
 #[derive(Debug)]
 pub struct FetchLocks {
     addr: String,
-    password: Option<String>,
+    /// `AUTH` arguments: a password, or an ACL user and password.
+    auth: Option<Vec<String>>,
     db: Option<String>,
     /// This replica's tokens: a random prefix and a counter.
     token_prefix: String,
     counter: AtomicU64,
+    /// Until when Redis is left alone after a failure.
+    down_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// What taking a lock gave.
@@ -54,7 +63,7 @@ enum Reply {
 }
 
 impl FetchLocks {
-    /// `redis://[:PASSWORD@]HOST:PORT[/DB]`.
+    /// `redis://[[USER]:PASSWORD@]HOST:PORT[/DB]` (percent-encoded).
     pub fn new(url: &str) -> Result<FetchLocks, String> {
         let rest = url
             .strip_prefix("redis://")
@@ -76,16 +85,22 @@ impl FetchLocks {
         } else {
             format!("{addr}:6379")
         };
-        let password = auth.map(|a| a.rsplit_once(':').map_or(a, |(_, p)| p).to_string());
+        let decode = |s: &str| crate::request::percent_decode(s).unwrap_or_else(|| s.to_string());
+        let auth = auth.map(|a| match a.split_once(':') {
+            Some(("", password)) => vec![decode(password)],
+            Some((user, password)) => vec![decode(user), decode(password)],
+            None => vec![decode(a)],
+        });
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         Ok(FetchLocks {
             addr,
-            password,
+            auth,
             db,
             token_prefix: format!("{}-{nanos:x}", std::process::id()),
             counter: AtomicU64::new(0),
+            down_until: std::sync::Mutex::new(None),
         })
     }
 
@@ -121,6 +136,18 @@ impl FetchLocks {
         }
     }
 
+    /// Extends a lock taken with `token` (if it is still ours) by
+    /// [`LOCK_TTL`]; false when it is not ours (any more).
+    pub async fn renew(&self, key: &str, token: &str) -> bool {
+        let ttl = LOCK_TTL.as_millis().to_string();
+        let name = Self::name(key);
+        matches!(
+            self.command(&["EVAL", RENEW, "1", &name, token, &ttl])
+                .await,
+            Ok(Reply::Int(1))
+        )
+    }
+
     /// Gives back a lock taken with `token` (if it is still ours).
     pub async fn release(&self, key: &str, token: &str) {
         let name = Self::name(key);
@@ -129,16 +156,32 @@ impl FetchLocks {
         }
     }
 
-    /// Runs one command on a fresh connection, every step bounded.
+    /// Runs one command on a fresh connection, every step bounded; after
+    /// a failure, fails at once for [`BACK_OFF`].
     async fn command(&self, args: &[&str]) -> Result<Reply, String> {
+        let now = std::time::Instant::now();
+        let down = *self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        if down.is_some_and(|until| now < until) {
+            return Err(format!("redis {}: unreachable a moment ago", self.addr));
+        }
+        let result = self.command_now(args).await;
+        if result.is_err() {
+            *self.down_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(now + BACK_OFF);
+        }
+        result
+    }
+
+    async fn command_now(&self, args: &[&str]) -> Result<Reply, String> {
         let connect = TcpStream::connect(&self.addr);
         let stream = tokio::time::timeout(STEP, connect)
             .await
             .map_err(|_| format!("redis {}: no connection within {STEP:?}", self.addr))?
             .map_err(|e| format!("redis {}: {e}", self.addr))?;
         let mut stream = BufReader::new(stream);
-        if let Some(password) = &self.password {
-            self.exchange(&mut stream, &["AUTH", password]).await?;
+        if let Some(auth) = &self.auth {
+            let mut command = vec!["AUTH"];
+            command.extend(auth.iter().map(String::as_str));
+            self.exchange(&mut stream, &command).await?;
         }
         if let Some(db) = &self.db {
             self.exchange(&mut stream, &["SELECT", db]).await?;
@@ -179,15 +222,18 @@ async fn read_reply(stream: &mut BufReader<TcpStream>) -> Result<Reply, String> 
         .await
         .map_err(|e| e.to_string())?;
     let line = line.trim_end_matches(['\r', '\n']);
-    let (kind, rest) = line.split_at(line.len().min(1));
+    let Some(kind) = line.chars().next() else {
+        return Err("connection closed".into());
+    };
+    let rest = &line[kind.len_utf8()..];
     match kind {
-        "+" => Ok(Reply::Ok(rest.to_string())),
-        "-" => Err(rest.to_string()),
-        ":" => rest
+        '+' => Ok(Reply::Ok(rest.to_string())),
+        '-' => Err(rest.to_string()),
+        ':' => rest
             .parse()
             .map(Reply::Int)
             .map_err(|_| format!("bad integer {rest:?}")),
-        "$" => {
+        '$' => {
             let n: i64 = rest.parse().map_err(|_| format!("bad length {rest:?}"))?;
             if n < 0 {
                 return Ok(Reply::Bulk(None));
@@ -199,7 +245,6 @@ async fn read_reply(stream: &mut BufReader<TcpStream>) -> Result<Reply, String> 
             data.truncate(n as usize);
             Ok(Reply::Bulk(Some(data)))
         }
-        "" => Err("connection closed".into()),
         _ => Err(format!("unexpected reply {line:?}")),
     }
 }
@@ -210,11 +255,12 @@ mod tests {
 
     #[test]
     fn urls() {
-        let l = FetchLocks::new("redis://:pw@127.0.0.1:6390/2").unwrap();
-        assert_eq!(
-            (l.addr.as_str(), l.password.as_deref(), l.db.as_deref()),
-            ("127.0.0.1:6390", Some("pw"), Some("2"))
-        );
+        let l = FetchLocks::new("redis://:p%40w@127.0.0.1:6390/2").unwrap();
+        assert_eq!(l.addr, "127.0.0.1:6390");
+        assert_eq!(l.auth, Some(vec!["p@w".to_string()]));
+        assert_eq!(l.db.as_deref(), Some("2"));
+        let l = FetchLocks::new("redis://ci:pw@cache:1").unwrap();
+        assert_eq!(l.auth, Some(vec!["ci".to_string(), "pw".to_string()]));
         let l = FetchLocks::new("redis://cache").unwrap();
         assert_eq!(l.addr, "cache:6379");
         assert!(FetchLocks::new("http://x").is_err());
@@ -231,5 +277,9 @@ mod tests {
         let started = std::time::Instant::now();
         assert!(matches!(l.take("k").await, Taken::Unavailable(_)));
         assert!(started.elapsed() < Duration::from_secs(2));
+        // Left alone for a while: the next miss does not wait on it.
+        let again = std::time::Instant::now();
+        assert!(matches!(l.take("k").await, Taken::Unavailable(_)));
+        assert!(again.elapsed() < Duration::from_millis(50));
     }
 }

@@ -112,7 +112,7 @@ pub struct CacheConfig {
     pub cached_only: bool,
     pub prefetch: PrefetchMode,
     /// Cross-replica fetch locks (`--lock`).
-    pub locks: Option<lock::FetchLocks>,
+    pub locks: Option<Arc<lock::FetchLocks>>,
 }
 
 /// The cache in front of the store and the upstreams.
@@ -133,7 +133,7 @@ pub struct Cache {
     prefetch: Prefetcher,
     hot: HotCache,
     /// Cross-replica fetch locks (`--lock`).
-    locks: Option<lock::FetchLocks>,
+    locks: Option<Arc<lock::FetchLocks>>,
 }
 
 impl Cache {

@@ -366,7 +366,14 @@ impl Handler {
         if last_ok.is_some_and(|at| at.elapsed() < READY_FOR) {
             return Ok(());
         }
-        let result = self.cache.check_store().await.map_err(|e| e.to_string());
+        let probe = tokio::time::timeout(READY_WITHIN, self.cache.check_store()).await;
+        let result = match probe {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the store took more than {}s to take a write",
+                READY_WITHIN.as_secs()
+            )),
+        };
         *last_ok = result.is_ok().then(Instant::now);
         result
     }
@@ -374,6 +381,8 @@ impl Handler {
 
 /// How long a readiness probe's result is reused.
 const READY_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+/// A store that takes longer than this for a probe is not ready.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Request ids: a per-process random prefix and a counter.
 pub(super) struct RequestIds {

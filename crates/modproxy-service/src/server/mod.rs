@@ -112,6 +112,21 @@ async fn keep_under_budget(store: Arc<dyn Store>, max: u64, metrics: Arc<Metrics
     }
 }
 
+/// Replaces the store's running count with a full listing every `every`
+/// (a bucket shared by replicas grows by their writes too).
+async fn remeasure(store: Arc<dyn Store>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match store.entries().await {
+            Ok(entries) => {
+                let bytes = entries.iter().map(|e| e.size).sum();
+                store.measured(bytes, entries.len() as u64);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot list the store to count it"),
+        }
+    }
+}
+
 impl Handler {
     /// Builds the whole service from settings: store, upstreams, cache.
     pub fn new(settings: &Settings) -> Result<Handler, StartError> {
@@ -142,9 +157,13 @@ impl Handler {
                     .as_deref()
                     .map(crate::cache::lock::FetchLocks::new)
                     .transpose()
+                    .map(|l| l.map(Arc::new))
                     .map_err(StartError::Lock)?,
             },
         );
+        if let Some(every) = store.remeasure_every() {
+            tokio::spawn(remeasure(Arc::clone(&store), every));
+        }
         if let Some(max) = settings.max_size {
             tokio::spawn(keep_under_budget(
                 Arc::clone(&store),

@@ -4,12 +4,14 @@
 //!
 //! A version is its `.info`, `.mod`, `.zip` (and anything else named
 //! `VERSION.*` in its `@v/` directory). Its last use is the newest access
-//! or modification time of those files: hits stamp the access time of the
-//! file they serve (at most once an hour per file, see [`Toucher`]), so
-//! the order survives restarts. Version lists, `@latest` answers and the
-//! checksum database's files are small and never evicted (they count
-//! towards the size). Removing a file that is being sent is safe: the
-//! reader keeps its open file to the end.
+//! or modification time of those objects: on disk, hits stamp the access
+//! time of the file they serve (at most once an hour per file, see
+//! [`Toucher`]), so the order survives restarts; object storage has only
+//! write times. Version lists, `@latest` answers and the checksum
+//! database's files are small and never evicted (they count towards the
+//! size). Removing a file that is being sent is safe on disk (the reader
+//! keeps its open file) and on object storage (a read in progress keeps
+//! its response).
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -146,7 +146,7 @@ pub trait Store: Send + Sync {
             .await
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|e| e.key.strip_suffix("/@v/list").map(str::to_string))
+            .filter_map(|e| e.key.split_once("/@v/").map(|(m, _)| m.to_string()))
             .map(|m| ModulePath::unescape(&m).map_or(m, |p| p.into_string()))
             .filter(|m| m.to_lowercase().contains(&query))
             .collect();
@@ -160,6 +160,13 @@ pub trait Store: Send + Sync {
     /// reading it.
     async fn exists(&self, key: &str) -> bool {
         matches!(self.get(key).await, Ok(Some(_)))
+    }
+
+    /// How often a full listing should correct the running count, for a
+    /// store other processes write to as a matter of course (`None`: the
+    /// count is kept by this process alone, corrected by eviction scans).
+    fn remeasure_every(&self) -> Option<std::time::Duration> {
+        None
     }
 
     /// Where it is, for messages: a directory or `s3://bucket/prefix`.

@@ -23,10 +23,12 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
-use object_store::{ClientOptions, ObjectStore, PutPayload, WriteMultipart};
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig, WriteMultipart,
+};
 
 use super::evict::Entry;
 use super::usage::Usage;
@@ -38,6 +40,15 @@ const READ_WHOLE: u64 = 1 << 20;
 const PART: usize = 8 << 20;
 /// Files up to this size are uploaded with one `PUT`.
 const SINGLE_PUT: u64 = PART as u64;
+/// A request (or one part) that has not finished after this long fails;
+/// a listing gets [`LIST_LIMIT`].
+const REQUEST_LIMIT: Duration = Duration::from_secs(60);
+const LIST_LIMIT: Duration = Duration::from_secs(600);
+/// A streamed read that brings no bytes for this long fails.
+const STALL: Duration = Duration::from_secs(30);
+/// How often a replica re-lists the bucket to correct its running count
+/// (other replicas write and evict too).
+const REMEASURE: Duration = Duration::from_secs(300);
 
 /// An S3-compatible bucket, under a key prefix.
 pub struct S3Store {
@@ -72,13 +83,26 @@ impl S3Store {
         };
         // Bounded requests by default; then the AWS_* variables, as
         // `AmazonS3Builder::from_env` reads them (they may change these).
+        // No overall timeout in the client: a large zip may stream for
+        // long. Every call is bounded here instead (headers, parts,
+        // listings; reads by a stall timeout), with few, quick retries so a
+        // bucket outage fails requests in seconds, not minutes.
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_client_options(
                 ClientOptions::new()
                     .with_connect_timeout(Duration::from_secs(5))
-                    .with_timeout(Duration::from_secs(300)),
-            );
+                    .with_timeout_disabled(),
+            )
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(100),
+                    max_backoff: Duration::from_secs(2),
+                    base: 2.0,
+                },
+                max_retries: 2,
+                retry_timeout: Duration::from_secs(10),
+            });
         for (key, value) in std::env::vars() {
             if key.starts_with("AWS_") {
                 if let Ok(config) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
@@ -140,10 +164,10 @@ impl S3Store {
         if size <= SINGLE_PUT {
             let mut data = Vec::with_capacity(size as usize);
             file.read_to_end(&mut data).await.map_err(generic)?;
-            self.s3.put(&path, PutPayload::from(data)).await?;
+            bounded(REQUEST_LIMIT, self.s3.put(&path, PutPayload::from(data))).await?;
             return Ok(size);
         }
-        let upload = self.s3.put_multipart(&path).await?;
+        let upload = bounded(REQUEST_LIMIT, self.s3.put_multipart(&path)).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
         let mut buf = vec![0u8; 1 << 20];
         loop {
@@ -158,15 +182,53 @@ impl S3Store {
                 break;
             }
             // At most two parts in flight: memory stays bounded.
-            if let Err(e) = writer.wait_for_capacity(2).await {
+            if let Err(e) = bounded(REQUEST_LIMIT, writer.wait_for_capacity(2)).await {
                 let _ = writer.abort().await;
                 return Err(e);
             }
             writer.write(&buf[..n]);
         }
-        writer.finish().await?;
+        // Every part in, or the upload is abandoned (not left open).
+        if let Err(e) = bounded(REQUEST_LIMIT, writer.wait_for_capacity(0)).await {
+            let _ = writer.abort().await;
+            return Err(e);
+        }
+        bounded(REQUEST_LIMIT, writer.finish()).await?;
         Ok(size)
     }
+}
+
+/// `work`, failing after `limit`.
+async fn bounded<T>(
+    limit: Duration,
+    work: impl std::future::Future<Output = Result<T, object_store::Error>>,
+) -> Result<T, object_store::Error> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(generic(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer from the bucket within {}s", limit.as_secs()),
+        )))
+    })
+}
+
+/// The body of a streamed read, failing when no bytes come for [`STALL`].
+fn stall_guarded(
+    inner: futures_util::stream::BoxStream<'static, object_store::Result<Bytes>>,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send {
+    futures_util::stream::unfold(Some(inner), |state| async move {
+        let mut inner = state?;
+        match tokio::time::timeout(STALL, inner.next()).await {
+            Ok(Some(item)) => Some((item.map_err(io::Error::other), Some(inner))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no bytes from the bucket for {}s", STALL.as_secs()),
+                )),
+                None,
+            )),
+        }
+    })
 }
 
 fn generic(e: io::Error) -> object_store::Error {
@@ -181,7 +243,16 @@ async fn list(s3: &dyn ObjectStore, prefix: &str) -> Result<Vec<Entry>, object_s
     let base = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
     let mut stream = s3.list(base.as_ref());
     let mut entries = Vec::new();
-    while let Some(meta) = stream.next().await {
+    let deadline = tokio::time::Instant::now() + LIST_LIMIT;
+    while let Some(meta) = tokio::time::timeout_at(deadline, stream.next())
+        .await
+        .map_err(|_| {
+            generic(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "listing the bucket took too long",
+            ))
+        })?
+    {
         let meta = meta?;
         let full = decode(meta.location.as_ref());
         let key = match prefix {
@@ -260,7 +331,7 @@ fn is_mutable(key: &str) -> bool {
 #[async_trait]
 impl Store for S3Store {
     async fn get(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
-        let result = match self.s3.get(&self.path(key)).await {
+        let result = match bounded(REQUEST_LIMIT, self.s3.get(&self.path(key))).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(read_error(key, e)),
@@ -270,9 +341,10 @@ impl Store for S3Store {
             SystemTime::from(result.meta.last_modified),
         );
         let body = if size <= READ_WHOLE {
-            ObjectBody::Bytes(result.bytes().await.map_err(|e| read_error(key, e))?)
+            let bytes = bounded(REQUEST_LIMIT, result.bytes()).await;
+            ObjectBody::Bytes(bytes.map_err(|e| read_error(key, e))?)
         } else {
-            let stream = result.into_stream().map_err(io::Error::other);
+            let stream = stall_guarded(result.into_stream());
             ObjectBody::Reader(Box::pin(tokio_util::io::StreamReader::new(stream)))
         };
         Ok(Some(StoredObject {
@@ -284,10 +356,12 @@ impl Store for S3Store {
 
     async fn put(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
         let size = data.len() as u64;
-        self.s3
-            .put(&self.path(key), PutPayload::from(data))
-            .await
-            .map_err(|e| write_error(key, e))?;
+        bounded(
+            REQUEST_LIMIT,
+            self.s3.put(&self.path(key), PutPayload::from(data)),
+        )
+        .await
+        .map_err(|e| write_error(key, e))?;
         if !is_mutable(key) {
             self.usage.published(size, None);
         }
@@ -318,11 +392,13 @@ impl Store for S3Store {
     async fn check_writable(&self) -> Result<(), StoreError> {
         let key = format!(".tmp/readyz-{}", std::process::id());
         let path = self.path(&key);
-        self.s3
-            .put(&path, PutPayload::from_static(b"ok"))
-            .await
-            .map_err(|e| write_error(&key, e))?;
-        let _ = self.s3.delete(&path).await;
+        bounded(
+            REQUEST_LIMIT,
+            self.s3.put(&path, PutPayload::from_static(b"ok")),
+        )
+        .await
+        .map_err(|e| write_error(&key, e))?;
+        let _ = bounded(REQUEST_LIMIT, self.s3.delete(&path)).await;
         Ok(())
     }
 
@@ -333,7 +409,7 @@ impl Store for S3Store {
     }
 
     async fn remove(&self, key: &str) -> io::Result<()> {
-        match self.s3.delete(&self.path(key)).await {
+        match bounded(REQUEST_LIMIT, self.s3.delete(&self.path(key))).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(io::Error::other(e)),
         }
@@ -344,11 +420,17 @@ impl Store for S3Store {
     }
 
     async fn exists(&self, key: &str) -> bool {
-        self.s3.head(&self.path(key)).await.is_ok()
+        bounded(REQUEST_LIMIT, self.s3.head(&self.path(key)))
+            .await
+            .is_ok()
     }
 
     fn describe(&self) -> String {
         self.name.clone()
+    }
+
+    fn remeasure_every(&self) -> Option<Duration> {
+        Some(REMEASURE)
     }
 }
 

@@ -289,7 +289,14 @@ impl SumDb {
             // Another process on the same store may have gone further.
             let stored = self.load_latest().await?;
             if stored.0.n > current.n {
-                *latest = Some(stored);
+                // Another replica's head must extend the one accepted here.
+                drop(latest);
+                let saved = self.check_trees(current, stored.0).await?;
+                self.save_tiles(saved).await;
+                let mut latest = self.latest.lock().await;
+                if latest.as_ref().map(|(t, _)| *t) == Some(current) {
+                    *latest = Some(stored);
+                }
                 continue;
             }
             let note = Bytes::copy_from_slice(note);

@@ -26,7 +26,7 @@ pub fn run(args: &GcArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
         ..Policy::default()
     };
     // A running server re-measures its own count on its next scan.
-    let report = super::evict(&settings, policy)?;
+    let (report, _) = super::evict(&settings, policy)?;
     let verb = if args.dry_run {
         "would evict"
     } else {

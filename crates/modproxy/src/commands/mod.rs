@@ -19,18 +19,21 @@ pub fn block_on<F: std::future::Future>(work: F) -> anyhow::Result<F::Output> {
 }
 
 /// Opens the configured store and evicts from it by `policy` (a policy
-/// with no limits only scans: `stats`).
+/// with no limits only scans: `stats`); the report and where the store is.
 pub fn evict(
     settings: &modproxy_service::Settings,
     policy: modproxy_service::store::evict::Policy,
-) -> anyhow::Result<modproxy_service::store::evict::Report> {
+) -> anyhow::Result<(modproxy_service::store::evict::Report, String)> {
     use anyhow::Context;
-    let store = block_on(async { modproxy_service::store::open(settings) })?
-        .context("cannot open the store")?;
-    let report = block_on(modproxy_service::store::evict::run(
-        store.as_ref(),
-        policy,
-        std::time::SystemTime::now(),
-    ))?;
-    report.with_context(|| format!("cannot read the store {}", store.describe()))
+    block_on(async {
+        let store = modproxy_service::store::open(settings).context("cannot open the store")?;
+        let report = modproxy_service::store::evict::run(
+            store.as_ref(),
+            policy,
+            std::time::SystemTime::now(),
+        )
+        .await
+        .with_context(|| format!("cannot read the store {}", store.describe()))?;
+        Ok((report, store.describe()))
+    })?
 }

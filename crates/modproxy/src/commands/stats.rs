@@ -17,13 +17,7 @@ pub fn run(args: &StatsArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
     let settings = settings::resolve(&args.store, sources)?.service;
     let now = SystemTime::now();
     // A scan with nothing to evict.
-    let report = super::evict(&settings, Policy::default())?;
-    let store = match &settings.store {
-        modproxy_service::settings::StoreLocation::Disk => settings.data_dir.display().to_string(),
-        modproxy_service::settings::StoreLocation::S3 { bucket, prefix } => {
-            format!("s3://{bucket}/{prefix}")
-        }
-    };
+    let (report, store) = super::evict(&settings, Policy::default())?;
     printer::line(&format!("store: {store}"));
     let budget = settings.max_size.map_or(String::new(), |m| {
         format!(" of {} (--max-size)", human_bytes(m))

@@ -28,7 +28,7 @@ pub fn run(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
             }
         }
     }))?
-    .with_context(|| format!("cannot check the store in {}", settings.data_dir.display()))?;
+    .context("cannot check the store")?;
     printer::line(&format!(
         "{good} verified, {unverified} unverified, {bad} bad{}",
         if bad > 0 && !args.repair {

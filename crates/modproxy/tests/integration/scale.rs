@@ -62,9 +62,12 @@ fn what_one_replica_fetched_is_a_hit_on_the_other_with_the_upstream_gone() {
     let project = hello_project();
     GoEnv::new().ok(project.path(), &one.url, &["mod", "tidy"]);
     upstream.stop();
-    // A fresh go command through the other replica: everything, checksum
-    // database included, comes from the bucket.
-    let out = GoEnv::new().ok(project.path(), &two.url, &["run", "."]);
+    // A fresh go command through the other replica, with no go.sum: every
+    // file and every checksum database lookup and tile comes from the bucket.
+    std::fs::remove_file(project.path().join("go.sum")).unwrap();
+    let go = GoEnv::new();
+    go.ok(project.path(), &two.url, &["mod", "tidy"]);
+    let out = go.ok(project.path(), &two.url, &["run", "."]);
     assert!(out.contains("Hello, world."), "{out}");
     let (status, cache, _) = fetch(&format!("{}/rsc.io/quote/@v/v1.5.2.zip", two.url));
     assert_eq!((status, cache.as_str()), (200, "HIT"));
@@ -83,8 +86,10 @@ fn fifty_requests_over_two_replicas_make_one_upstream_fetch_with_a_lock() {
     let upstream = RefProxy::start();
     let server = FaultServer::start(&upstream.url);
     let path = "/example.com/big/@v/v1.0.0.zip";
-    // Slow enough that every request arrives while the first fetch runs.
-    let mut slow = Synthetic::fast(8 << 20, 7);
+    // Large enough for a multipart upload, slow enough that every request
+    // arrives while the first fetch runs.
+    let size: usize = 12 << 20;
+    let mut slow = Synthetic::fast(size as u64, 7);
     slow.chunk = 256 << 10;
     slow.delay = Duration::from_millis(40);
     server.add_synthetic(path, slow);
@@ -100,7 +105,7 @@ fn fifty_requests_over_two_replicas_make_one_upstream_fetch_with_a_lock() {
         .collect();
     for h in handles {
         let (status, _, len) = h.join().unwrap();
-        assert_eq!((status, len), (200, 8 << 20));
+        assert_eq!((status, len), (200, size));
     }
     assert_eq!(server.count(path), 1, "upstream fetches");
 }
@@ -127,6 +132,7 @@ fn a_replica_killed_mid_upload_leaves_nothing_half_written() {
     }
     let whole = started.elapsed();
     drop(first);
+    let mut seen = Vec::new();
     // Kill replicas at points spread over that window, densest where the
     // upload runs (after the download, before the file shows); whatever the
     // moment, the object is either absent or complete.
@@ -149,7 +155,11 @@ fn a_replica_killed_mid_upload_leaves_nothing_half_written() {
             status == 404 || (status == 200 && len as u64 == size),
             "{path} killed at {percent}%: {status}, {len} bytes visible"
         );
+        seen.push(status);
     }
+    // The kills spanned the upload: some before the object was complete,
+    // some after.
+    assert!(seen.contains(&404) && seen.contains(&200), "{seen:?}");
 }
 
 #[test]
@@ -170,14 +180,21 @@ fn stopping_redis_mid_run_keeps_every_request_succeeding() {
         }
         let path = format!("/example.com/r{round}/@v/v1.0.0.zip");
         server.add_synthetic(&path, Synthetic::fast(256 << 10, round + 100));
-        for replica in [&one, &two] {
-            let (status, _, len) = fetch(&format!("{}{path}", replica.url));
-            assert_eq!(
-                (status, len),
-                (200, 256 << 10),
-                "round {round}\n{}",
-                replica.logs()
-            );
+        // Both replicas at once, so one of them waits on the other's lock
+        // while Redis is up.
+        let clients: Vec<_> = [&one, &two]
+            .iter()
+            .map(|r| {
+                let url = format!("{}{path}", r.url);
+                std::thread::spawn(move || fetch(&url))
+            })
+            .collect();
+        for client in clients {
+            let (status, _, len) = client.join().unwrap();
+            assert_eq!((status, len), (200, 256 << 10), "round {round}");
+        }
+        if round < 7 {
+            assert_eq!(server.count(&path), 1, "round {round}: upstream fetches");
         }
     }
 }

@@ -32,25 +32,8 @@ fn replica(
 
 /// GET `url`: status, `X-Cache-Status`, body length.
 fn fetch(url: &str) -> (u16, String, usize) {
-    let url = url.to_string();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let r = reqwest::get(&url).await.unwrap();
-                let status = r.status().as_u16();
-                let cache = r
-                    .headers()
-                    .get("x-cache-status")
-                    .map(|v| v.to_str().unwrap().to_string())
-                    .unwrap_or_default();
-                (status, cache, r.bytes().await.unwrap().len())
-            })
-    })
-    .join()
-    .unwrap()
+    let (status, cache, body) = crate::util::get_cached(url);
+    (status, cache, body.len())
 }
 
 #[test]

@@ -420,6 +420,12 @@ pub fn get_text(url: &str) -> String {
 
 /// A GET from synchronous test code: the status and the body as text.
 pub fn get_status(url: &str) -> (u16, String) {
+    let (status, _, body) = get_cached(url);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A GET from synchronous test code: status, `X-Cache-Status`, body.
+pub fn get_cached(url: &str) -> (u16, String, Vec<u8>) {
     let url = url.to_string();
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
@@ -428,7 +434,13 @@ pub fn get_status(url: &str) -> (u16, String) {
             .unwrap()
             .block_on(async {
                 let r = reqwest::get(&url).await.unwrap();
-                (r.status().as_u16(), r.text().await.unwrap())
+                let status = r.status().as_u16();
+                let cache = r
+                    .headers()
+                    .get("x-cache-status")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                (status, cache, r.bytes().await.unwrap().to_vec())
             })
     })
     .join()

@@ -4,12 +4,14 @@
 //! byte-for-byte the same go.mod, and zips with the same `h1:` hash.
 //!
 //! - [`resolve`]: module path → repository (known hosts, `?go-get=1`).
-//! - [`git`]: the one git runner, and one bare mirror per repository
-//!   under `$data/.vcs/`, fetched incrementally, shared by every version.
+//! - [`git`]: the one git runner; [`mirror`]: one bare mirror per
+//!   repository under `$data/.vcs/`, fetched incrementally, shared by
+//!   every version.
 //! - [`repo`]: the go command's `codeRepo` rules over a mirror.
 //! - [`zip`]: the module zip from `git archive`, by the module zip rules.
 
 mod git;
+mod mirror;
 mod repo;
 mod resolve;
 mod time;
@@ -26,7 +28,8 @@ use modproxy_module::path::{unescape_version, ModulePath};
 use modproxy_module::pattern::PathPatterns;
 use sha2::Digest;
 
-use git::{Git, GitError, Mirror};
+use git::{Git, GitError};
+use mirror::Mirror;
 use repo::{CodeRepo, RepoError};
 use resolve::Resolver;
 

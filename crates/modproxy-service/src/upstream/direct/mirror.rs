@@ -1,0 +1,365 @@
+//! A bare mirror of one remote repository under the data directory,
+//! fetched incrementally and shared by every version of every module in
+//! it; every git command through [`Git`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::git::{Git, GitError};
+use crate::upstream::redact;
+
+/// How long remote refs (`git ls-remote`) are reused: one `go` command
+/// asks for a list, `@latest` and a query within moments.
+const REFS_FOR: Duration = Duration::from_secs(10);
+
+/// One commit: what `git log` says about it.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub hash: String,
+    /// Commit time, Unix seconds.
+    pub time: i64,
+    /// Tags pointing at it.
+    pub tags: Vec<String>,
+}
+
+/// The refs of a remote: `HEAD`, `refs/heads/*`, `refs/tags/*` (annotated
+/// tags peeled) → commit hash.
+pub type Refs = BTreeMap<String, String>;
+
+/// A bare mirror of one remote repository.
+#[derive(Debug)]
+pub struct Mirror {
+    pub url: String,
+    dir: PathBuf,
+    git: Arc<Git>,
+    /// The bare repository exists.
+    ready: AtomicBool,
+    /// Remote refs and when they were listed.
+    refs: Mutex<Option<(Instant, Arc<Refs>)>>,
+    /// Held while fetching; the remote refs the last fetch brought in.
+    fetched: tokio::sync::Mutex<Option<Arc<Refs>>>,
+}
+
+impl Mirror {
+    pub fn new(url: String, dir: PathBuf, git: Arc<Git>) -> Mirror {
+        let ready = dir.join("HEAD").exists();
+        Mirror {
+            url,
+            dir,
+            git,
+            ready: AtomicBool::new(ready),
+            refs: Mutex::new(None),
+            fetched: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn git(&self, args: &[&str]) -> Result<Vec<u8>, GitError> {
+        self.git.run(&self.url, Some(&self.dir), args, None).await
+    }
+
+    /// Creates the bare repository if it is not there yet (atomically: a
+    /// half-made one is never used). Called with the fetch lock held.
+    async fn ensure(&self) -> Result<(), GitError> {
+        if self.ready.load(Ordering::Acquire) || self.dir.join("HEAD").exists() {
+            self.ready.store(true, Ordering::Release);
+            return Ok(());
+        }
+        let tmp = self
+            .dir
+            .with_extension(format!("tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let tmp_str = tmp.to_string_lossy().into_owned();
+        self.git
+            .run(
+                &self.url,
+                None,
+                &["init", "--bare", "--quiet", &tmp_str],
+                None,
+            )
+            .await?;
+        // As the go command does: archives are the tree as committed.
+        let io = |e: std::io::Error| GitError::Spawn {
+            what: "init".into(),
+            error: e.to_string(),
+        };
+        std::fs::create_dir_all(tmp.join("info")).map_err(io)?;
+        std::fs::write(
+            tmp.join("info/attributes"),
+            "\n* -export-subst -export-ignore\n",
+        )
+        .map_err(io)?;
+        match std::fs::rename(&tmp, &self.dir) {
+            Ok(()) => {}
+            // Another process made it first.
+            Err(_) if self.dir.join("HEAD").exists() => {
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+            Err(e) => return Err(io(e)),
+        }
+        self.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// The remote's refs, listed at most every [`REFS_FOR`].
+    pub async fn remote_refs(&self) -> Result<Arc<Refs>, GitError> {
+        if let Some((at, refs)) = &*self.refs.lock().unwrap_or_else(|p| p.into_inner()) {
+            if at.elapsed() < REFS_FOR {
+                return Ok(Arc::clone(refs));
+            }
+        }
+        let out = self
+            .git
+            .run(
+                &self.url,
+                None,
+                &["ls-remote", "-q", "--end-of-options", &self.url],
+                None,
+            )
+            .await?;
+        let refs = Arc::new(parse_refs(&String::from_utf8_lossy(&out)));
+        *self.refs.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), Arc::clone(&refs)));
+        Ok(refs)
+    }
+
+    /// Fetches every branch and tag (and their history, refs deleted
+    /// upstream pruned) unless the last fetch already brought what the
+    /// remote has now. Runs to the end even if the caller goes away, so a
+    /// fetch is never cut short by a client and never runs twice at once.
+    pub async fn fetch(self: &Arc<Self>, remote: &Arc<Refs>) -> Result<(), GitError> {
+        let (me, remote) = (Arc::clone(self), Arc::clone(remote));
+        tokio::spawn(async move { me.fetch_locked(&remote).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(GitError::Spawn {
+                    what: "fetch".into(),
+                    error: e.to_string(),
+                })
+            })
+    }
+
+    async fn fetch_locked(&self, remote: &Arc<Refs>) -> Result<(), GitError> {
+        let mut fetched = self.fetched.lock().await;
+        self.ensure().await?;
+        if fetched.as_ref().is_some_and(|f| f == remote) {
+            return Ok(());
+        }
+        let result = self
+            .git(&[
+                "fetch",
+                "-f",
+                "--prune",
+                "--quiet",
+                "--end-of-options",
+                &self.url,
+                "refs/heads/*:refs/heads/*",
+                "refs/tags/*:refs/tags/*",
+            ])
+            .await;
+        if let Err(e) = result {
+            // A killed fetch can leave git's lock files behind, which
+            // would fail every later one.
+            if matches!(e, GitError::Timeout { .. }) {
+                remove_lock_files(&self.dir);
+            }
+            return Err(e);
+        }
+        *fetched = Some(Arc::clone(remote));
+        Ok(())
+    }
+
+    /// `rev` in the local mirror, or `None` when it does not have it.
+    pub async fn stat_local(&self, rev: &str) -> Result<Option<Commit>, GitError> {
+        if !self.ready.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let out = self
+            .git(&[
+                "-c",
+                "log.showsignature=false",
+                "log",
+                "--no-decorate",
+                "-n1",
+                "--format=format:%H %ct %D",
+                "--end-of-options",
+                rev,
+                "--",
+            ])
+            .await;
+        let out = match out {
+            Ok(out) => String::from_utf8_lossy(&out).into_owned(),
+            Err(e) if e.is_unknown_revision() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let fields: Vec<&str> = out.split_whitespace().collect();
+        let (Some(hash), Some(time)) = (fields.first(), fields.get(1)) else {
+            return Ok(None);
+        };
+        let Ok(time) = time.parse() else {
+            return Ok(None);
+        };
+        // `%D` lists decorations: `HEAD -> main, tag: v1.2.3, tag: v1.2.4`.
+        let mut tags: Vec<String> = fields
+            .windows(2)
+            .filter(|w| w[0] == "tag:")
+            .map(|w| w[1].trim_end_matches(',').to_string())
+            .collect();
+        tags.sort();
+        tags.dedup();
+        Ok(Some(Commit {
+            hash: hash.to_string(),
+            time,
+            tags,
+        }))
+    }
+
+    /// The file at `path` in commit `hash`: `None` when there is none (or
+    /// it is not a file). Larger than `limit` bytes is an error, found
+    /// before anything is read.
+    pub async fn read_file(
+        &self,
+        hash: &str,
+        path: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, GitError> {
+        let spec = format!("{hash}:{path}");
+        let check = self
+            .git
+            .run(
+                &self.url,
+                Some(&self.dir),
+                &["cat-file", "--batch-check"],
+                Some(format!("{spec}\n").into_bytes()),
+            )
+            .await?;
+        // `<oid> <type> <size>`, or `<spec> missing`.
+        let check = String::from_utf8_lossy(&check).into_owned();
+        let fields: Vec<&str> = check.split_whitespace().collect();
+        let [_, "blob", size] = fields[..] else {
+            return Ok(None);
+        };
+        if size.parse::<u64>().map_or(true, |n| n > limit) {
+            return Err(GitError::Failed {
+                repo: redact(&self.url),
+                what: "cat-file".into(),
+                code: None,
+                stderr: format!("{path} is larger than {limit} bytes"),
+            });
+        }
+        self.git(&["cat-file", "blob", "--end-of-options", &spec])
+            .await
+            .map(Some)
+    }
+
+    /// Tags reachable from `hash` (its history, itself included).
+    pub async fn merged_tags(&self, hash: &str) -> Result<Vec<String>, GitError> {
+        let out = self
+            .git(&[
+                "for-each-ref",
+                "--format=%(refname)",
+                &format!("--merged={hash}"),
+                "refs/tags/",
+            ])
+            .await?;
+        Ok(String::from_utf8_lossy(&out)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("refs/tags/"))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Whether `tag` is an ancestor of (or is) `hash`.
+    pub async fn descends_from(&self, hash: &str, tag: &str) -> Result<bool, GitError> {
+        match self
+            .git(&["merge-base", "--is-ancestor", "--", tag, hash])
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(GitError::Failed { code: Some(1), .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes a tar archive of `subdir` ("" for everything) at `hash` to
+    /// `out`, as the go command has git make its zips.
+    pub async fn archive(&self, hash: &str, subdir: &str, out: &Path) -> Result<(), GitError> {
+        let output = format!("--output={}", out.display());
+        let mut args = vec![
+            "-c",
+            "core.autocrlf=input",
+            "-c",
+            "core.eol=lf",
+            "archive",
+            "--format=tar",
+            "--prefix=prefix/",
+            &output,
+            "--end-of-options",
+            hash,
+        ];
+        if !subdir.is_empty() {
+            args.push(subdir);
+        }
+        self.git(&args).await.map(drop)
+    }
+}
+
+/// Removes `*.lock` files a killed git left in the bare repository `dir`.
+fn remove_lock_files(dir: &Path) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if entry.file_name() != "objects" {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "lock") {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+/// `git ls-remote` output → refs, annotated tags peeled.
+fn parse_refs(out: &str) -> Refs {
+    let mut refs = Refs::new();
+    let mut peeled = Vec::new();
+    for line in out.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(hash), Some(name), None) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if name != "HEAD" && !name.starts_with("refs/heads/") && !name.starts_with("refs/tags/") {
+            continue;
+        }
+        match name.strip_suffix("^{}") {
+            Some(tag) => peeled.push((tag.to_string(), hash.to_string())),
+            None => {
+                refs.insert(name.to_string(), hash.to_string());
+            }
+        }
+    }
+    refs.extend(peeled);
+    refs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotated_tags_are_peeled() {
+        let refs = parse_refs(
+            "aaa\tHEAD\nbbb\trefs/heads/main\nccc\trefs/tags/v1.0.0\nddd\trefs/tags/v1.0.0^{}\neee\trefs/pull/1/head\n",
+        );
+        assert_eq!(refs["refs/tags/v1.0.0"], "ddd");
+        assert_eq!(refs["HEAD"], "aaa");
+        assert!(!refs.contains_key("refs/pull/1/head"));
+    }
+}

@@ -5,24 +5,22 @@
 //! ones it computes itself with `GOPROXY=direct`.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use crate::util::{get_status, modproxy_command, GoEnv, Modproxy, TempDir};
 
 /// Test repositories under `root`, reached as `https://github.com/acme/NAME`
 /// through git's `insteadOf` in a test-only global git configuration.
-struct Repos {
+pub(crate) struct Repos {
     dir: TempDir,
-    config: PathBuf,
+    pub(crate) config: PathBuf,
     /// Seconds since the epoch for the next commit.
     clock: std::cell::Cell<u64>,
 }
 
 impl Repos {
-    fn new() -> Repos {
+    pub(crate) fn new() -> Repos {
         let dir = TempDir::new("repos");
         let config = dir.path().join("gitconfig");
         std::fs::write(&config, "[protocol \"file\"]\n\tallow = always\n").unwrap();
@@ -33,12 +31,12 @@ impl Repos {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// A new repository `name`, mapped from `https://github.com/acme/NAME`.
-    fn create(&self, name: &str) -> PathBuf {
+    pub(crate) fn create(&self, name: &str) -> PathBuf {
         let dir = self.path(name);
         std::fs::create_dir_all(&dir).unwrap();
         self.git(&dir, &["init", "--quiet", "-b", "main"]);
@@ -50,7 +48,7 @@ impl Repos {
     }
 
     /// `url` is fetched from `to` instead.
-    fn map(&self, url: &str, to: &str) {
+    pub(crate) fn map(&self, url: &str, to: &str) {
         let mut text = std::fs::read_to_string(&self.config).unwrap();
         text.push_str(&format!("[url \"{to}\"]\n\tinsteadOf = {url}\n"));
         std::fs::write(&self.config, text).unwrap();
@@ -58,7 +56,7 @@ impl Repos {
 
     /// Runs git in `dir` with fixed identities and a commit clock that
     /// moves a minute per commit.
-    fn git(&self, dir: &Path, args: &[&str]) -> String {
+    pub(crate) fn git(&self, dir: &Path, args: &[&str]) -> String {
         let date = format!("{} +0000", self.clock.get());
         let out = Command::new("git")
             .args(args)
@@ -82,7 +80,7 @@ impl Repos {
     }
 
     /// Writes `files` (path, content; `None` removes) and commits; the hash.
-    fn commit(&self, dir: &Path, files: &[(&str, Option<&str>)]) -> String {
+    pub(crate) fn commit(&self, dir: &Path, files: &[(&str, Option<&str>)]) -> String {
         for (path, content) in files {
             let p = dir.join(path);
             match content {
@@ -101,14 +99,14 @@ impl Repos {
         self.git(dir, &["rev-parse", "HEAD"])
     }
 
-    fn tag(&self, dir: &Path, tag: &str) {
+    pub(crate) fn tag(&self, dir: &Path, tag: &str) {
         self.git(dir, &["tag", tag]);
     }
 }
 
 /// The fields of `go mod download -json` that must agree.
 #[derive(Debug, PartialEq)]
-struct Downloaded {
+pub(crate) struct Downloaded {
     version: String,
     sum: String,
     go_mod_sum: String,
@@ -116,7 +114,7 @@ struct Downloaded {
 
 /// `go mod download -json QUERIES…` with `GOPROXY=goproxy`: query → result
 /// (or the error go reported for it).
-fn download(
+pub(crate) fn download(
     go: &GoEnv,
     goproxy: &str,
     queries: &[String],
@@ -156,7 +154,7 @@ fn download(
 
 /// The go command with the test repositories' git configuration, no
 /// checksum database.
-fn go_env(repos: &Repos) -> GoEnv {
+pub(crate) fn go_env(repos: &Repos) -> GoEnv {
     GoEnv::new()
         .with_env("GIT_CONFIG_GLOBAL", repos.config.to_str().unwrap())
         .with_env("GIT_CONFIG_NOSYSTEM", "1")
@@ -166,7 +164,7 @@ fn go_env(repos: &Repos) -> GoEnv {
 
 /// modproxy with `direct` as its only upstream and the test repositories'
 /// git configuration.
-fn direct_proxy(repos: &Repos, data: &Path, extra: &[&str]) -> Modproxy {
+pub(crate) fn direct_proxy(repos: &Repos, data: &Path, extra: &[&str]) -> Modproxy {
     let mut args = vec!["--upstream", "direct", "--sumdb", "off"];
     args.extend_from_slice(extra);
     let mut cmd = modproxy_command(data, &args);
@@ -387,243 +385,4 @@ fn a_second_version_uses_the_mirror_without_the_network() {
         })
         .count();
     assert_eq!(mirrors, 1);
-}
-
-#[test]
-fn a_hung_git_server_is_killed_at_the_timeout() {
-    let repos = Repos::new();
-    // Accepts connections and never answers.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let held = std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        listener.set_nonblocking(true).unwrap();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
-            if let Ok((s, _)) = listener.accept() {
-                kept.push(s);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
-    let url = format!("http://127.0.0.1:{port}/hung.git");
-    repos.map("https://github.com/acme/hung", &url);
-    let data = TempDir::new("data");
-    let proxy = direct_proxy(&repos, data.path(), &["--git-timeout", "2s"]);
-    let started = Instant::now();
-    let response = get_status(&format!("{}/github.com/acme/hung/@v/list", proxy.url));
-    let took = started.elapsed();
-    assert_eq!(response.0, 504, "{}", response.1);
-    assert!(response.1.contains("killed after 2s"), "{}", response.1);
-    assert!(took < Duration::from_secs(10), "took {took:?}");
-    // No git process is left talking to it.
-    let needle = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left: Vec<String> = processes_mentioning(&needle);
-        if left.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still running: {left:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    drop(proxy);
-    drop(held);
-}
-
-/// Command lines of running processes that contain `needle`.
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let mut cmdline = String::new();
-        if let Ok(mut f) = std::fs::File::open(entry.path().join("cmdline")) {
-            let _ = f.read_to_string(&mut cmdline);
-        }
-        let cmdline = cmdline.replace('\0', " ");
-        if cmdline.contains(needle) {
-            found.push(cmdline);
-        }
-    }
-    found
-}
-
-/// An HTTP proxy stand-in that answers `?go-get=1` requests itself with
-/// the go-import tag of `tags` whose prefix the requested path starts
-/// with, and refuses `CONNECT` (so https fails and insecure paths fall back
-/// to http, as with a host that has no TLS). Serves for at most 60 s.
-fn go_get_server(tags: Vec<(String, String)>) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    listener.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(60) {
-            let Ok((stream, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
-            };
-            stream.set_nonblocking(false).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(5)))
-                .unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 2 {
-                line.clear();
-            }
-            let mut stream = stream;
-            let target = first.split_whitespace().nth(1).unwrap_or("").to_string();
-            if first.starts_with("CONNECT") {
-                let _ = stream.write_all(
-                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-                continue;
-            }
-            let path = target
-                .trim_start_matches("http://")
-                .split('?')
-                .next()
-                .unwrap_or("")
-                .to_string();
-            let body = match tags.iter().find(|(prefix, _)| path.starts_with(prefix.as_str())) {
-                Some((prefix, rest)) => format!(
-                    "<!DOCTYPE html><html><head><meta name=\"go-import\" content=\"{prefix} {rest}\"></head><body>hi</body></html>"
-                ),
-                None => String::new(),
-            };
-            let status = if body.is_empty() {
-                "404 Not Found"
-            } else {
-                "200 OK"
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    format!("http://{addr}")
-}
-
-#[test]
-fn vanity_paths_resolve_through_go_import_tags_of_kind_git_and_mod() {
-    let upstream = crate::util::RefProxy::start();
-    let repos = Repos::new();
-    let v = repos.create("vanity-widget");
-    repos.map(
-        "https://git.vanity.test/widget",
-        &format!("file://{}", v.display()),
-    );
-    repos.commit(
-        &v,
-        &[
-            ("go.mod", Some("module vanity.test/widget\n\ngo 1.22\n")),
-            ("w.go", Some("package widget\n")),
-        ],
-    );
-    repos.tag(&v, "v1.0.0");
-    repos.commit(
-        &v,
-        &[
-            ("x/go.mod", Some("module vanity.test/widget/x\n")),
-            ("x/x.go", Some("package x\n")),
-        ],
-    );
-    repos.tag(&v, "x/v0.1.0");
-    let proxy_base = upstream.url.trim_end_matches("/mod").to_string() + "/mod";
-    let server = go_get_server(vec![
-        (
-            "vanity.test/widget".into(),
-            "git https://git.vanity.test/widget".into(),
-        ),
-        ("rsc.io/quote".into(), format!("mod {proxy_base}")),
-    ]);
-    let insecure = "vanity.test,rsc.io";
-    let queries: Vec<String> = [
-        "vanity.test/widget@v1.0.0",
-        "vanity.test/widget@latest",
-        "vanity.test/widget/x@v0.1.0",
-        "rsc.io/quote@v1.5.2",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let go = || {
-        go_env(&repos)
-            .with_env("HTTP_PROXY", &server)
-            .with_env("HTTPS_PROXY", &server)
-            .with_env("NO_PROXY", "127.0.0.1")
-            .with_env("GOINSECURE", insecure)
-    };
-    let direct = download(&go(), "direct", &queries);
-    let data = TempDir::new("data");
-    let mut cmd = modproxy_command(
-        data.path(),
-        &[
-            "--upstream",
-            "direct",
-            "--sumdb",
-            "off",
-            "--insecure",
-            insecure,
-        ],
-    );
-    cmd.env("GIT_CONFIG_GLOBAL", &repos.config)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HTTP_PROXY", &server)
-        .env("HTTPS_PROXY", &server)
-        .env("NO_PROXY", "127.0.0.1");
-    let proxy = Modproxy::spawn(cmd).expect("modproxy starts");
-    let through = download(&go(), &proxy.url, &queries);
-    for query in &queries {
-        let want = direct[query]
-            .as_ref()
-            .unwrap_or_else(|e| panic!("go direct: {query}: {e}"));
-        assert_eq!(
-            through.get(query).map(Result::as_ref),
-            Some(Ok(want)),
-            "{query}\n{}",
-            proxy.logs()
-        );
-    }
-}
-
-#[test]
-fn git_failures_name_the_repository_without_credentials() {
-    let repos = Repos::new();
-    repos.map(
-        "https://github.com/acme/missing",
-        &format!("file://{}", repos.path("nowhere").display()),
-    );
-    // A closed port: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    repos.map(
-        "https://github.com/acme/locked",
-        &format!("http://ci:s3cret-token@{closed}/locked.git"),
-    );
-    let data = TempDir::new("data");
-    let proxy = direct_proxy(&repos, data.path(), &[]);
-    let (status, body) = get_status(&format!("{}/github.com/acme/missing/@v/list", proxy.url));
-    assert_eq!(status, 404, "{body}");
-    assert!(body.contains("github.com/acme/missing"), "{body}");
-    let (status, body) = get_status(&format!(
-        "{}/github.com/acme/locked/@v/v1.0.0.info",
-        proxy.url
-    ));
-    assert_eq!(status, 502, "{body}");
-    assert!(
-        body.contains("github.com/acme/locked") && body.contains("git ls-remote failed"),
-        "{body}"
-    );
-    assert!(
-        !body.contains("s3cret") && !proxy.logs().contains("s3cret"),
-        "{body}"
-    );
 }

@@ -11,6 +11,7 @@ mod config;
 mod crash;
 mod dashboard;
 mod direct;
+mod direct_network;
 mod doctor;
 mod faults;
 mod go_client;

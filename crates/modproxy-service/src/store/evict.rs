@@ -175,8 +175,10 @@ fn label(module: &str, version: &str) -> String {
 /// Stamps the access time of files served from the store, at most once
 /// per `every` per file, so least-recently-used order survives restarts
 /// without a write per hit. Lock-free and allocation-free on the hit
-/// path: a fixed table of slots, each holding a key's hash and when it was
-/// last stamped; a collision only costs an extra stamp.
+/// path: a fixed table of slots in sets of [`WAYS`], each slot holding a
+/// key's hash and when it was last stamped. A key lives in one set; a new
+/// key takes that set's oldest slot, so only a working set larger than the
+/// table (or a race) costs extra stamps.
 #[derive(Debug)]
 pub struct Toucher {
     every_secs: u64,
@@ -184,7 +186,12 @@ pub struct Toucher {
     slots: Box<[AtomicU64]>,
 }
 
-const SLOTS: usize = 16_384;
+/// 64 Ki slots (512 KiB): hundreds of thousands of hot files before
+/// keys start pushing each other out.
+const SLOTS: usize = 1 << 16;
+const WAYS: usize = 8;
+/// Low bits of a slot: the stamp time; high bits: the key's hash.
+const TIME_BITS: u64 = 0xFF_FFFF;
 
 impl Toucher {
     pub fn new(every: Duration) -> Toucher {
@@ -200,20 +207,35 @@ impl Toucher {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         std::hash::Hash::hash(key, &mut hasher);
         let hash = std::hash::Hasher::finish(&hasher);
-        // High 40 bits: the key's hash; low 24 bits: seconds since start
-        // + 1 (0 is an empty slot), in units of `every / 64`.
+        // Times are seconds since start in units of `every / 64`, + 1
+        // (0 is an empty slot); a stamp is due after 64 units.
         let unit = (self.every_secs / 64).max(1);
-        let now = (self.started.elapsed().as_secs() / unit + 1) & 0xFF_FFFF;
-        let tag = hash & !0xFF_FFFF;
-        let slot = &self.slots[(hash as usize) % SLOTS];
-        let old = slot.load(Ordering::Relaxed);
-        if old & !0xFF_FFFF == tag && old != 0 {
-            let then = old & 0xFF_FFFF;
-            if now.wrapping_sub(then) & 0xFF_FFFF < 64 {
-                return false;
+        let now = (self.started.elapsed().as_secs() / unit + 1) & TIME_BITS;
+        let tag = hash & !TIME_BITS;
+        let set = (hash as usize) % (SLOTS / WAYS) * WAYS;
+        let set = &self.slots[set..set + WAYS];
+        let age = |slot: u64| now.wrapping_sub(slot & TIME_BITS) & TIME_BITS;
+        let mut oldest = &set[0];
+        let mut oldest_age = 0;
+        for slot in set {
+            let value = slot.load(Ordering::Relaxed);
+            if value == 0 {
+                // Empty: no key further along (slots fill in order).
+                oldest = slot;
+                break;
+            }
+            if value & !TIME_BITS == tag {
+                if age(value) < 64 {
+                    return false;
+                }
+                oldest = slot;
+                break;
+            }
+            if age(value) >= oldest_age {
+                (oldest, oldest_age) = (slot, age(value));
             }
         }
-        slot.store(tag | now, Ordering::Relaxed);
+        oldest.store(tag | now, Ordering::Relaxed);
         true
     }
 }
@@ -334,5 +356,22 @@ mod tests {
         assert!(t.due("a/@v/v1.0.0.zip"));
         assert!(!t.due("a/@v/v1.0.0.zip"));
         assert!(t.due("b/@v/v1.0.0.zip"));
+    }
+
+    #[test]
+    fn a_working_set_of_thousands_is_stamped_once() {
+        // A bench-sized working set: 4000 files hit round-robin. With a
+        // direct-mapped table ~20% of them collided and were re-stamped
+        // (a blocking-pool trip) on every hit.
+        let t = Toucher::new(Duration::from_secs(3600));
+        let keys: Vec<String> = (0..4000)
+            .map(|i| format!("example.com/m{i}/@v/v1.0.0.mod"))
+            .collect();
+        assert!(keys.iter().all(|k| t.due(k)));
+        let again = keys.iter().filter(|k| t.due(k)).count();
+        assert_eq!(
+            again, 0,
+            "{again} of 4000 keys were due again within the hour"
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! The fetch task behind a flight: upstream → validation → store.
 //!
 //! Small files (`.info`, `.mod`, lists) are read whole (under a size limit),
-//! checked, handed to the waiting clients and then published (zips: see
-//! [`super::zip`]). On any failure nothing is published.
+//! checked, handed to the waiting clients and then published; zips (see
+//! [`super::zip`]) are spooled, verified, handed over and then published.
+//! On any failure nothing is published.
 
 use std::sync::Arc;
 
@@ -68,7 +69,10 @@ impl Cache {
         }
         let mut to_store = Vec::new();
         let result = match &request.endpoint {
-            Endpoint::Zip(_) => self.fetch_zip(&request, &key, &progress, &relay).await,
+            Endpoint::Zip(_) => {
+                self.fetch_zip(&request, &key, &progress, &relay, &mut to_store)
+                    .await
+            }
             _ => self
                 .fetch_small(&request, &key, &mut to_store)
                 .await
@@ -86,11 +90,23 @@ impl Cache {
             Err(e) => tracing::warn!(%request, error = %e, "fetch failed"),
         }
         progress.send_replace(FlightState::Done(result));
-        // Answered from memory; now the store. The flight stays joinable
-        // (answering from memory) until this is done, so nobody fetches
-        // the same object again meanwhile.
-        for (key, body) in to_store {
-            self.publish(&key, body).await;
+        // Answered (from memory or the spool file); now the store. The
+        // flight stays joinable (answering the same way) until this is
+        // done, so nobody fetches the same object again meanwhile.
+        for item in to_store {
+            match item {
+                ToStore::Bytes(key, body) => {
+                    if request.endpoint.is_immutable() {
+                        // The go command asks for what it was just
+                        // answered again soon (and a prefetched go.mod is
+                        // asked for the first time): answer from memory
+                        // rather than a read queued behind store writes.
+                        self.hot.insert(&key, body.clone());
+                    }
+                    self.publish(&key, body).await
+                }
+                ToStore::Zip(zip) => self.publish_spool(zip).await,
+            }
         }
         if let Some(held) = held {
             held.release().await;
@@ -147,7 +163,7 @@ impl Cache {
         &self,
         request: &ModuleRequest,
         key: &str,
-        to_store: &mut Vec<(String, Bytes)>,
+        to_store: &mut Vec<ToStore>,
     ) -> Result<Bytes, ServeError> {
         if let Endpoint::Mod(version) = &request.endpoint {
             // The checksum database lookup runs alongside the download:
@@ -165,7 +181,7 @@ impl Cache {
                 return Err(invalid(&upstream, &request.to_string(), reason));
             }
             self.check_gomod(&request.module, version, &body, expected?)?;
-            to_store.push((key.to_string(), body.clone()));
+            to_store.push(ToStore::Bytes(key.to_string(), body.clone()));
             return Ok(body);
         }
         let (body, upstream) = self.download_small(request, key, META_LIMIT).await?;
@@ -190,7 +206,7 @@ impl Cache {
             }
             Endpoint::Mod(_) | Endpoint::Zip(_) => unreachable!("fetched above or spooled"),
         };
-        to_store.push((key.to_string(), body.clone()));
+        to_store.push(ToStore::Bytes(key.to_string(), body.clone()));
         if let Some(version) = canonical_info {
             // The canonical .info is immutable: store it too, so the go
             // command's next request (for that version) is a hit.
@@ -233,6 +249,14 @@ impl Cache {
             Err(e) => self.store_health.failed(e.kind(), &e),
         }
     }
+}
+
+/// What a fetch writes to the store once its waiters have their answer.
+pub(super) enum ToStore {
+    /// A small object.
+    Bytes(String, Bytes),
+    /// A verified zip in its spool file.
+    Zip(super::zip::VerifiedZip),
 }
 
 pub(super) fn invalid(upstream: &str, what: &str, reason: String) -> ServeError {

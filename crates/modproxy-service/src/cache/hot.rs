@@ -86,18 +86,24 @@ impl Tier {
 }
 
 pub struct HotCache {
-    tiers: [Tier; 2],
+    tiers: Vec<Tier>,
 }
 
 impl Default for HotCache {
+    /// Module files: go.mod and .info files, and zips up to 1 MiB apart.
     fn default() -> HotCache {
-        HotCache {
-            tiers: [Tier::new(SMALL), Tier::new(LARGE)],
-        }
+        HotCache::with_tiers(&[SMALL, LARGE])
     }
 }
 
 impl HotCache {
+    /// Tiers of `(largest object, byte budget)`, smallest objects first.
+    pub fn with_tiers(tiers: &[(usize, usize)]) -> HotCache {
+        HotCache {
+            tiers: tiers.iter().map(|t| Tier::new(*t)).collect(),
+        }
+    }
+
     pub fn get(&self, key: &str) -> Option<Bytes> {
         self.tiers.iter().find_map(|t| t.get(key))
     }

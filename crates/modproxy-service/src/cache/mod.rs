@@ -12,7 +12,7 @@
 mod fetch;
 mod flight;
 mod health;
-mod hot;
+pub(crate) mod hot;
 pub mod lock;
 mod negative;
 mod prefetch;

@@ -1,5 +1,7 @@
 //! Fetching a module zip: written to a spool file as it arrives (waiters
-//! read behind the writer), published by rename once complete.
+//! read behind the writer), handed over whole once verified, then
+//! published (by rename, or an upload) while the flight still answers
+//! from the spool file.
 //!
 //! If the spool cannot be written (disk full, I/O error) the rest of the zip
 //! is relayed to the waiters instead and nothing is cached; a relayed fetch
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::fetch::ToStore;
 use super::flight::{FlightState, Landed, Progress, Relay, SpoolFile, RELAY_CAPACITY};
 use super::Cache;
 use crate::error::ServeError;
@@ -38,6 +41,7 @@ impl Cache {
         key: &str,
         progress: &Progress,
         relay: &Relay,
+        to_store: &mut Vec<ToStore>,
     ) -> Result<Landed, ServeError> {
         let crate::request::Endpoint::Zip(version) = &request.endpoint else {
             unreachable!("fetch_zip is called for zips");
@@ -153,9 +157,14 @@ impl Cache {
             (Some(spool), None) => {
                 let file = Arc::clone(&spool.file);
                 let h1 = self
-                    .verify_zip(&request.module, version, file, total)
+                    .verify_zip(&request.module, version, Arc::clone(&file), total)
                     .await?;
-                self.publish_spool(spool, key, total, &h1).await
+                to_store.push(ToStore::Zip(VerifiedZip {
+                    spool,
+                    key: key.to_string(),
+                    h1,
+                }));
+                Ok(Landed::Spool { file, size: total })
             }
             (spool, Some(spooled)) => Ok(Landed::Relayed {
                 file: spool.map(|s| Arc::clone(&s.file)),
@@ -167,30 +176,23 @@ impl Cache {
 
     /// Publishes a complete, verified spool, and its `h1:` next to it
     /// (`$version.ziphash`, as in the go command's module cache) for
-    /// `modproxy verify`. If the store refuses, the waiters are still
+    /// `modproxy verify`. If the store refuses, the waiters were still
     /// served from the spool file, which is then not cached.
-    async fn publish_spool(
-        &self,
-        spool: Spool,
-        key: &str,
-        size: u64,
-        h1: &str,
-    ) -> Result<Landed, ServeError> {
-        let file = Arc::clone(&spool.file);
+    pub(super) async fn publish_spool(&self, zip: VerifiedZip) {
+        let VerifiedZip { spool, key, h1 } = zip;
         let hash_key = format!("{}.ziphash", key.trim_end_matches(".zip"));
         let published = match self
             .store
             .put(&hash_key, Bytes::from(format!("{h1}\n")))
             .await
         {
-            Ok(()) => spool.publish(&*self.store, key).await,
+            Ok(()) => spool.publish(&*self.store, &key).await,
             Err(e) => Err(e),
         };
         match published {
             Ok(()) => self.store_health.succeeded(),
             Err(e) => self.store_health.failed(e.kind(), &e),
         }
-        Ok(Landed::Spool { file, size })
     }
 
     fn spool_path(&self, key: &str) -> PathBuf {
@@ -259,6 +261,13 @@ fn unverifiable(what: &str) -> ServeError {
     ServeError::Integrity(format!(
         "{what}: cannot be verified against the checksum database: the store cannot be written (disk full?), so it is not served"
     ))
+}
+
+/// A downloaded and verified zip, to be published at `key`.
+pub(super) struct VerifiedZip {
+    spool: Spool,
+    key: String,
+    h1: String,
 }
 
 /// A file being downloaded; removed on drop unless published.

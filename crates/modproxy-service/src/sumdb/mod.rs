@@ -28,12 +28,16 @@ use record::{hashes_for, open_tree_note, parse_record};
 use tiles::{full_tile, prefix, tile_key, Tiles};
 
 use crate::background::Background;
+use crate::cache::hot::HotCache;
 use crate::store::{Store, StoreError};
 use crate::upstream::{ProxyUpstream, Source, UpstreamError, Upstreams};
 use std::sync::Arc;
 
 /// Largest checksum database answer accepted.
 const ANSWER_LIMIT: u64 = 1 << 20;
+/// Recent lookups and tiles kept in memory: up to 8 KiB (a full tile)
+/// each, 4 MiB in all.
+const RECENT: (usize, usize) = (8 << 10, 4 << 20);
 /// How long the route to the database is reused before it is probed again.
 const ROUTE_TTL: Duration = Duration::from_secs(300);
 
@@ -94,6 +98,9 @@ pub struct SumDb {
     /// Authenticated lookup answers on their way to the store, read from
     /// here until written: an answer never waits for the disk.
     writing: Mutex<HashMap<String, Bytes>>,
+    /// Recently used lookup answers and tiles (immutable), so the go
+    /// command's lookups and tile reads do not queue behind store writes.
+    recent: HotCache,
     /// The writes of `writing`, so shutdown can wait for them.
     pub background: Background,
 }
@@ -120,6 +127,7 @@ impl SumDb {
             route: Mutex::new(None),
             latest: tokio::sync::Mutex::new(None),
             writing: Mutex::new(HashMap::new()),
+            recent: HotCache::with_tiers(&[RECENT]),
             background: Background::default(),
         }
     }
@@ -341,7 +349,8 @@ impl SumDb {
     /// The newest tree head accepted by an earlier run, from the store.
     async fn load_latest(&self) -> Result<(Tree, Bytes), SumDbError> {
         let key = format!("sumdb/{}/latest", self.name);
-        match self.read_stored(&key).await? {
+        // Mutable (other replicas advance it): never from memory.
+        match self.read_store(&key).await? {
             None => Ok((Tree::EMPTY, Bytes::new())),
             Some(note) => {
                 let tree = open_tree_note(&note, &self.key).map_err(SumDbError::Invalid)?;
@@ -428,6 +437,8 @@ impl SumDb {
         }
     }
 
+    /// An immutable stored answer (a lookup, a tile): from memory when it
+    /// was used recently or is still being written, else from the store.
     async fn read_stored(&self, key: &str) -> Result<Option<Bytes>, SumDbError> {
         if let Some(data) = self
             .writing
@@ -437,6 +448,18 @@ impl SumDb {
         {
             return Ok(Some(data.clone()));
         }
+        if let Some(data) = self.recent.get(key) {
+            return Ok(Some(data));
+        }
+        let data = self.read_store(key).await?;
+        if let Some(data) = &data {
+            self.recent.insert(key, data.clone());
+        }
+        Ok(data)
+    }
+
+    /// What the store holds at `key`, read now.
+    async fn read_store(&self, key: &str) -> Result<Option<Bytes>, SumDbError> {
         match self.store.get(key).await? {
             Some(object) => Ok(Some(object.into_bytes(key).await?)),
             None => Ok(None),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::fault::{synthetic_bytes, FaultServer, Synthetic};
-use crate::util::{peak_rss, Modproxy, RefProxy, TempDir, REF_SUMDB};
+use crate::util::{appears, peak_rss, Modproxy, RefProxy, TempDir, REF_SUMDB};
 
 async fn get_all(url: &str, n: usize) -> Vec<(u16, String, bytes::Bytes)> {
     let client = reqwest::Client::new();
@@ -90,7 +90,9 @@ async fn waiters_of_a_slow_zip_share_one_streamed_fetch() {
     // The fetch takes about a second, so the waiters joined it (MISS), they
     // did not wait for it to finish and then read the store (HIT).
     assert!(misses > 50, "only {misses} of 100 joined the fetch");
-    let stored = std::fs::read(data.path().join("example.com/slow/@v/v1.0.0.zip")).unwrap();
+    let stored = data.path().join("example.com/slow/@v/v1.0.0.zip");
+    assert!(appears(&stored, Duration::from_secs(15)).await);
+    let stored = std::fs::read(stored).unwrap();
     assert!(stored == expected);
 }
 

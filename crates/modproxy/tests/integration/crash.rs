@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::fault::{synthetic_bytes, FaultServer, Synthetic};
-use crate::util::{files_under, Modproxy, RefProxy, TempDir};
+use crate::util::{appears, files_under, Modproxy, RefProxy, TempDir};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_download_leaves_no_partial_object() {
@@ -72,6 +72,8 @@ async fn sigkill_mid_download_leaves_no_partial_object() {
         .unwrap();
     assert!(body[..] == synthetic_bytes(stalling.seed, stalling.size)[..]);
     assert_eq!(server.count(path), 2);
-    let published = std::fs::read(data.path().join("example.com/big/@v/v1.0.0.zip")).unwrap();
+    let published = data.path().join("example.com/big/@v/v1.0.0.zip");
+    assert!(appears(&published, Duration::from_secs(15)).await);
+    let published = std::fs::read(published).unwrap();
     assert_eq!(published.len() as u64, stalling.size);
 }

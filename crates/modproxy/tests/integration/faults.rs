@@ -146,7 +146,9 @@ async fn a_body_stalling_half_way_is_resumed_and_completed() {
         2,
         "expected one stalled and one resumed request"
     );
-    let stored = std::fs::read(data.path().join("example.com/stall/@v/v1.0.0.zip")).unwrap();
+    let stored = data.path().join("example.com/stall/@v/v1.0.0.zip");
+    assert!(appears(&stored, Duration::from_secs(15)).await);
+    let stored = std::fs::read(stored).unwrap();
     assert_eq!(stored.len() as u64, file.size);
 }
 

@@ -347,6 +347,11 @@ fn gc_brings_the_store_under_budget_while_downloads_are_in_flight() {
     let proxy = Modproxy::behind(&server.url, data.path(), &[]);
     for path in [old, being_read] {
         assert_eq!(get(&format!("{}{path}", proxy.url), None).0, 200);
+        let stored = data.path().join(path.trim_start_matches('/'));
+        assert!(crate::util::appears_blocking(
+            &stored,
+            Duration::from_secs(15)
+        ));
     }
     // `old` was last used long ago; `read` a day ago.
     age(&data.path().join("example.com/old/@v"), 30);

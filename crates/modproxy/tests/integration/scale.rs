@@ -44,6 +44,29 @@ fn what_one_replica_fetched_is_a_hit_on_the_other_with_the_upstream_gone() {
     let (two, _s2) = replica(&garage, "shared", &upstream.url, REF_SUMDB, &[]);
     let project = hello_project();
     GoEnv::new().ok(project.path(), &one.url, &["mod", "tidy"]);
+    // A replica stores a zip right after handing it over: wait until the
+    // other replica sees every zip the go command downloaded.
+    let go_sum = std::fs::read_to_string(project.path().join("go.sum")).unwrap();
+    let zips: Vec<String> = go_sum
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .collect::<Vec<_>>()
+                .get(..2)
+                .map(|f| f.to_vec())
+        })
+        .filter(|f| !f[1].ends_with("/go.mod"))
+        .map(|f| format!("{}/cached-only/{}/@v/{}.zip", two.url, f[0], f[1]))
+        .collect();
+    assert!(!zips.is_empty(), "{go_sum}");
+    let started = Instant::now();
+    while zips.iter().any(|z| get_status(z).0 != 200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "zips never landed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     upstream.stop();
     // A fresh go command through the other replica, with no go.sum: every
     // file and every checksum database lookup and tile comes from the bucket.

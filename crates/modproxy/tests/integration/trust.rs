@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::fault::{FaultServer, Mode};
 use crate::util::{
-    files_under, hello_module, hello_project, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB,
+    appears, appears_blocking, files_under, hello_module, hello_project, GoEnv, Modproxy, RefProxy,
+    TempDir, REF_SUMDB,
 };
 
 async fn get(url: &str) -> (u16, String) {
@@ -93,7 +94,8 @@ async fn a_tampered_zip_is_refused_and_nothing_is_stored() {
     server.set_mode(Mode::Forward);
     let body = reqwest::get(&zip).await.unwrap().bytes().await.unwrap();
     assert!(!body.is_empty());
-    assert!(data.path().join("rsc.io/quote/@v/v1.5.2.zip").exists());
+    let stored = data.path().join("rsc.io/quote/@v/v1.5.2.zip");
+    assert!(appears(&stored, Duration::from_secs(15)).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -281,10 +283,8 @@ fn nosumdb_modules_are_served_but_never_looked_up() {
         &proxy.url,
         &["mod", "download", "example.com/internal@v1.0.0"],
     );
-    assert!(data
-        .path()
-        .join("example.com/internal/@v/v1.0.0.zip")
-        .exists());
+    let stored = data.path().join("example.com/internal/@v/v1.0.0.zip");
+    assert!(appears_blocking(&stored, Duration::from_secs(15)));
     let looked_up: Vec<String> = recorder
         .paths()
         .into_iter()

@@ -392,20 +392,28 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Peak resident memory of a process, in bytes (Linux `VmHWM`).
-/// Waits (up to `limit`) for `path` to exist: small objects are stored
-/// just after their answer goes out. Whether it appeared.
-pub async fn appears(path: &Path, limit: Duration) -> bool {
+/// Waits (up to `limit`) for `path` to exist: objects are stored just
+/// after their answer goes out. Whether it appeared.
+pub fn appears_blocking(path: &Path, limit: Duration) -> bool {
     let started = std::time::Instant::now();
     while !path.exists() {
         if started.elapsed() > limit {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        std::thread::sleep(Duration::from_millis(20));
     }
     true
 }
 
+/// [`appears_blocking`], off the async threads.
+pub async fn appears(path: &Path, limit: Duration) -> bool {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || appears_blocking(&path, limit))
+        .await
+        .unwrap()
+}
+
+/// Peak resident memory of a process, in bytes (Linux `VmHWM`).
 pub fn peak_rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();

@@ -3,8 +3,11 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
-use crate::util::{files_under, hello_module, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
+use crate::util::{
+    appears_blocking, files_under, hello_module, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB,
+};
 
 /// Runs `modproxy warm ARGS` on the store `data`.
 fn warm(data: &Path, args: &[&str]) -> Output {
@@ -135,7 +138,6 @@ fn a_workspace_of_two_modules_is_warmed_through_a_running_proxy() {
     assert!(out.status.success(), "{}", text(&out));
     let report = summary(&out);
     assert_eq!(report["failed"], 0, "{report}");
-    let stored = files_under(data.path());
     for f in [
         // a's requirement and, pruned, the requirement of quote's go.mod.
         "rsc.io/quote/@v/v1.5.2.zip",
@@ -143,9 +145,11 @@ fn a_workspace_of_two_modules_is_warmed_through_a_running_proxy() {
         // b's requirement.
         "golang.org/x/text/@v/v0.3.0.zip",
     ] {
+        // Stored just after the answer went out.
         assert!(
-            stored.contains(&f.to_string()),
-            "{f} not in the proxy's store: {stored:?}"
+            appears_blocking(&data.path().join(f), Duration::from_secs(15)),
+            "{f} not in the proxy's store: {:?}",
+            files_under(data.path())
         );
     }
     // Through --proxy nothing is written to the local store.

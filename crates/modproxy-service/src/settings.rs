@@ -103,10 +103,11 @@ pub struct TlsFiles {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PrefetchMode {
     Off,
-    /// `.info` and `.mod` of the requirements, recursively.
+    /// `.info` and `.mod` of the requirements, recursively, and the zip of
+    /// a version whose `.info` a client asks for.
     #[default]
     Mod,
-    /// Also their `.zip`.
+    /// Also every requirement's `.zip`.
     Zip,
 }
 

@@ -43,13 +43,25 @@ struct Job {
     module: ModulePath,
     version: String,
     depth: u32,
+    /// Fetch the zip too (whatever the mode).
+    zip: bool,
+}
+
+impl Job {
+    /// What `seen` holds for this job: `module@version`, plus ` zip` when
+    /// the zip is wanted (a version first scheduled without its zip can be
+    /// scheduled again with it).
+    fn id(module: &ModulePath, version: &str, zip: bool) -> String {
+        let zip = if zip { " zip" } else { "" };
+        format!("{module}@{version}{zip}")
+    }
 }
 
 pub(super) struct Prefetcher {
     mode: PrefetchMode,
     tx: mpsc::Sender<Job>,
     rx: Mutex<Option<mpsc::Receiver<Job>>>,
-    /// `module@version` already scheduled.
+    /// [`Job::id`]s already scheduled.
     seen: Mutex<HashSet<String>>,
     /// Files fetched by prefetch that no client has asked for yet.
     unused: Mutex<HashMap<String, Instant>>,
@@ -95,16 +107,16 @@ impl Prefetcher {
         unused.remove(key);
     }
 
-    /// Queues `module`@`version` unless already scheduled; drops it when
-    /// the queue is full.
-    fn schedule(&self, module: &str, version: &str, depth: u32, metrics: &Metrics) {
+    /// Queues `module`@`version` (and its zip when `zip`) unless already
+    /// scheduled; drops it when the queue is full.
+    fn schedule(&self, module: &str, version: &str, depth: u32, zip: bool, metrics: &Metrics) {
         let Ok(module) = ModulePath::new(module) else {
             return;
         };
         if !semver::is_canonical_module_version(version) || !module.matches_major(version) {
             return;
         }
-        let id = format!("{module}@{version}");
+        let id = Job::id(&module, version, zip);
         {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             if seen.len() >= SEEN_LIMIT {
@@ -118,6 +130,7 @@ impl Prefetcher {
             module,
             version: version.to_string(),
             depth,
+            zip,
         };
         if self.tx.try_send(job).is_err() {
             // Dropped: may be scheduled again later.
@@ -126,7 +139,7 @@ impl Prefetcher {
         }
     }
 
-    /// Forgets that `id` (module@version) was scheduled.
+    /// Forgets that `id` (a [`Job::id`]) was scheduled.
     fn unsee(&self, id: &str) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         seen.remove(id);
@@ -167,9 +180,12 @@ impl Cache {
     }
 
     /// A client got an answer: a `.mod` means its requirements come next;
-    /// a resolved version (`.info`, `@latest`, a query) means its `.mod`
-    /// and then its requirements do; a version list usually means the go
-    /// command is resolving `latest` from it next.
+    /// a resolved version (`@latest`, a query) means its `.mod` and then
+    /// its requirements do; a version list usually means the go command is
+    /// resolving `latest` from it next. A `.info` of a version also means
+    /// its zip: `go mod download` asks every module's `.info` one after
+    /// the other before it downloads their zips two at a time, so the zips
+    /// are fetched while it is still listing.
     pub(super) fn after_answer(self: &Arc<Self>, request: &ModuleRequest, answer: Option<Bytes>) {
         if !self.prefetch.enabled() {
             return;
@@ -177,8 +193,9 @@ impl Cache {
         let module = &request.module;
         match &request.endpoint {
             Endpoint::Mod(version) | Endpoint::Info(version) => {
+                let zip = matches!(request.endpoint, Endpoint::Info(_));
                 self.prefetch
-                    .schedule(module.as_str(), version, 0, &self.metrics);
+                    .schedule(module.as_str(), version, 0, zip, &self.metrics);
             }
             Endpoint::Latest | Endpoint::Query(_) | Endpoint::List => {
                 // The version is in the answer (a stored one that was not
@@ -199,7 +216,8 @@ impl Cache {
                     };
                     if let Some(version) = version {
                         let module = request.module.as_str();
-                        cache.prefetch.schedule(module, &version, 0, &cache.metrics);
+                        let metrics = &cache.metrics;
+                        cache.prefetch.schedule(module, &version, 0, false, metrics);
                     }
                 });
             }
@@ -214,7 +232,7 @@ impl Cache {
     async fn prefetch_one(self: Arc<Self>, job: Job) {
         if !self.upstreams.healthy_for(&job.module) {
             self.prefetch
-                .unsee(&format!("{}@{}", job.module, job.version));
+                .unsee(&Job::id(&job.module, &job.version, job.zip));
             Metrics::inc(&self.metrics.prefetch_skipped);
             return;
         }
@@ -257,13 +275,14 @@ impl Cache {
         let gomod_stored = gomod.is_some();
         if let Some(gomod) = gomod.filter(|_| job.depth < MAX_DEPTH) {
             for (path, version) in requirements(&gomod) {
+                let depth = job.depth + 1;
                 self.prefetch
-                    .schedule(&path, &version, job.depth + 1, &self.metrics);
+                    .schedule(&path, &version, depth, false, &self.metrics);
             }
         }
         // The zip only for a module whose go.mod is there and verified: a
         // bad one must not cost a whole download.
-        if gomod_stored && self.prefetch.mode == PrefetchMode::Zip {
+        if gomod_stored && (job.zip || self.prefetch.mode == PrefetchMode::Zip) {
             let request = ModuleRequest {
                 module: job.module.clone(),
                 endpoint: Endpoint::Zip(job.version.clone()),

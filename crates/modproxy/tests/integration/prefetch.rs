@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::fault::{FaultServer, Mode};
 use crate::util::{
-    get_text, hello_module, module_tree_project, write_module_tree, GoEnv, Modproxy, RefProxy,
-    TempDir,
+    appears_blocking, files_under, get_cached, get_text, hello_module, module_tree_project,
+    write_module_tree, GoEnv, Modproxy, RefProxy, TempDir,
 };
 
 fn metric(text: &str, name: &str) -> u64 {
@@ -62,6 +62,13 @@ fn a_deep_graph_is_fetched_ahead_of_the_go_command() {
     assert_eq!(read(&through), read(&direct));
     // Every go.mod, and the zip of the one imported module.
     assert_eq!(read(&through).lines().count() as u32, count + 1);
+    // The go command never asked a `.info`: no zip but the imported one's
+    // was fetched.
+    let zips: Vec<String> = files_under(data.path())
+        .into_iter()
+        .filter(|f| f.ends_with(".zip"))
+        .collect();
+    assert_eq!(zips, ["example.com/g1/@v/v1.0.0.zip"]);
 
     // Deeper levels are fetched (go.mod and checksum record together)
     // while the go command still reads the level above: a good part of
@@ -72,4 +79,33 @@ fn a_deep_graph_is_fetched_ahead_of_the_go_command() {
         used > u64::from(count) / 3,
         "used {used} of {count}: {text}"
     );
+}
+
+#[test]
+fn a_clients_info_request_starts_the_fetch_of_its_zip() {
+    let modules = TempDir::new("modules");
+    write_module_tree(modules.path(), 2, 2);
+    let upstream = RefProxy::start_in(modules.path());
+    let data = TempDir::new("data");
+    let proxy = Modproxy::verifying(&upstream.url, data.path(), &["--prefetch", "mod"]);
+
+    // `go mod download` lists every module's `.info` before it fetches
+    // the zips: the `.info` answer starts the zip's fetch.
+    let info = get_cached(&format!("{}/example.com/g2/@v/v1.0.0.info", proxy.url));
+    assert_eq!(info.0, 200, "{}", String::from_utf8_lossy(&info.2));
+    let zip = data.path().join("example.com/g2/@v/v1.0.0.zip");
+    assert!(appears_blocking(&zip, Duration::from_secs(20)));
+    let (status, cache, _) = get_cached(&format!("{}/example.com/g2/@v/v1.0.0.zip", proxy.url));
+    assert_eq!((status, cache.as_str()), (200, "HIT"));
+    let text = get_text(&format!("{}/metrics", proxy.url));
+    assert!(metric(&text, "prefetch_used_total") >= 1, "{text}");
+
+    // Not with prefetch off.
+    let quiet_data = TempDir::new("quiet");
+    let quiet = Modproxy::verifying(&upstream.url, quiet_data.path(), &["--prefetch", "off"]);
+    let info = get_cached(&format!("{}/example.com/g3/@v/v1.0.0.info", quiet.url));
+    assert_eq!(info.0, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    let zip = quiet_data.path().join("example.com/g3/@v/v1.0.0.zip");
+    assert!(!zip.exists(), "{:?}", files_under(quiet_data.path()));
 }

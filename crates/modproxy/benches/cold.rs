@@ -8,7 +8,9 @@
 //!    proxy and its checksum database) straight from the upstream vs
 //!    through a fresh modproxy (default settings), alternated, as a ratio:
 //!    on loopback, and with 20 ms added to every upstream request (a
-//!    nearby mirror); `BENCH_LATENCY_MS` picks one. `BENCH_ARGS` adds
+//!    nearby mirror); `BENCH_LATENCY_MS` picks one. Each round also runs
+//!    once more through the then warm modproxy: the cost of the hop alone;
+//!    and modproxy's CPU time in the cold run. `BENCH_ARGS` adds
 //!    modproxy flags; `BENCH_TRACE=1` prints modproxy's request log.
 //!
 //! Run it with `bench/cold.sh`.
@@ -126,13 +128,23 @@ fn cold_download(reference: &RefProxy, modules: u32, latency_ms: u64) {
         let extra = std::env::var("BENCH_ARGS").unwrap_or_default();
         args.extend(extra.split_whitespace());
         let proxy = Modproxy::start(data.path(), &args);
+        let before = cpu_seconds(proxy.pid());
         through.push(download(&proxy.url));
+        let (user, system) = cpu_seconds(proxy.pid());
+        let cpu = format!(
+            "modproxy CPU {:.2}s user, {:.2}s system",
+            user - before.0,
+            system - before.1
+        );
+        // The same again with everything cached: what the extra hop costs
+        // alone, without the fetching, verifying and storing.
+        let warm = download(&proxy.url);
         if std::env::var_os("BENCH_TRACE").is_some() {
             // What modproxy did, with timestamps: where the time went.
             println!("{}", proxy.logs());
         }
         println!(
-            "  round {}: straight {:.2}s, through modproxy {:.2}s",
+            "  round {}: straight {:.2}s, through modproxy {:.2}s ({cpu}; all cached: {warm:.2}s)",
             round + 1,
             direct[round],
             through[round]
@@ -162,6 +174,17 @@ fn download(goproxy: &str) -> f64 {
     let started = Instant::now();
     GoEnv::new().ok(project.path(), goproxy, &["mod", "download"]);
     started.elapsed().as_secs_f64()
+}
+
+/// User and system CPU seconds of process `pid` so far.
+fn cpu_seconds(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces): utime and
+    // stime are the 12th and 13th, in clock ticks (100 per second here).
+    let after = stat.rsplit(')').next().unwrap();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields[i].parse::<f64>().unwrap() / 100.0;
+    (ticks(11), ticks(12))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -132,6 +132,21 @@ impl DiskStore {
         self.tmp.join(format!("{n}-{name}"))
     }
 
+    /// The outcome of writing `key`; a file just written has a fresh
+    /// access time, so its first hits skip the stamp.
+    fn written(&self, key: &str, result: io::Result<()>) -> Result<(), StoreError> {
+        match result {
+            Ok(()) => {
+                self.toucher.written(key);
+                Ok(())
+            }
+            Err(source) => Err(StoreError::Write {
+                key: key.to_string(),
+                source,
+            }),
+        }
+    }
+
     async fn publish(&self, key: &str, from: &Path) -> io::Result<()> {
         let (from, to) = (from.to_path_buf(), self.path_of(key));
         let usage = Arc::clone(&self.usage);
@@ -324,10 +339,7 @@ impl Store for DiskStore {
         })
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e)));
-        result.map_err(|source| StoreError::Write {
-            key: key.to_string(),
-            source,
-        })
+        self.written(key, result)
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
@@ -350,10 +362,7 @@ impl Store for DiskStore {
         if result.is_err() {
             let _ = tokio::fs::remove_file(spool).await;
         }
-        result.map_err(|source| StoreError::Write {
-            key: key.to_string(),
-            source,
-        })
+        self.written(key, result)
     }
 
     fn touch(&self, key: &str) {

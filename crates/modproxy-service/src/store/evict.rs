@@ -238,6 +238,12 @@ impl Toucher {
         oldest.store(tag | now, Ordering::Relaxed);
         true
     }
+
+    /// `key` was just written, which set its access time: its first hits
+    /// need no stamp.
+    pub fn written(&self, key: &str) {
+        let _ = self.due(key);
+    }
 }
 
 /// Sets the access time of `path` to now.
@@ -356,6 +362,8 @@ mod tests {
         assert!(t.due("a/@v/v1.0.0.zip"));
         assert!(!t.due("a/@v/v1.0.0.zip"));
         assert!(t.due("b/@v/v1.0.0.zip"));
+        t.written("c/@v/v1.0.0.zip");
+        assert!(!t.due("c/@v/v1.0.0.zip"));
     }
 
     #[test]

@@ -55,13 +55,7 @@ impl ResponseBody {
     pub fn from_answer(body: AnswerBody, length: Option<u64>) -> ResponseBody {
         match body {
             AnswerBody::Bytes(b) => ResponseBody::Full(Some(b)),
-            AnswerBody::File(file) => {
-                // Large reads: one trip to the blocking pool per MiB, and no
-                // blocking thread held while a slow client drains.
-                let mut file = tokio::fs::File::from_std(file);
-                file.set_max_buf_size(FILE_CHUNK);
-                stream(length, |tx| pump_reader(Box::pin(file), FILE_CHUNK, tx))
-            }
+            AnswerBody::File(file) => stream(length, |tx| pump_file(file, tx)),
             AnswerBody::Reader(reader) => stream(length, |tx| pump_reader(reader, READ_CHUNK, tx)),
             AnswerBody::Spool(spool) => ResponseBody::Spool {
                 state: SpoolState::Idle(spool),
@@ -83,6 +77,30 @@ where
     ResponseBody::Stream { rx, length }
 }
 
+/// Sends a local file in [`FILE_CHUNK`] pieces: one trip to the blocking
+/// pool per piece, none held while a slow client drains, and each piece
+/// read straight into the buffer that goes to the socket (no copy through
+/// an intermediate buffer, as `tokio::fs::File` would make).
+async fn pump_file(file: std::fs::File, tx: mpsc::Sender<io::Result<Bytes>>) {
+    use std::io::Read;
+    let file = std::sync::Arc::new(file);
+    loop {
+        let file = std::sync::Arc::clone(&file);
+        let piece = tokio::task::spawn_blocking(move || {
+            let mut buf = Vec::with_capacity(FILE_CHUNK);
+            (&*file)
+                .take(FILE_CHUNK as u64)
+                .read_to_end(&mut buf)
+                .map(|_| buf)
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)));
+        if !send_piece(&tx, piece).await {
+            return;
+        }
+    }
+}
+
 async fn pump_reader(
     mut reader: Pin<Box<dyn AsyncRead + Send>>,
     chunk: usize,
@@ -90,17 +108,26 @@ async fn pump_reader(
 ) {
     loop {
         let mut buf = Vec::with_capacity(chunk);
-        match (&mut reader).take(chunk as u64).read_to_end(&mut buf).await {
-            Ok(0) => return,
-            Ok(_) => {
-                if tx.send(Ok(Bytes::from(buf))).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
+        let piece = (&mut reader)
+            .take(chunk as u64)
+            .read_to_end(&mut buf)
+            .await
+            .map(|_| buf);
+        if !send_piece(&tx, piece).await {
+            return;
+        }
+    }
+}
+
+/// Passes one piece read for a streamed body on (an empty one is the
+/// end); whether to read on.
+async fn send_piece(tx: &mpsc::Sender<io::Result<Bytes>>, piece: io::Result<Vec<u8>>) -> bool {
+    match piece {
+        Ok(buf) if buf.is_empty() => false,
+        Ok(buf) => tx.send(Ok(Bytes::from(buf))).await.is_ok(),
+        Err(e) => {
+            let _ = tx.send(Err(e)).await;
+            false
         }
     }
 }

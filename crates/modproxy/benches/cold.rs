@@ -117,15 +117,11 @@ fn cold_download(reference: &RefProxy, modules: u32, latency_ms: u64) {
         let data = TempDir::new("bench-data");
         // `--prefetch mod` is modproxy's default; the tests' helper turns
         // prefetch off unless asked, so ask.
-        let mut args = vec![
-            "--upstream",
-            &upstream,
-            "--sumdb",
-            REF_SUMDB,
-            "--prefetch",
-            "mod",
-        ];
+        let mut args = vec!["--upstream", &upstream, "--sumdb", REF_SUMDB];
         let extra = std::env::var("BENCH_ARGS").unwrap_or_default();
+        if !extra.contains("--prefetch") {
+            args.extend(["--prefetch", "mod"]);
+        }
         args.extend(extra.split_whitespace());
         let proxy = Modproxy::start(data.path(), &args);
         let before = cpu_seconds(proxy.pid());

@@ -104,7 +104,7 @@ pub struct TlsFiles {
 pub enum PrefetchMode {
     Off,
     /// `.info` and `.mod` of the requirements, recursively, and the zip of
-    /// a version whose `.info` a client asks for.
+    /// a version in that graph whose `.info` a client asks for.
     #[default]
     Mod,
     /// Also every requirement's `.zip`.

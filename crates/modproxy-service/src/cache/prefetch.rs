@@ -139,6 +139,13 @@ impl Prefetcher {
         }
     }
 
+    /// Whether `module`@`version` was scheduled lately: its go.mod passed
+    /// through, or it is a requirement of one that did.
+    fn walked(&self, module: &ModulePath, version: &str) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.contains(&Job::id(module, version, false))
+    }
+
     /// Forgets that `id` (a [`Job::id`]) was scheduled.
     fn unsee(&self, id: &str) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -182,10 +189,11 @@ impl Cache {
     /// A client got an answer: a `.mod` means its requirements come next;
     /// a resolved version (`@latest`, a query) means its `.mod` and then
     /// its requirements do; a version list usually means the go command is
-    /// resolving `latest` from it next. A `.info` of a version also means
-    /// its zip: `go mod download` asks every module's `.info` one after
-    /// the other before it downloads their zips two at a time, so the zips
-    /// are fetched while it is still listing.
+    /// resolving `latest` from it next. A `.info` of a version in the
+    /// module graph being walked also means its zip: `go mod download`
+    /// asks every module's `.info` one after the other before it downloads
+    /// their zips two at a time, so the zips are fetched while it is still
+    /// listing.
     pub(super) fn after_answer(self: &Arc<Self>, request: &ModuleRequest, answer: Option<Bytes>) {
         if !self.prefetch.enabled() {
             return;
@@ -193,7 +201,11 @@ impl Cache {
         let module = &request.module;
         match &request.endpoint {
             Endpoint::Mod(version) | Endpoint::Info(version) => {
-                let zip = matches!(request.endpoint, Endpoint::Info(_));
+                // The zip only for a version in a module graph walked
+                // lately: `go list -m -u` asks the `.info` of upgrade
+                // candidates and never their zips.
+                let zip = matches!(request.endpoint, Endpoint::Info(_))
+                    && self.prefetch.walked(module, version);
                 self.prefetch
                     .schedule(module.as_str(), version, 0, zip, &self.metrics);
             }

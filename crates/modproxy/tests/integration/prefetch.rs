@@ -82,30 +82,33 @@ fn a_deep_graph_is_fetched_ahead_of_the_go_command() {
 }
 
 #[test]
-fn a_clients_info_request_starts_the_fetch_of_its_zip() {
+fn a_clients_info_request_in_a_walked_graph_starts_the_fetch_of_its_zip() {
     let modules = TempDir::new("modules");
     write_module_tree(modules.path(), 2, 2);
     let upstream = RefProxy::start_in(modules.path());
     let data = TempDir::new("data");
     let proxy = Modproxy::verifying(&upstream.url, data.path(), &["--prefetch", "mod"]);
+    let get = |path: &str| {
+        let (status, cache, body) = get_cached(&format!("{}/example.com/{path}", proxy.url));
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        cache
+    };
 
-    // `go mod download` lists every module's `.info` before it fetches
-    // the zips: the `.info` answer starts the zip's fetch.
-    let info = get_cached(&format!("{}/example.com/g2/@v/v1.0.0.info", proxy.url));
-    assert_eq!(info.0, 200, "{}", String::from_utf8_lossy(&info.2));
+    // A `.info` outside any walked graph (`go list -m -u` asking about an
+    // upgrade) fetches no zip.
+    get("g3/@v/v1.0.0.info");
+    std::thread::sleep(Duration::from_millis(500));
+    let stray = data.path().join("example.com/g3/@v/v1.0.0.zip");
+    assert!(!stray.exists(), "{:?}", files_under(data.path()));
+
+    // `go mod download` walks the graph (every `.mod`), then asks every
+    // module's `.info`, then fetches the zips: the `.info` answer starts
+    // the zip's fetch.
+    get("g1/@v/v1.0.0.mod");
+    get("g2/@v/v1.0.0.info");
     let zip = data.path().join("example.com/g2/@v/v1.0.0.zip");
     assert!(appears_blocking(&zip, Duration::from_secs(20)));
-    let (status, cache, _) = get_cached(&format!("{}/example.com/g2/@v/v1.0.0.zip", proxy.url));
-    assert_eq!((status, cache.as_str()), (200, "HIT"));
+    assert_eq!(get("g2/@v/v1.0.0.zip"), "HIT");
     let text = get_text(&format!("{}/metrics", proxy.url));
     assert!(metric(&text, "prefetch_used_total") >= 1, "{text}");
-
-    // Not with prefetch off.
-    let quiet_data = TempDir::new("quiet");
-    let quiet = Modproxy::verifying(&upstream.url, quiet_data.path(), &["--prefetch", "off"]);
-    let info = get_cached(&format!("{}/example.com/g3/@v/v1.0.0.info", quiet.url));
-    assert_eq!(info.0, 200);
-    std::thread::sleep(Duration::from_millis(500));
-    let zip = quiet_data.path().join("example.com/g3/@v/v1.0.0.zip");
-    assert!(!zip.exists(), "{:?}", files_under(quiet_data.path()));
 }

@@ -39,20 +39,33 @@ const SEEN_LIMIT: usize = 100_000;
 /// A prefetched file nobody asked for within this long counts as wasted.
 const USE_WINDOW: Duration = Duration::from_secs(600);
 
+/// Why a version is prefetched, which decides what comes with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// Resolved by a query, a version list or an `.info`: its go.mod and
+    /// `.info`, and its requirements one level down.
+    Resolved,
+    /// In a module graph a client walks (its go.mod was asked for, or it is
+    /// a requirement of one that was): the same, and its requirements count
+    /// as walked too.
+    Walked,
+    /// A walked version whose `.info` a client asked for: also its zip.
+    Zip,
+}
+
 struct Job {
     module: ModulePath,
     version: String,
     depth: u32,
-    /// Fetch the zip too (whatever the mode).
-    zip: bool,
+    want: Want,
 }
 
 impl Job {
     /// What `seen` holds for this job: `module@version`, plus ` zip` when
     /// the zip is wanted (a version first scheduled without its zip can be
     /// scheduled again with it).
-    fn id(module: &ModulePath, version: &str, zip: bool) -> String {
-        let zip = if zip { " zip" } else { "" };
+    fn id(module: &ModulePath, version: &str, want: Want) -> String {
+        let zip = if want == Want::Zip { " zip" } else { "" };
         format!("{module}@{version}{zip}")
     }
 }
@@ -63,6 +76,9 @@ pub(super) struct Prefetcher {
     rx: Mutex<Option<mpsc::Receiver<Job>>>,
     /// [`Job::id`]s already scheduled.
     seen: Mutex<HashSet<String>>,
+    /// `module@version`s of module graphs walked lately: go.mods clients
+    /// asked for, and their requirements.
+    walked: Mutex<HashSet<String>>,
     /// Files fetched by prefetch that no client has asked for yet.
     unused: Mutex<HashMap<String, Instant>>,
 }
@@ -75,6 +91,7 @@ impl Prefetcher {
             tx,
             rx: Mutex::new(Some(rx)),
             seen: Mutex::default(),
+            walked: Mutex::default(),
             unused: Mutex::default(),
         }
     }
@@ -107,16 +124,16 @@ impl Prefetcher {
         unused.remove(key);
     }
 
-    /// Queues `module`@`version` (and its zip when `zip`) unless already
+    /// Queues `module`@`version` for what it is wanted for, unless already
     /// scheduled; drops it when the queue is full.
-    fn schedule(&self, module: &str, version: &str, depth: u32, zip: bool, metrics: &Metrics) {
+    fn schedule(&self, module: &str, version: &str, depth: u32, want: Want, metrics: &Metrics) {
         let Ok(module) = ModulePath::new(module) else {
             return;
         };
         if !semver::is_canonical_module_version(version) || !module.matches_major(version) {
             return;
         }
-        let id = Job::id(&module, version, zip);
+        let id = Job::id(&module, version, want);
         {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             if seen.len() >= SEEN_LIMIT {
@@ -130,7 +147,7 @@ impl Prefetcher {
             module,
             version: version.to_string(),
             depth,
-            zip,
+            want,
         };
         if self.tx.try_send(job).is_err() {
             // Dropped: may be scheduled again later.
@@ -139,11 +156,21 @@ impl Prefetcher {
         }
     }
 
-    /// Whether `module`@`version` was scheduled lately: its go.mod passed
-    /// through, or it is a requirement of one that did.
-    fn walked(&self, module: &ModulePath, version: &str) -> bool {
-        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.contains(&Job::id(module, version, false))
+    /// Notes `module`@`version` as part of a module graph being walked.
+    fn walk(&self, module: &str, version: &str) {
+        let mut walked = self.walked.lock().unwrap_or_else(|p| p.into_inner());
+        if walked.len() >= SEEN_LIMIT {
+            walked.clear();
+        }
+        walked.insert(format!("{module}@{version}"));
+    }
+
+    /// Whether the zip of `module`@`version` is due with its `.info`: in
+    /// `mod` mode (`zip` fetches every zip anyway), for a version of a
+    /// module graph walked lately.
+    fn zip_with_info(&self, module: &str, version: &str) -> bool {
+        let walked = self.walked.lock().unwrap_or_else(|p| p.into_inner());
+        self.mode == PrefetchMode::Mod && walked.contains(&format!("{module}@{version}"))
     }
 
     /// Forgets that `id` (a [`Job::id`]) was scheduled.
@@ -200,14 +227,23 @@ impl Cache {
         }
         let module = &request.module;
         match &request.endpoint {
-            Endpoint::Mod(version) | Endpoint::Info(version) => {
-                // The zip only for a version in a module graph walked
-                // lately: `go list -m -u` asks the `.info` of upgrade
-                // candidates and never their zips.
-                let zip = matches!(request.endpoint, Endpoint::Info(_))
-                    && self.prefetch.walked(module, version);
+            Endpoint::Mod(version) => {
+                self.prefetch.walk(module.as_str(), version);
                 self.prefetch
-                    .schedule(module.as_str(), version, 0, zip, &self.metrics);
+                    .schedule(module.as_str(), version, 0, Want::Walked, &self.metrics);
+            }
+            Endpoint::Info(version) => {
+                // The zip only for a version of a module graph walked
+                // lately: `go list -m -u` asks the `.info` of upgrade
+                // candidates (and `go mod tidy` of a module it adds) and
+                // no zip, or fetches it itself.
+                let want = if self.prefetch.zip_with_info(module.as_str(), version) {
+                    Want::Zip
+                } else {
+                    Want::Resolved
+                };
+                self.prefetch
+                    .schedule(module.as_str(), version, 0, want, &self.metrics);
             }
             Endpoint::Latest | Endpoint::Query(_) | Endpoint::List => {
                 // The version is in the answer (a stored one that was not
@@ -229,7 +265,8 @@ impl Cache {
                     if let Some(version) = version {
                         let module = request.module.as_str();
                         let metrics = &cache.metrics;
-                        cache.prefetch.schedule(module, &version, 0, false, metrics);
+                        let want = Want::Resolved;
+                        cache.prefetch.schedule(module, &version, 0, want, metrics);
                     }
                 });
             }
@@ -244,7 +281,7 @@ impl Cache {
     async fn prefetch_one(self: Arc<Self>, job: Job) {
         if !self.upstreams.healthy_for(&job.module) {
             self.prefetch
-                .unsee(&Job::id(&job.module, &job.version, job.zip));
+                .unsee(&Job::id(&job.module, &job.version, job.want));
             Metrics::inc(&self.metrics.prefetch_skipped);
             return;
         }
@@ -286,15 +323,22 @@ impl Cache {
         };
         let gomod_stored = gomod.is_some();
         if let Some(gomod) = gomod.filter(|_| job.depth < MAX_DEPTH) {
+            let want = match job.want {
+                Want::Resolved => Want::Resolved,
+                Want::Walked | Want::Zip => Want::Walked,
+            };
             for (path, version) in requirements(&gomod) {
+                if want == Want::Walked {
+                    self.prefetch.walk(&path, &version);
+                }
                 let depth = job.depth + 1;
                 self.prefetch
-                    .schedule(&path, &version, depth, false, &self.metrics);
+                    .schedule(&path, &version, depth, want, &self.metrics);
             }
         }
         // The zip only for a module whose go.mod is there and verified: a
         // bad one must not cost a whole download.
-        if gomod_stored && (job.zip || self.prefetch.mode == PrefetchMode::Zip) {
+        if gomod_stored && (job.want == Want::Zip || self.prefetch.mode == PrefetchMode::Zip) {
             let request = ModuleRequest {
                 module: job.module.clone(),
                 endpoint: Endpoint::Zip(job.version.clone()),

@@ -186,8 +186,8 @@ pub struct Toucher {
     slots: Box<[AtomicU64]>,
 }
 
-/// 64 Ki slots (512 KiB): hundreds of thousands of hot files before
-/// keys start pushing each other out.
+/// 64 Ki slots (512 KiB): tens of thousands of hot files before keys
+/// start pushing each other out.
 const SLOTS: usize = 1 << 16;
 const WAYS: usize = 8;
 /// Low bits of a slot: the stamp time; high bits: the key's hash.

@@ -407,6 +407,8 @@ impl Fetched {
             }
             buf.extend_from_slice(&chunk);
         }
+        // Kept in memory (the hot cache counts lengths): no spare capacity.
+        buf.shrink_to_fit();
         Ok(Bytes::from(buf))
     }
 

@@ -62,8 +62,10 @@ fn a_deep_graph_is_fetched_ahead_of_the_go_command() {
     assert_eq!(read(&through), read(&direct));
     // Every go.mod, and the zip of the one imported module.
     assert_eq!(read(&through).lines().count() as u32, count + 1);
-    // The go command never asked a `.info`: no zip but the imported one's
-    // was fetched.
+    // Tidy asks the `.info` only of the module it adds (and downloads
+    // that one's zip itself): no other zip was fetched.
+    let g1_zip = data.path().join("example.com/g1/@v/v1.0.0.zip");
+    assert!(appears_blocking(&g1_zip, Duration::from_secs(20)));
     let zips: Vec<String> = files_under(data.path())
         .into_iter()
         .filter(|f| f.ends_with(".zip"))
@@ -86,29 +88,39 @@ fn a_clients_info_request_in_a_walked_graph_starts_the_fetch_of_its_zip() {
     let modules = TempDir::new("modules");
     write_module_tree(modules.path(), 2, 2);
     let upstream = RefProxy::start_in(modules.path());
+    let counted = FaultServer::start(&upstream.url);
     let data = TempDir::new("data");
-    let proxy = Modproxy::verifying(&upstream.url, data.path(), &["--prefetch", "mod"]);
+    let proxy = Modproxy::verifying(&counted.url, data.path(), &["--prefetch", "mod"]);
     let get = |path: &str| {
         let (status, cache, body) = get_cached(&format!("{}/example.com/{path}", proxy.url));
         assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
         cache
     };
 
-    // A `.info` outside any walked graph (`go list -m -u` asking about an
-    // upgrade) fetches no zip.
+    // A `.info` outside any walked graph fetches no zip: `go list -m -u`
+    // lists a module's versions and asks the `.info` of the newest, once
+    // per client.
+    get("g3/@v/list");
     get("g3/@v/v1.0.0.info");
-    std::thread::sleep(Duration::from_millis(500));
-    let stray = data.path().join("example.com/g3/@v/v1.0.0.zip");
-    assert!(!stray.exists(), "{:?}", files_under(data.path()));
+    get("g3/@v/v1.0.0.info");
+    // Let the prefetch it started (go.mod, `.info`) finish.
+    assert!(appears_blocking(
+        &data.path().join("example.com/g3/@v/v1.0.0.mod"),
+        Duration::from_secs(20)
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(counted.count("/example.com/g3/@v/v1.0.0.zip"), 0);
 
     // `go mod download` walks the graph (every `.mod`), then asks every
     // module's `.info`, then fetches the zips: the `.info` answer starts
     // the zip's fetch.
     get("g1/@v/v1.0.0.mod");
+    get("g2/@v/v1.0.0.mod");
     get("g2/@v/v1.0.0.info");
     let zip = data.path().join("example.com/g2/@v/v1.0.0.zip");
     assert!(appears_blocking(&zip, Duration::from_secs(20)));
     assert_eq!(get("g2/@v/v1.0.0.zip"), "HIT");
+    assert_eq!(counted.count("/example.com/g2/@v/v1.0.0.zip"), 1);
     let text = get_text(&format!("{}/metrics", proxy.url));
     assert!(metric(&text, "prefetch_used_total") >= 1, "{text}");
 }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use crate::fault::{FaultServer, Synthetic};
 use crate::services::{Garage, Redis};
 use crate::util::{
-    get_status, hello_project, modproxy_command, run_modproxy, GoEnv, Modproxy, RefProxy, TempDir,
-    REF_SUMDB,
+    get_status, hello_project, modproxy_command, run_modproxy, served, until, GoEnv, Modproxy,
+    RefProxy, TempDir, REF_SUMDB,
 };
 
 /// A replica on `garage`'s bucket under `prefix`, its own local scratch
@@ -59,14 +59,10 @@ fn what_one_replica_fetched_is_a_hit_on_the_other_with_the_upstream_gone() {
         .map(|f| format!("{}/cached-only/{}/@v/{}.zip", two.url, f[0], f[1]))
         .collect();
     assert!(!zips.is_empty(), "{go_sum}");
-    let started = Instant::now();
-    while zips.iter().any(|z| get_status(z).0 != 200) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "zips never landed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let landed = until(Duration::from_secs(30), || {
+        zips.iter().all(|z| get_status(z).0 == 200)
+    });
+    assert!(landed, "zips never landed");
     upstream.stop();
     // A fresh go command through the other replica, with no go.sum: every
     // file and every checksum database lookup and tile comes from the bucket.
@@ -124,52 +120,65 @@ fn a_replica_killed_mid_upload_leaves_nothing_half_written() {
     let size: u64 = 48 << 20;
     let (reader, _s0) = replica(&garage, "killed", &server.url, "off", &["--cached-only"]);
     let visible = |path: &str| {
-        let started = Instant::now();
-        while fetch(&format!("{}{path}", reader.url)).0 != 200 {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "{path} never shows"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let url = format!("{}{path}", reader.url);
+        assert!(served(&url, Duration::from_secs(60)), "{path} never shows");
     };
     // A baseline: a zip is handed over once verified and uploaded after;
-    // how long from the client having it all until the other replica
-    // sees it.
+    // how long the download takes, and from the client having it all
+    // until the other replica sees it.
     server.add_synthetic("/example.com/k0/@v/v1.0.0.zip", Synthetic::fast(size, 1));
     let (first, _s) = replica(&garage, "killed", &server.url, "off", &[]);
     let url = format!("{}/example.com/k0/@v/v1.0.0.zip", first.url);
+    let started = Instant::now();
     assert_eq!(fetch(&url).0, 200);
+    let download = started.elapsed();
     let handed = Instant::now();
     visible("/example.com/k0/@v/v1.0.0.zip");
     let upload = handed.elapsed();
     drop(first);
-    let mut seen = Vec::new();
-    // Kill replicas at points spread over that window, counted from the
-    // moment their client has the zip; whatever the moment, the object
-    // is either absent or complete.
-    for (n, percent) in [0u32, 10, 25, 40, 55, 70, 85, 100, 300]
-        .into_iter()
-        .enumerate()
-    {
-        let path = format!("/example.com/k{}/@v/v1.0.0.zip", n + 1);
-        server.add_synthetic(&path, Synthetic::fast(size, n as u64 + 2));
+    // Whatever the moment of the kill, the object is absent or complete.
+    let killed = |n: u32, when: &str, kill: &dyn Fn(&mut Modproxy, &str)| {
+        let path = format!("/example.com/k{n}/@v/v1.0.0.zip");
+        server.add_synthetic(&path, Synthetic::fast(size, u64::from(n) + 1));
         let (mut victim, _s) = replica(&garage, "killed", &server.url, "off", &[]);
-        let url = format!("{}{path}", victim.url);
-        assert_eq!(fetch(&url).0, 200, "{path}");
-        std::thread::sleep(upload * percent / 100);
-        victim.kill();
+        kill(&mut victim, &path);
         let (status, _, len) = fetch(&format!("{}{path}", reader.url));
         assert!(
             status == 404 || (status == 200 && len as u64 == size),
-            "{path} killed at {percent}% of the upload: {status}, {len} bytes visible"
+            "{path} killed {when}: {status}, {len} bytes visible"
         );
-        seen.push(status);
+        status
+    };
+    // Halfway through the download.
+    killed(1, "mid-download", &|victim, path| {
+        let url = format!("{}{path}", victim.url);
+        let client = std::thread::spawn(move || {
+            let _ = std::panic::catch_unwind(|| fetch(&url));
+        });
+        std::thread::sleep(download / 2);
+        victim.kill();
+        let _ = client.join();
+    });
+    // At points spread over the upload, counted from the moment the
+    // client has the zip.
+    let mut seen = Vec::new();
+    for (n, percent) in (2..).zip([0u32, 10, 25, 40, 55, 70, 85, 100]) {
+        let when = format!("at {percent}% of the upload");
+        seen.push(killed(n, &when, &|victim, path| {
+            assert_eq!(fetch(&format!("{}{path}", victim.url)).0, 200, "{path}");
+            std::thread::sleep(upload * percent / 100);
+            victim.kill();
+        }));
     }
-    // The kills spanned the upload: some before the object was complete
-    // (right after the hand-over the upload has barely begun), some after.
+    // Right after the hand-over the upload has barely begun: nothing shows.
     assert_eq!(seen[0], 404, "{seen:?}");
-    assert!(seen.contains(&200), "{seen:?}");
+    // Once it shows, a kill takes nothing away.
+    let status = killed(10, "once visible", &|victim, path| {
+        assert_eq!(fetch(&format!("{}{path}", victim.url)).0, 200, "{path}");
+        visible(path);
+        victim.kill();
+    });
+    assert_eq!(status, 200);
 }
 
 #[test]
@@ -219,7 +228,13 @@ fn gc_and_stats_work_on_the_bucket() {
         let path = format!("/example.com/g{n}/@v/v1.0.0.zip");
         server.add_synthetic(&path, Synthetic::fast(1 << 20, n));
         assert_eq!(fetch(&format!("{}{path}", proxy.url)).0, 200);
-        // Object storage keeps write times to the second.
+        // Stored after the answer; object storage keeps write times to
+        // the second.
+        let stored = format!("{}/cached-only{path}", proxy.url);
+        assert!(
+            served(&stored, Duration::from_secs(30)),
+            "{path} never stored"
+        );
         std::thread::sleep(Duration::from_millis(1100));
     }
     let store = garage.store("gc");
@@ -236,20 +251,12 @@ fn gc_and_stats_work_on_the_bucket() {
         &env,
     );
     assert!(ok && out.contains("evicted example.com/g1@v1.0.0"), "{out}");
-    assert_eq!(
-        fetch(&format!(
-            "{}/cached-only/example.com/g1/@v/v1.0.0.zip",
-            proxy.url
-        ))
-        .0,
-        404
-    );
-    assert_eq!(
-        fetch(&format!(
-            "{}/cached-only/example.com/g3/@v/v1.0.0.zip",
-            proxy.url
-        ))
-        .0,
-        200
-    );
+    // A replica started now (the running one may still hold a small zip
+    // it served in memory) sees what is left in the bucket.
+    let (after, _s) = replica(&garage, "gc", &server.url, "off", &[]);
+    let cached = |n: u32| {
+        let url = format!("{}/cached-only/example.com/g{n}/@v/v1.0.0.zip", after.url);
+        fetch(&url).0
+    };
+    assert_eq!((cached(1), cached(3)), (404, 200));
 }

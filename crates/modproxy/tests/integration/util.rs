@@ -395,8 +395,19 @@ pub fn files_under(dir: &Path) -> Vec<String> {
 /// Waits (up to `limit`) for `path` to exist: objects are stored just
 /// after their answer goes out. Whether it appeared.
 pub fn appears_blocking(path: &Path, limit: Duration) -> bool {
+    until(limit, || path.exists())
+}
+
+/// Waits (up to `limit`) for `url` to answer 200: objects are stored
+/// just after their answer goes out. Whether it did.
+pub fn served(url: &str, limit: Duration) -> bool {
+    until(limit, || get_status(url).0 == 200)
+}
+
+/// Polls `done` every 20 ms for up to `limit`; whether it came true.
+pub fn until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let started = std::time::Instant::now();
-    while !path.exists() {
+    while !done() {
         if started.elapsed() > limit {
             return false;
         }

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::fault::FaultServer;
-use crate::util::{modproxy_command, Modproxy, RefProxy, TempDir};
+use crate::util::{appears, modproxy_command, Modproxy, RefProxy, TempDir};
 
 /// Runs `serve` expecting a start-up failure; returns its stderr. A server
 /// that starts anyway is killed after 10 s and fails the test.
@@ -184,7 +184,10 @@ async fn path_prefix_and_cached_only() {
         .to_str()
         .unwrap()
         .contains("default-src 'self'"));
-    // The /cached-only/ prefix serves what is stored and nothing else.
+    // The /cached-only/ prefix serves what is stored and nothing else
+    // (stored just after the answer above).
+    let mod_file = data.path().join("rsc.io/quote/@v/v1.5.2.mod");
+    assert!(appears(&mod_file, Duration::from_secs(15)).await);
     let stored = reqwest::get(format!(
         "{}/cached-only/rsc.io/quote/@v/v1.5.2.mod",
         proxy.url

@@ -1,7 +1,9 @@
 //! The go command through modproxy: `go mod tidy`, `go build`, and a second
 //! client served from the store with the upstream gone.
 
-use crate::util::{files_under, hello_project, GoEnv, Modproxy, RefProxy, TempDir};
+use crate::util::{
+    appears_blocking, files_under, hello_project, GoEnv, Modproxy, RefProxy, TempDir,
+};
 
 #[test]
 fn go_mod_tidy_and_build_through_modproxy_then_offline() {
@@ -29,7 +31,10 @@ fn go_mod_tidy_and_build_through_modproxy_then_offline() {
         "Hello, world."
     );
 
-    // The store is a GOPROXY tree.
+    // The store is a GOPROXY tree (a zip is stored just after the go
+    // command has it).
+    let zip = data.path().join("rsc.io/quote/@v/v1.5.2.zip");
+    assert!(appears_blocking(&zip, std::time::Duration::from_secs(15)));
     let stored = files_under(data.path());
     for f in [
         "rsc.io/quote/@v/v1.5.2.info",

@@ -35,6 +35,9 @@ fn go_verifies_through_modproxy_and_still_does_offline() {
     // The client names the database without a URL: it finds it through
     // modproxy's /sumdb/ endpoint.
     GoEnv::new().ok(project.path(), &proxy.url, &["mod", "tidy"]);
+    // Zips are stored just after the go command has them.
+    let ziphash = data.path().join("rsc.io/quote/@v/v1.5.2.ziphash");
+    assert!(appears_blocking(&ziphash, Duration::from_secs(15)));
     let stored = files_under(data.path());
     let sumdb = "sumdb/localhost.localdev/sumdb/";
     assert!(stored.contains(&format!("{sumdb}latest")), "{stored:?}");

@@ -249,12 +249,24 @@ impl Drop for Cleanup {
     }
 }
 
-/// Waits until the fetch has an answer to start a response with: a stream
-/// under way, or the end.
+/// Waits until the fetch has an answer to start a response with: the first
+/// bytes of a stream, a relay, or the end. A stream with nothing to show
+/// yet is not one: a small zip is held back whole until verified, and if
+/// it fails the client gets an error status, not a connection closed
+/// before its response headers.
 pub async fn started(rx: &mut watch::Receiver<FlightState>) -> FlightState {
     loop {
         let state = rx.borrow_and_update().clone();
-        if !matches!(state, FlightState::Pending) {
+        let nothing_yet = match &state {
+            FlightState::Pending => true,
+            FlightState::Streaming {
+                written,
+                relay_from,
+                ..
+            } => *written == 0 && relay_from.is_none(),
+            FlightState::Done(_) => false,
+        };
+        if !nothing_yet {
             return state;
         }
         if rx.changed().await.is_err() {

@@ -244,6 +244,9 @@ async fn lists_are_refreshed_and_served_stale_when_upstreams_fail() {
     let url = format!("{}/rsc.io/quote/@v/list", proxy.url);
     let first = get(&url).await;
     assert_eq!((first.status, first.cache.as_str()), (200, "MISS"));
+    // Stored just after the answer; until then it is answered from memory.
+    let stored = data.path().join("rsc.io/quote/@v/list");
+    assert!(crate::util::appears(&stored, Duration::from_secs(15)).await);
     assert_eq!(get(&url).await.cache, "HIT");
     assert_eq!(server.count("/rsc.io/quote/@v/list"), 1);
 

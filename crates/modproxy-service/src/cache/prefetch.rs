@@ -43,7 +43,7 @@ const USE_WINDOW: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Want {
     /// Resolved by a query, a version list or an `.info`: its go.mod and
-    /// `.info`, and its requirements one level down.
+    /// `.info`, and its requirements' (recursively).
     Resolved,
     /// In a module graph a client walks (its go.mod was asked for, or it is
     /// a requirement of one that was): the same, and its requirements count
@@ -134,14 +134,8 @@ impl Prefetcher {
             return;
         }
         let id = Job::id(&module, version, want);
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            if seen.len() >= SEEN_LIMIT {
-                seen.clear();
-            }
-            if !seen.insert(id.clone()) {
-                return;
-            }
+        if !remember(&self.seen, id.clone()) {
+            return;
         }
         let job = Job {
             module,
@@ -158,11 +152,7 @@ impl Prefetcher {
 
     /// Notes `module`@`version` as part of a module graph being walked.
     fn walk(&self, module: &str, version: &str) {
-        let mut walked = self.walked.lock().unwrap_or_else(|p| p.into_inner());
-        if walked.len() >= SEEN_LIMIT {
-            walked.clear();
-        }
-        walked.insert(format!("{module}@{version}"));
+        remember(&self.walked, format!("{module}@{version}"));
     }
 
     /// Whether the zip of `module`@`version` is due with its `.info`: in
@@ -395,6 +385,16 @@ impl Cache {
             None => Ok(None),
         }
     }
+}
+
+/// Adds `id` to a set bounded at [`SEEN_LIMIT`] (past it, the set starts
+/// over); whether it was new.
+fn remember(set: &Mutex<HashSet<String>>, id: String) -> bool {
+    let mut set = set.lock().unwrap_or_else(|p| p.into_inner());
+    if set.len() >= SEEN_LIMIT {
+        set.clear();
+    }
+    set.insert(id)
 }
 
 /// The version the go command's `latest` query picks from a version list:

@@ -46,13 +46,13 @@ pub async fn audit(
     })?);
     let sumdb = match &settings.sumdb {
         SumDbSetting::Off => None,
-        SumDbSetting::Db(config) => Some(SumDb::new(
+        SumDbSetting::Db(config) => Some(Arc::new(SumDb::new(
             config,
             Arc::clone(&store),
             upstreams,
             settings.private.clone(),
             settings.nosumdb.clone(),
-        )),
+        ))),
     };
     let listing_failed = |e: std::io::Error| StoreError::Read {
         key: "(listing)".into(),
@@ -82,6 +82,10 @@ pub async fn audit(
             removed,
         });
     }
+    // The tree heads accepted on the way are kept for the next run.
+    if let Some(db) = &sumdb {
+        db.background.settled().await;
+    }
     Ok(())
 }
 
@@ -99,7 +103,7 @@ async fn check_file(
     module: &ModulePath,
     version: &str,
     ext: &str,
-    sumdb: Option<&SumDb>,
+    sumdb: Option<&Arc<SumDb>>,
 ) -> Verdict {
     let data = match read(store, key).await {
         Ok(Some(d)) => d,

@@ -28,14 +28,18 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Cache {
     /// Runs one fetch of `request` to its end, reporting on `progress`.
+    /// `seen` is [`Flights::landed`](super::flight::Flights::landed) when
+    /// the caller found no usable copy in the store, if it looked.
     pub(super) async fn run_fetch(
         self: Arc<Self>,
         request: ModuleRequest,
         progress: Progress,
         relay: Relay,
+        seen: Option<u64>,
     ) {
         let key = request.protocol_path();
-        if self.has_usable(&request, &key).await {
+        let look_holds = seen.is_some_and(|n| n == self.flights.landed());
+        if !look_holds && self.has_usable(&request, &key).await {
             progress.send_replace(FlightState::Done(Ok(Landed::Stored)));
             return;
         }
@@ -93,6 +97,7 @@ impl Cache {
         // Answered (from memory or the spool file); now the store. The
         // flight stays joinable (answering the same way) until this is
         // done, so nobody fetches the same object again meanwhile.
+        let stores = !to_store.is_empty();
         for item in to_store {
             match item {
                 ToStore::Bytes(key, body) => {
@@ -105,8 +110,11 @@ impl Cache {
                     }
                     self.publish(&key, body).await
                 }
-                ToStore::Zip(zip) => self.publish_spool(zip).await,
+                ToStore::Zip(zip) => self.publish_zip(zip).await,
             }
+        }
+        if stores {
+            self.flights.note_landed();
         }
         if let Some(held) = held {
             held.release().await;
@@ -255,7 +263,7 @@ impl Cache {
 pub(super) enum ToStore {
     /// A small object.
     Bytes(String, Bytes),
-    /// A verified zip in its spool file.
+    /// A verified zip (in its spool file or memory).
     Zip(super::zip::VerifiedZip),
 }
 

@@ -160,11 +160,28 @@ struct Running {
 pub struct Flights {
     running: Mutex<HashMap<String, Running>>,
     next_id: Mutex<u64>,
+    /// Fetches that have written to the store so far (see [`Flights::landed`]).
+    landed: AtomicU64,
     /// Every fetch task, so shutdown can wait for them to land.
     pub background: Background,
 }
 
 impl Flights {
+    /// How many fetches have written to the store so far. Read before a
+    /// look in the store that finds nothing usable: while it is unchanged,
+    /// no fetch of this process has stored anything since, so the look
+    /// still holds and a fetch started from it need not look again.
+    pub fn landed(&self) -> u64 {
+        self.landed.load(Ordering::SeqCst)
+    }
+
+    /// Counts a fetch's store writes, once they are done (and before its
+    /// flight ends, so a request that no longer finds the flight sees the
+    /// count moved).
+    pub fn note_landed(&self) {
+        self.landed.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Joins the fetch of `key`, starting it with `start` if none is running.
     pub fn join<F, Fut>(self: &Arc<Self>, key: &str, start: F) -> Joined
     where

@@ -221,6 +221,7 @@ impl Cache {
             self.store.touch(key);
             return Ok(Answer::bytes(CacheStatus::Hit, bytes));
         }
+        let seen = self.flights.landed();
         let stored = self
             .store
             .get(key)
@@ -241,7 +242,7 @@ impl Cache {
                 return Ok(Answer::stored(CacheStatus::Hit, object));
             }
             if age < self.policy.max_stale {
-                let status = self.refresh_in_background(request, key);
+                let status = self.refresh_in_background(request, key, seen);
                 return Ok(Answer::stored(status, object));
             }
         }
@@ -252,25 +253,27 @@ impl Cache {
             let message = format!("{request}: not in the cache (cached-only mode)");
             return Err((CacheStatus::Miss, ServeError::NotFound(message)));
         }
-        self.fetch(request, key)
+        self.fetch(request, key, seen)
             .await
             .map_err(|e| (CacheStatus::Miss, e))
     }
 
-    /// Joins (or starts) the fetch of `key` and answers from it.
+    /// Joins (or starts) the fetch of `key` and answers from it; `seen`
+    /// as for [`Cache::start_fetch`].
     async fn fetch(
         self: &Arc<Self>,
         request: &ModuleRequest,
         key: &str,
+        seen: u64,
     ) -> Result<Answer, ServeError> {
-        let mut joined = self.start_fetch(request, key);
+        let mut joined = self.start_fetch(request, key, Some(seen));
         if relayed_already(&joined) {
             // Pieces went out before we subscribed: fetch on our own.
             let cache = Arc::clone(self);
             let request = request.clone();
             joined = self
                 .flights
-                .solo(move |progress, relay| cache.run_fetch(request, progress, relay));
+                .solo(move |progress, relay| cache.run_fetch(request, progress, relay, None));
         }
         match flight::started(&mut joined.rx).await {
             FlightState::Pending => unreachable!("started() waits past Pending"),
@@ -302,13 +305,22 @@ impl Cache {
         }
     }
 
-    fn start_fetch(self: &Arc<Self>, request: &ModuleRequest, key: &str) -> Joined {
+    /// Joins (or starts) the fetch of `key`. `seen` is
+    /// [`Flights::landed`](flight::Flights::landed) read before the caller
+    /// found no usable copy in the store, if it looked: a fetch started
+    /// while nothing landed since does not look again.
+    fn start_fetch(
+        self: &Arc<Self>,
+        request: &ModuleRequest,
+        key: &str,
+        seen: Option<u64>,
+    ) -> Joined {
         let cache = Arc::clone(self);
         let request = request.clone();
         let mut started = false;
         let joined = self.flights.join(key, |progress, relay| {
             started = true;
-            cache.run_fetch(request, progress, relay)
+            cache.run_fetch(request, progress, relay, seen)
         });
         if !started {
             Metrics::inc(&self.metrics.coalesced);
@@ -318,7 +330,12 @@ impl Cache {
 
     /// Starts a refresh of a stale mutable entry unless its last one failed
     /// recently; says whether the stored copy is UPDATING or STALE.
-    fn refresh_in_background(self: &Arc<Self>, request: &ModuleRequest, key: &str) -> CacheStatus {
+    fn refresh_in_background(
+        self: &Arc<Self>,
+        request: &ModuleRequest,
+        key: &str,
+        seen: u64,
+    ) -> CacheStatus {
         let failed_at = {
             let failed = self
                 .refresh_failed
@@ -331,7 +348,7 @@ impl Cache {
             tracing::warn!(%request, "serving stale copy: the last refresh failed");
             return CacheStatus::Stale;
         }
-        let mut rx = self.start_fetch(request, key).rx;
+        let mut rx = self.start_fetch(request, key, Some(seen)).rx;
         let cache = Arc::clone(self);
         let key = key.to_string();
         tokio::spawn(async move {

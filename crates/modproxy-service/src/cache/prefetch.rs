@@ -291,10 +291,11 @@ impl Cache {
                 endpoint,
             };
             let key = request.protocol_path();
+            let seen = self.flights.landed();
             if !self.needs_prefetch(&key).await {
                 continue;
             }
-            let flight = self.start_prefetch_flight(request, key);
+            let flight = self.start_prefetch_flight(request, key, seen);
             if matches!(flight.0.endpoint, Endpoint::Mod(_)) {
                 gomod = Some(flight);
             } else {
@@ -334,8 +335,9 @@ impl Cache {
                 endpoint: Endpoint::Zip(job.version.clone()),
             };
             let key = request.protocol_path();
+            let seen = self.flights.landed();
             if self.needs_prefetch(&key).await {
-                others.push(self.start_prefetch_flight(request, key));
+                others.push(self.start_prefetch_flight(request, key, seen));
             }
         }
         for flight in others {
@@ -348,15 +350,17 @@ impl Cache {
         self.negative.get(key).is_none() && matches!(self.store.get(key).await, Ok(None))
     }
 
-    /// Starts (or joins) the fetch of `request` for prefetch.
+    /// Starts (or joins) the fetch of `request` for prefetch; `seen` as
+    /// for [`Cache::start_fetch`].
     fn start_prefetch_flight(
         self: &Arc<Self>,
         request: ModuleRequest,
         key: String,
+        seen: u64,
     ) -> (ModuleRequest, String, watch::Receiver<FlightState>) {
         self.prefetch.mark_fetched(&key, &self.metrics);
         Metrics::inc(&self.metrics.prefetch_started);
-        let rx = self.start_fetch(&request, &key).rx;
+        let rx = self.start_fetch(&request, &key, Some(seen)).rx;
         (request, key, rx)
     }
 

@@ -4,8 +4,10 @@
 //! A mismatch is a security event: logged on the `security` target, counted
 //! in `modproxy_checksum_failures_total`, and nothing is stored.
 
+use std::io::Cursor;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use modproxy_module::modzip::{check_zip, hash_gomod};
 use modproxy_module::path::ModulePath;
 
@@ -14,6 +16,12 @@ use super::Cache;
 use crate::error::ServeError;
 use crate::metrics::Metrics;
 use crate::sumdb::SumHashes;
+
+/// Where a downloaded zip is while it is checked.
+pub(super) enum ZipSource {
+    Spool(Arc<SpoolFile>),
+    Memory(Bytes),
+}
 
 impl Cache {
     /// The checksum database's hashes for `module`@`version`, or `None`
@@ -57,19 +65,23 @@ impl Cache {
         }
     }
 
-    /// Validates a complete zip by the module zip rules, computes its `h1:`
-    /// and checks it (and its go.mod) against the checksum database.
+    /// Validates a complete zip of `size` bytes (in its spool file or in
+    /// memory) by the module zip rules, computes its `h1:` and checks it
+    /// (and its go.mod) against the checksum database.
     pub(super) async fn verify_zip(
         &self,
         module: &ModulePath,
         version: &str,
-        spool: Arc<SpoolFile>,
+        zip: ZipSource,
         size: u64,
     ) -> Result<String, ServeError> {
         let (m, v) = (module.as_str().to_string(), version.to_string());
-        let report = tokio::task::spawn_blocking(move || check_zip(&mut &spool.file, size, &m, &v))
-            .await
-            .map_err(|e| ServeError::Internal(format!("zip check panicked: {e}")))?;
+        let report = tokio::task::spawn_blocking(move || match zip {
+            ZipSource::Spool(spool) => check_zip(&mut &spool.file, size, &m, &v),
+            ZipSource::Memory(bytes) => check_zip(&mut Cursor::new(bytes), size, &m, &v),
+        })
+        .await
+        .map_err(|e| ServeError::Internal(format!("zip check panicked: {e}")))?;
         let report = match report {
             Ok(r) => r,
             Err(e) => {

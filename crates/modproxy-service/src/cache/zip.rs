@@ -1,7 +1,8 @@
 //! Fetching a module zip: written to a spool file as it arrives (waiters
 //! read behind the writer), handed over whole once verified, then
 //! published (by rename, or an upload) while the flight still answers
-//! from the spool file.
+//! from the spool file. A zip no larger than what is held back until
+//! verified anyway is read into memory instead, and answered from there.
 //!
 //! If the spool cannot be written (disk full, I/O error) the rest of the zip
 //! is relayed to the waiters instead and nothing is cached; a relayed fetch
@@ -20,10 +21,12 @@ use bytes::Bytes;
 
 use super::fetch::ToStore;
 use super::flight::{FlightState, Landed, Progress, Relay, SpoolFile, RELAY_CAPACITY};
+use super::verify::ZipSource;
 use super::Cache;
 use crate::error::ServeError;
 use crate::request::ModuleRequest;
 use crate::store::Store;
+use modproxy_module::path::ModulePath;
 
 /// Largest module zip accepted (the go command's limit).
 const ZIP_LIMIT: u64 = 500 << 20;
@@ -56,6 +59,25 @@ impl Cache {
         if fetched.content_length.is_some_and(|n| n > ZIP_LIMIT) {
             return Err(fetched.invalid(&what, too_large()).into());
         }
+        // A zip no larger than HOLD_BACK is held back whole until verified
+        // anyway: it is read into memory, checked and answered from there,
+        // with no spool file on the way to the client (the store write
+        // follows), and served even when the store takes no writes. Of a
+        // zip whose length is not announced, that much is read first.
+        let mut head = Vec::new();
+        if fetched.content_length.is_none_or(|n| n <= HOLD_BACK) {
+            head.reserve(fetched.content_length.unwrap_or(0) as usize);
+            while head.len() as u64 <= HOLD_BACK {
+                let Some(chunk) = fetched.chunk().await? else {
+                    head.shrink_to_fit();
+                    let body = Bytes::from(head);
+                    return self
+                        .small_zip(&request.module, version, key, body, to_store)
+                        .await;
+                };
+                head.extend_from_slice(&chunk);
+            }
+        }
         let spool = match Spool::create(self.spool_path(key)) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -80,7 +102,8 @@ impl Cache {
             relay_from,
             relayed: 0,
         });
-        let mut batch = Vec::with_capacity(WRITE_BATCH);
+        let mut batch = head;
+        batch.reserve(WRITE_BATCH);
         let mut total = 0u64;
         loop {
             let chunk = fetched.chunk().await?;
@@ -156,11 +179,12 @@ impl Cache {
         match (spool, relay_from) {
             (Some(spool), None) => {
                 let file = Arc::clone(&spool.file);
+                let zip = ZipSource::Spool(Arc::clone(&file));
                 let h1 = self
-                    .verify_zip(&request.module, version, Arc::clone(&file), total)
+                    .verify_zip(&request.module, version, zip, total)
                     .await?;
                 to_store.push(ToStore::Zip(VerifiedZip {
-                    spool,
+                    body: ZipBody::Spool(spool),
                     key: key.to_string(),
                     h1,
                 }));
@@ -174,19 +198,42 @@ impl Cache {
         }
     }
 
-    /// Publishes a complete, verified spool, and its `h1:` next to it
+    /// Verifies a zip read whole into memory; it is answered from there.
+    async fn small_zip(
+        &self,
+        module: &ModulePath,
+        version: &str,
+        key: &str,
+        body: Bytes,
+        to_store: &mut Vec<ToStore>,
+    ) -> Result<Landed, ServeError> {
+        let size = body.len() as u64;
+        let zip = ZipSource::Memory(body.clone());
+        let h1 = self.verify_zip(module, version, zip, size).await?;
+        to_store.push(ToStore::Zip(VerifiedZip {
+            body: ZipBody::Memory(body.clone()),
+            key: key.to_string(),
+            h1,
+        }));
+        Ok(Landed::Bytes(body))
+    }
+
+    /// Publishes a complete, verified zip, and its `h1:` next to it
     /// (`$version.ziphash`, as in the go command's module cache) for
     /// `modproxy verify`. If the store refuses, the waiters were still
-    /// served from the spool file, which is then not cached.
-    pub(super) async fn publish_spool(&self, zip: VerifiedZip) {
-        let VerifiedZip { spool, key, h1 } = zip;
+    /// served (from the spool file or memory), and it is not cached.
+    pub(super) async fn publish_zip(&self, zip: VerifiedZip) {
+        let VerifiedZip { body, key, h1 } = zip;
         let hash_key = format!("{}.ziphash", key.trim_end_matches(".zip"));
         let published = match self
             .store
             .put(&hash_key, Bytes::from(format!("{h1}\n")))
             .await
         {
-            Ok(()) => spool.publish(&*self.store, &key).await,
+            Ok(()) => match body {
+                ZipBody::Spool(spool) => spool.publish(&*self.store, &key).await,
+                ZipBody::Memory(bytes) => self.store.put(&key, bytes).await,
+            },
             Err(e) => Err(e),
         };
         match published {
@@ -265,9 +312,16 @@ fn unverifiable(what: &str) -> ServeError {
 
 /// A downloaded and verified zip, to be published at `key`.
 pub(super) struct VerifiedZip {
-    spool: Spool,
+    body: ZipBody,
     key: String,
     h1: String,
+}
+
+/// Where a verified zip waits for its store write.
+enum ZipBody {
+    Spool(Spool),
+    /// A small one, read whole.
+    Memory(Bytes),
 }
 
 /// A file being downloaded; removed on drop unless published.

@@ -115,7 +115,7 @@ fn hit_or_miss(cached: bool) -> CacheStatus {
 /// The newest signed tree head: from the database (checked for
 /// consistency with what this proxy accepted before), or, when the database
 /// cannot be reached, the newest one accepted (STALE).
-async fn latest(db: &SumDb) -> Result<(CacheStatus, Bytes), ServeError> {
+async fn latest(db: &Arc<SumDb>) -> Result<(CacheStatus, Bytes), ServeError> {
     match db.fetch("latest").await {
         Ok(note) => {
             db.merge_latest(&note).await?;

@@ -95,6 +95,8 @@ pub struct SumDb {
     route: Mutex<Option<(Instant, Option<ProxyUpstream>)>>,
     /// The newest tree head accepted and its signed note; loaded lazily.
     latest: tokio::sync::Mutex<Option<(Tree, Bytes)>>,
+    /// The size of the newest tree head this process wrote to the store.
+    persisted: tokio::sync::Mutex<u64>,
     /// Authenticated lookup answers on their way to the store, read from
     /// here until written: an answer never waits for the disk.
     writing: Mutex<HashMap<String, Bytes>>,
@@ -126,6 +128,7 @@ impl SumDb {
             nosumdb,
             route: Mutex::new(None),
             latest: tokio::sync::Mutex::new(None),
+            persisted: tokio::sync::Mutex::new(0),
             writing: Mutex::new(HashMap::new()),
             recent: HotCache::with_tiers(&[RECENT]),
             background: Background::default(),
@@ -187,9 +190,11 @@ impl SumDb {
     }
 
     /// Stores an authenticated answer in the background; until it is
-    /// written, [`SumDb::read_stored`] finds it in memory. A failed write
-    /// only costs a later lookup.
+    /// written, [`SumDb::read_stored`] finds it in memory, and afterwards
+    /// among the recent answers (a zip is verified with the lookup its
+    /// go.mod just made). A failed write only costs a later lookup.
     fn store_behind(self: &Arc<Self>, key: String, data: Bytes) {
+        self.recent.insert(&key, data.clone());
         self.writing
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -210,7 +215,7 @@ impl SumDb {
     /// authenticated again (signature, tree consistency, inclusion), not
     /// trusted for being in the store: for `modproxy verify`.
     pub async fn hashes_reverified(
-        &self,
+        self: &Arc<Self>,
         module: &ModulePath,
         version: &str,
     ) -> Result<SumHashes, SumDbError> {
@@ -241,7 +246,7 @@ impl SumDb {
     /// the newest accepted, its record is in that tree, and the record is
     /// about `module`@`version`. Stores the tiles the proof authenticated.
     async fn authenticate(
-        &self,
+        self: &Arc<Self>,
         raw: &[u8],
         module: &ModulePath,
         version: &str,
@@ -276,7 +281,7 @@ impl SumDb {
     /// Go's client, the lock is not held while tiles are fetched: the
     /// proof runs against a snapshot, and the install retries if the
     /// snapshot moved meanwhile.
-    pub async fn merge_latest(&self, note: &[u8]) -> Result<Tree, SumDbError> {
+    pub async fn merge_latest(self: &Arc<Self>, note: &[u8]) -> Result<Tree, SumDbError> {
         let tree = open_tree_note(note, &self.key).map_err(SumDbError::Invalid)?;
         loop {
             let (current, _) = self.current_latest().await?;
@@ -308,14 +313,33 @@ impl SumDb {
                 continue;
             }
             let note = Bytes::copy_from_slice(note);
-            self.store
-                .put(&format!("sumdb/{}/latest", self.name), note.clone())
-                .await?;
-            *latest = Some((tree, note));
+            *latest = Some((tree, note.clone()));
             drop(latest);
+            self.persist_latest(tree, note);
             self.save_tiles(saved).await;
             return Ok(tree);
         }
+    }
+
+    /// Writes an accepted tree head to the store in the background, so a
+    /// lookup does not wait for the disk; only if it is newer than the
+    /// last one written, so writes finishing out of order never move the
+    /// stored head back. A failed write (a full disk) is logged: the head
+    /// stays accepted in memory and the next newer one is written when the
+    /// store takes writes again.
+    fn persist_latest(self: &Arc<Self>, tree: Tree, note: Bytes) {
+        let db = Arc::clone(self);
+        self.background.spawn(async move {
+            let mut persisted = db.persisted.lock().await;
+            if tree.n <= *persisted {
+                return;
+            }
+            let key = format!("sumdb/{}/latest", db.name);
+            match db.store.put(&key, note).await {
+                Ok(()) => *persisted = tree.n,
+                Err(e) => tracing::warn!(error = %e, "checksum database tree head not saved (kept in memory)"),
+            }
+        });
     }
 
     /// A snapshot of the newest accepted tree head (loaded on first use).

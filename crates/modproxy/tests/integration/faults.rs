@@ -335,7 +335,8 @@ async fn a_full_disk_still_serves_stores_nothing_corrupt_and_recovers() {
     server.add_synthetic(big, Synthetic::fast(3 << 20, 9));
     let fs = TinyFs::mount("1m");
     let data = fs.dir.path().join("store");
-    let proxy = Modproxy::behind(&server.url, &data, &[]);
+    // Checked against the checksum database, but for the synthetic zip.
+    let proxy = Modproxy::verifying(&server.url, &data, &["--nosumdb", "example.com/full"]);
     let filler = fs.fill();
 
     // A 3 MiB zip on a full 1 MiB file system: relayed, not cached.
@@ -367,6 +368,18 @@ async fn a_full_disk_still_serves_stores_nothing_corrupt_and_recovers() {
     let (status, _, text) = get(&format!("{}/rsc.io/quote/@v/v1.5.2.mod", proxy.url)).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.starts_with("module"));
+    // A small zip is checked in memory: verified and served all the same.
+    let zip = "/rsc.io/quote/@v/v1.5.2.zip";
+    let through = reqwest::get(format!("{}{zip}", proxy.url)).await.unwrap();
+    assert_eq!(through.status(), 200, "{:?}", through.text().await);
+    let through = through.bytes().await.unwrap();
+    let direct = reqwest::get(format!("{}{zip}", upstream.url))
+        .await
+        .unwrap();
+    assert!(
+        through == direct.bytes().await.unwrap(),
+        "small zip differs"
+    );
     let stored = files_under(&data);
     assert!(
         stored

@@ -12,6 +12,9 @@
 //!    once more through the then warm modproxy: the cost of the hop alone;
 //!    and modproxy's CPU time in the cold run. `BENCH_ARGS` adds
 //!    modproxy flags; `BENCH_TRACE=1` prints modproxy's request log.
+//! 3. The same graph's `.mod` and `.zip` files asked one at a time (no
+//!    go command in between), straight and through a fresh modproxy: the
+//!    median latency of a miss vs the upstream's.
 //!
 //! Run it with `bench/cold.sh`.
 
@@ -46,6 +49,50 @@ fn main() {
     let reference = RefProxy::start_in(modules_dir.path());
     for latency_ms in latencies {
         cold_download(&reference, modules, latency_ms);
+    }
+    miss_latency(&reference, modules);
+}
+
+/// One miss at a time, on one keep-alive connection: each module's
+/// `.mod`, then its `.zip`, straight and through a fresh modproxy
+/// (verifying, no prefetch), alternated; the median of each. What a miss
+/// costs beyond the upstream's own answer, without the go command's work
+/// in between.
+fn miss_latency(reference: &RefProxy, modules: u32) {
+    let data = TempDir::new("bench-miss");
+    let args = ["--upstream", &reference.url, "--sumdb", REF_SUMDB];
+    let proxy = Modproxy::start(data.path(), &args);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let timed = |url: String| {
+        runtime.block_on(async {
+            let started = Instant::now();
+            let response = client.get(&url).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{url}");
+            response.bytes().await.unwrap();
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+    };
+    for ext in ["mod", "zip"] {
+        let (mut direct, mut through) = (Vec::new(), Vec::new());
+        for n in 1..=modules {
+            let path = format!("/example.com/g{n}/@v/v1.0.0.{ext}");
+            if n % 2 == 0 {
+                direct.push(timed(format!("{}{path}", reference.url)));
+                through.push(timed(format!("{}{path}", proxy.url)));
+            } else {
+                through.push(timed(format!("{}{path}", proxy.url)));
+                direct.push(timed(format!("{}{path}", reference.url)));
+            }
+        }
+        let (d, t) = (median(direct), median(through));
+        println!(
+            "one cold .{ext} at a time ({modules}): upstream {d:.2} ms, through modproxy {t:.2} ms, +{:.2} ms",
+            t - d
+        );
     }
 }
 

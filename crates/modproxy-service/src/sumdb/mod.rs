@@ -180,12 +180,28 @@ impl SumDb {
         version: &str,
     ) -> Result<(Bytes, bool), SumDbError> {
         let (path, key) = self.lookup_path(module, version)?;
-        if let Some(raw) = self.read_stored(&key).await? {
+        if let Some(raw) = self.remembered(&key) {
             return Ok((raw, true));
         }
-        let raw = self.fetch(&path).await?;
+        // Not in memory, so most likely not stored either (a go.mod being
+        // fetched for the first time): the store is read while the
+        // database is asked, not before. A stored answer still wins.
+        let stored = self.read_stored(&key);
+        let fetched = self.fetch(&path);
+        tokio::pin!(stored, fetched);
+        let raw = tokio::select! {
+            biased;
+            s = &mut stored => match s? {
+                Some(raw) => return Ok((raw, true)),
+                None => fetched.await?,
+            },
+            f = &mut fetched => match stored.await? {
+                Some(raw) => return Ok((raw, true)),
+                None => f?,
+            },
+        };
         self.authenticate(&raw, module, version).await?;
-        self.store_behind(key, raw.clone());
+        self.store_behind(key.clone(), raw.clone());
         Ok((raw, false))
     }
 
@@ -464,15 +480,7 @@ impl SumDb {
     /// An immutable stored answer (a lookup, a tile): from memory when it
     /// was used recently or is still being written, else from the store.
     async fn read_stored(&self, key: &str) -> Result<Option<Bytes>, SumDbError> {
-        if let Some(data) = self
-            .writing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-        {
-            return Ok(Some(data.clone()));
-        }
-        if let Some(data) = self.recent.get(key) {
+        if let Some(data) = self.remembered(key) {
             return Ok(Some(data));
         }
         let data = self.read_store(key).await?;
@@ -480,6 +488,13 @@ impl SumDb {
             self.recent.insert(key, data.clone());
         }
         Ok(data)
+    }
+
+    /// An immutable answer kept in memory: on its way to the store, or
+    /// used recently.
+    fn remembered(&self, key: &str) -> Option<Bytes> {
+        let writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        writing.get(key).cloned().or_else(|| self.recent.get(key))
     }
 
     /// What the store holds at `key`, read now.

@@ -59,6 +59,19 @@ fn go_verifies_through_modproxy_and_still_does_offline() {
     let sum = std::fs::read_to_string(fresh.path().join("go.sum")).unwrap();
     assert!(sum.contains("rsc.io/quote v1.5.2 h1:3fEykkD9k7lYzXqCYrwGAf7iNhbk4yCjHmKBN9td4L0="));
     go.ok(fresh.path(), &proxy.url, &["build", "-o", "hello", "."]);
+
+    // The same after a restart: the lookups and tiles come from the store
+    // alone (nothing is in memory, and the database is unreachable).
+    drop(proxy);
+    let proxy = Modproxy::start(
+        data.path(),
+        &["--upstream", &upstream.url, "--sumdb", REF_SUMDB],
+    );
+    let again = TempDir::new("again");
+    hello_module(again.path());
+    GoEnv::new().ok(again.path(), &proxy.url, &["mod", "tidy"]);
+    let sum_again = std::fs::read_to_string(again.path().join("go.sum")).unwrap();
+    assert_eq!(sum_again, sum);
 }
 
 #[tokio::test(flavor = "multi_thread")]

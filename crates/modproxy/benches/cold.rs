@@ -16,6 +16,8 @@
 //!    go command in between), straight and through a fresh modproxy: the
 //!    median latency of a miss vs the upstream's.
 //!
+//! `BENCH_ONLY=ttfb`, `download` or `miss` runs one of them.
+//!
 //! Run it with `bench/cold.sh`.
 
 // A benchmark reports on stdout.
@@ -36,8 +38,14 @@ use util::{write_module_tree, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
 const ROUNDS: u32 = 9;
 
 fn main() {
-    if std::env::var_os("BENCH_TRACE").is_none() {
+    // `BENCH_ONLY=ttfb|download|miss` runs one of the three.
+    let only = std::env::var("BENCH_ONLY").ok();
+    let runs = |what: &str| only.as_deref().is_none_or(|o| o == what);
+    if runs("ttfb") && std::env::var_os("BENCH_TRACE").is_none() {
         time_to_first_byte();
+    }
+    if !runs("download") && !runs("miss") {
+        return;
     }
     let latencies = match std::env::var("BENCH_LATENCY_MS") {
         Ok(v) => vec![v.parse().expect("BENCH_LATENCY_MS: milliseconds")],
@@ -47,10 +55,14 @@ fn main() {
     let modules_dir = TempDir::new("bench-modules");
     let modules = write_module_tree(modules_dir.path(), 3, 7);
     let reference = RefProxy::start_in(modules_dir.path());
-    for latency_ms in latencies {
-        cold_download(&reference, modules, latency_ms);
+    if runs("download") {
+        for latency_ms in latencies {
+            cold_download(&reference, modules, latency_ms);
+        }
     }
-    miss_latency(&reference, modules);
+    if runs("miss") {
+        miss_latency(&reference, modules);
+    }
 }
 
 /// One miss at a time, on one keep-alive connection: each module's

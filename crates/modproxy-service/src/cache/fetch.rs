@@ -29,7 +29,7 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 impl Cache {
     /// Runs one fetch of `request` to its end, reporting on `progress`.
     /// `seen` is [`Flights::landed`](super::flight::Flights::landed) when
-    /// the caller found no usable copy in the store, if it looked.
+    /// the caller found no fresh copy in the store, if it looked.
     pub(super) async fn run_fetch(
         self: Arc<Self>,
         request: ModuleRequest,
@@ -227,6 +227,7 @@ impl Cache {
             // the go command asks for it next.
             if matches!(self.store.get(&info_key).await, Ok(None)) {
                 self.publish(&info_key, body.clone()).await;
+                self.flights.note_landed();
             }
         }
         Ok(body)

@@ -168,9 +168,10 @@ pub struct Flights {
 
 impl Flights {
     /// How many fetches have written to the store so far. Read before a
-    /// look in the store that finds nothing usable: while it is unchanged,
+    /// look in the store that finds no fresh copy: while it is unchanged,
     /// no fetch of this process has stored anything since, so the look
-    /// still holds and a fetch started from it need not look again.
+    /// still holds and a fetch started from it need not look again (other
+    /// replicas' writes are covered by `--lock`, which looks again).
     pub fn landed(&self) -> u64 {
         self.landed.load(Ordering::SeqCst)
     }

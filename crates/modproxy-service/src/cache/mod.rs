@@ -307,7 +307,7 @@ impl Cache {
 
     /// Joins (or starts) the fetch of `key`. `seen` is
     /// [`Flights::landed`](flight::Flights::landed) read before the caller
-    /// found no usable copy in the store, if it looked: a fetch started
+    /// found no fresh copy in the store, if it looked: a fetch started
     /// while nothing landed since does not look again.
     fn start_fetch(
         self: &Arc<Self>,

@@ -26,6 +26,7 @@ use super::Cache;
 use crate::error::ServeError;
 use crate::request::ModuleRequest;
 use crate::store::Store;
+use crate::upstream::Fetched;
 use modproxy_module::path::ModulePath;
 
 /// Largest module zip accepted (the go command's limit).
@@ -69,6 +70,7 @@ impl Cache {
             head.reserve(fetched.content_length.unwrap_or(0) as usize);
             while head.len() as u64 <= HOLD_BACK {
                 let Some(chunk) = fetched.chunk().await? else {
+                    check_length(&fetched, head.len() as u64, &what)?;
                     head.shrink_to_fit();
                     let body = Bytes::from(head);
                     return self
@@ -172,10 +174,7 @@ impl Cache {
                 break;
             }
         }
-        if let Some(expected) = fetched.content_length.filter(|n| *n != total) {
-            let reason = format!("body ended after {total} of {expected} bytes");
-            return Err(fetched.invalid(&what, reason).into());
-        }
+        check_length(&fetched, total, &what)?;
         match (spool, relay_from) {
             (Some(spool), None) => {
                 let file = Arc::clone(&spool.file);
@@ -300,6 +299,17 @@ fn visible_before_verified(total: u64, piece: u64, length: Option<u64>) -> u64 {
             .saturating_sub(EARLY_PIECE as u64)
             .min(length.saturating_sub(HOLD_BACK)),
         None => received.saturating_sub(HOLD_BACK),
+    }
+}
+
+/// Fails a body of `total` bytes that is not as long as announced.
+fn check_length(fetched: &Fetched, total: u64, what: &str) -> Result<(), ServeError> {
+    match fetched.content_length.filter(|n| *n != total) {
+        Some(expected) => {
+            let reason = format!("body ended after {total} of {expected} bytes");
+            Err(fetched.invalid(what, reason).into())
+        }
+        None => Ok(()),
     }
 }
 

@@ -103,7 +103,8 @@ pub struct SumDb {
     /// Recently used lookup answers and tiles (immutable), so the go
     /// command's lookups and tile reads do not queue behind store writes.
     recent: HotCache,
-    /// The writes of `writing`, so shutdown can wait for them.
+    /// The writes of `writing` and of accepted tree heads, so shutdown can
+    /// wait for them.
     pub background: Background,
 }
 
@@ -149,60 +150,72 @@ impl SumDb {
         self.private.matches(module.as_str())
     }
 
-    /// The verified hashes of `module`@`version`.
+    /// The verified hashes of `module`@`version`, for a fetch of it.
     pub async fn hashes(
         self: &Arc<Self>,
         module: &ModulePath,
         version: &str,
     ) -> Result<SumHashes, SumDbError> {
-        let raw = self.lookup(module, version).await?;
+        let raw = self.lookup_for_fetch(module, version).await?;
         let record = parse_record(&raw).map_err(SumDbError::Invalid)?;
         let (zip, gomod) = hashes_for(record.text, module.as_str(), version);
         Ok(SumHashes { zip, gomod })
     }
 
-    /// The raw lookup answer for `module`@`version`, verified: from the
-    /// store if it was verified before, else fetched, verified and stored.
-    pub async fn lookup(
-        self: &Arc<Self>,
-        module: &ModulePath,
-        version: &str,
-    ) -> Result<Bytes, SumDbError> {
-        self.lookup_cached(module, version)
-            .await
-            .map(|(raw, _)| raw)
-    }
-
-    /// Like [`SumDb::lookup`], also saying whether it came from the store.
+    /// The raw lookup answer for `module`@`version`, verified: from memory
+    /// or the store if it was verified before, else fetched, verified and
+    /// stored; also says whether it was verified before.
     pub async fn lookup_cached(
         self: &Arc<Self>,
         module: &ModulePath,
         version: &str,
     ) -> Result<(Bytes, bool), SumDbError> {
         let (path, key) = self.lookup_path(module, version)?;
-        if let Some(raw) = self.remembered(&key) {
+        if let Some(raw) = self.read_stored(&key).await? {
             return Ok((raw, true));
         }
-        // Not in memory, so most likely not stored either (a go.mod being
-        // fetched for the first time): the store is read while the
-        // database is asked, not before. A stored answer still wins.
-        let stored = self.read_stored(&key);
-        let fetched = self.fetch(&path);
-        tokio::pin!(stored, fetched);
-        let raw = tokio::select! {
-            biased;
-            s = &mut stored => match s? {
-                Some(raw) => return Ok((raw, true)),
-                None => fetched.await?,
-            },
-            f = &mut fetched => match stored.await? {
-                Some(raw) => return Ok((raw, true)),
-                None => f?,
-            },
-        };
-        self.authenticate(&raw, module, version).await?;
-        self.store_behind(key.clone(), raw.clone());
+        let raw = self.fetch(&path).await?;
+        let raw = self.accept_lookup(raw, module, version, key).await?;
         Ok((raw, false))
+    }
+
+    /// Like [`SumDb::lookup_cached`], for a module version being fetched:
+    /// unless it is in memory it is most likely not stored either (a
+    /// go.mod fetched for the first time), so the database is asked while
+    /// the store is read, not after. The request runs in a task of its
+    /// own: when the stored answer wins, it still runs to its end (the
+    /// upstream's health is judged by its requests).
+    async fn lookup_for_fetch(
+        self: &Arc<Self>,
+        module: &ModulePath,
+        version: &str,
+    ) -> Result<Bytes, SumDbError> {
+        let (path, key) = self.lookup_path(module, version)?;
+        if let Some(raw) = self.remembered(&key) {
+            return Ok(raw);
+        }
+        let db = Arc::clone(self);
+        let fetched = tokio::spawn(async move { db.fetch(&path).await });
+        if let Some(raw) = self.read_stored(&key).await? {
+            return Ok(raw);
+        }
+        let raw = fetched
+            .await
+            .map_err(|e| SumDbError::Invalid(format!("lookup of {module}@{version}: {e}")))??;
+        self.accept_lookup(raw, module, version, key).await
+    }
+
+    /// Authenticates a fetched lookup answer and stores it.
+    async fn accept_lookup(
+        self: &Arc<Self>,
+        raw: Bytes,
+        module: &ModulePath,
+        version: &str,
+        key: String,
+    ) -> Result<Bytes, SumDbError> {
+        self.authenticate(&raw, module, version).await?;
+        self.store_behind(key, raw.clone());
+        Ok(raw)
     }
 
     /// Stores an authenticated answer in the background; until it is
@@ -339,16 +352,26 @@ impl SumDb {
 
     /// Writes an accepted tree head to the store in the background, so a
     /// lookup does not wait for the disk; only if it is newer than the
-    /// last one written, so writes finishing out of order never move the
-    /// stored head back. A failed write (a full disk) is logged: the head
+    /// last one this process wrote and the one stored (by another replica
+    /// too), so writes finishing out of order do not move the stored head
+    /// back (replicas may still race between that read and the write, as
+    /// they always could). A failed write (a full disk) is logged: the head
     /// stays accepted in memory and the next newer one is written when the
-    /// store takes writes again.
+    /// store takes writes again; until then a restart checks new heads
+    /// against the last one saved.
     fn persist_latest(self: &Arc<Self>, tree: Tree, note: Bytes) {
         let db = Arc::clone(self);
         self.background.spawn(async move {
             let mut persisted = db.persisted.lock().await;
             if tree.n <= *persisted {
                 return;
+            }
+            // Another process on the same store may have saved a newer one.
+            if let Ok((stored, _)) = db.load_latest().await {
+                if stored.n >= tree.n {
+                    *persisted = stored.n;
+                    return;
+                }
             }
             let key = format!("sumdb/{}/latest", db.name);
             match db.store.put(&key, note).await {

@@ -14,6 +14,7 @@ mod record;
 mod tiles;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -97,6 +98,9 @@ pub struct SumDb {
     latest: tokio::sync::Mutex<Option<(Tree, Bytes)>>,
     /// The size of the newest tree head this process wrote to the store.
     persisted: tokio::sync::Mutex<u64>,
+    /// The last write of an accepted tree head failed: the next lookup
+    /// with that head tries again.
+    unsaved: AtomicBool,
     /// Authenticated lookup answers on their way to the store, read from
     /// here until written: an answer never waits for the disk.
     writing: Mutex<HashMap<String, Bytes>>,
@@ -130,6 +134,7 @@ impl SumDb {
             route: Mutex::new(None),
             latest: tokio::sync::Mutex::new(None),
             persisted: tokio::sync::Mutex::new(0),
+            unsaved: AtomicBool::new(false),
             writing: Mutex::new(HashMap::new()),
             recent: HotCache::with_tiers(&[RECENT]),
             background: Background::default(),
@@ -313,9 +318,12 @@ impl SumDb {
     pub async fn merge_latest(self: &Arc<Self>, note: &[u8]) -> Result<Tree, SumDbError> {
         let tree = open_tree_note(note, &self.key).map_err(SumDbError::Invalid)?;
         loop {
-            let (current, _) = self.current_latest().await?;
+            let (current, current_note) = self.current_latest().await?;
             if tree == current {
                 // The tree head already accepted: nothing to prove.
+                if self.unsaved.swap(false, Ordering::SeqCst) {
+                    self.persist_latest(current, current_note);
+                }
                 return Ok(current);
             }
             if tree.n <= current.n {
@@ -356,9 +364,9 @@ impl SumDb {
     /// too), so writes finishing out of order do not move the stored head
     /// back (replicas may still race between that read and the write, as
     /// they always could). A failed write (a full disk) is logged: the head
-    /// stays accepted in memory and the next newer one is written when the
-    /// store takes writes again; until then a restart checks new heads
-    /// against the last one saved.
+    /// stays accepted in memory, and the next lookup naming it (or a newer
+    /// one) writes it again; until then a restart checks new heads against
+    /// the last one saved.
     fn persist_latest(self: &Arc<Self>, tree: Tree, note: Bytes) {
         let db = Arc::clone(self);
         self.background.spawn(async move {
@@ -376,7 +384,10 @@ impl SumDb {
             let key = format!("sumdb/{}/latest", db.name);
             match db.store.put(&key, note).await {
                 Ok(()) => *persisted = tree.n,
-                Err(e) => tracing::warn!(error = %e, "checksum database tree head not saved (kept in memory)"),
+                Err(e) => {
+                    db.unsaved.store(true, Ordering::SeqCst);
+                    tracing::warn!(error = %e, "checksum database tree head not saved (kept in memory)");
+                }
             }
         });
     }

@@ -412,6 +412,12 @@ async fn a_full_disk_still_serves_stores_nothing_corrupt_and_recovers() {
         .await,
         "caching did not resume"
     );
+    // The checksum tree head accepted while the disk was full is saved.
+    let latest = data.join("sumdb/localhost.localdev/sumdb/latest");
+    assert!(
+        appears(&latest, Duration::from_secs(15)).await,
+        "the tree head was not saved"
+    );
     drop(proxy);
 }
 

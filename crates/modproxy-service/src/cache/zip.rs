@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use modproxy_module::path::ModulePath;
 
 use super::fetch::ToStore;
 use super::flight::{FlightState, Landed, Progress, Relay, SpoolFile, RELAY_CAPACITY};
@@ -27,7 +28,6 @@ use crate::error::ServeError;
 use crate::request::ModuleRequest;
 use crate::store::Store;
 use crate::upstream::Fetched;
-use modproxy_module::path::ModulePath;
 
 /// Largest module zip accepted (the go command's limit).
 const ZIP_LIMIT: u64 = 500 << 20;

@@ -12,6 +12,7 @@ mod crash;
 mod dashboard;
 mod direct;
 mod direct_network;
+mod disk_full;
 mod doctor;
 mod faults;
 mod go_client;

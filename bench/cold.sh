@@ -6,4 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+. bench/debian.sh
+need nginx nginx-light # the bare reverse proxy, a floor for any hop
 cargo bench -p modproxy --bench cold

@@ -13,9 +13,9 @@ DURATION="${DURATION:-8s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 
 # Tools: nginx (the static-file baseline) and wrk (the load), from Debian.
-if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk
-fi
+. bench/debian.sh
+need nginx nginx-light
+need wrk wrk
 cargo build --release -q -p modproxy
 BIN="${CARGO_TARGET_DIR:-target}/release/modproxy"
 

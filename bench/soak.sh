@@ -10,9 +10,8 @@ cd "$(dirname "$0")/.."
 SOAK_DURATION="${SOAK_DURATION:-600}"
 CONNECTIONS=64
 
-if ! command -v wrk >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
-fi
+. bench/debian.sh
+need wrk wrk
 cargo build --release -q -p modproxy
 BIN="${CARGO_TARGET_DIR:-target}/release/modproxy"
 

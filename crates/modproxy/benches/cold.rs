@@ -10,8 +10,13 @@
 //!    on loopback, and with 20 ms added to every upstream request (a
 //!    nearby mirror); `BENCH_LATENCY_MS` picks one. Each round also runs
 //!    once more through the then warm modproxy: the cost of the hop alone;
-//!    and modproxy's CPU time in the cold run. `BENCH_ARGS` adds
-//!    modproxy flags; `BENCH_TRACE=1` prints modproxy's request log.
+//!    and modproxy's CPU time in the cold run. Baselines for the hop: the
+//!    same cold download through nginx as a reverse proxy (upstream
+//!    keep-alive, no verification), without a cache and with a fresh disk
+//!    cache: what any extra hop, and any hop that stores what passes, costs
+//!    on this machine, where the go command, the proxy and the upstream
+//!    share the cores. `BENCH_ARGS` adds modproxy flags; `BENCH_TRACE=1`
+//!    prints modproxy's request log.
 //! 3. The same graph's `.mod` and `.zip` files asked one at a time (no
 //!    go command in between), straight and through a fresh modproxy: the
 //!    median latency of a miss vs the upstream's.
@@ -30,10 +35,12 @@ mod fault;
 #[path = "../tests/integration/util.rs"]
 mod util;
 
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fault::{FaultServer, Synthetic};
-use util::{write_module_tree, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
+use util::{files_under, until, write_module_tree, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB};
 
 const ROUNDS: u32 = 9;
 
@@ -170,54 +177,193 @@ fn cold_download(reference: &RefProxy, modules: u32, latency_ms: u64) {
     } else {
         delayed.url.clone()
     };
-    let (mut direct, mut through) = (Vec::new(), Vec::new());
-    for round in 0..3 {
-        direct.push(download(&upstream));
-        let data = TempDir::new("bench-data");
-        // `--prefetch mod` is modproxy's default; the tests' helper turns
-        // prefetch off unless asked, so ask.
-        let mut args = vec!["--upstream", &upstream, "--sumdb", REF_SUMDB];
-        let extra = std::env::var("BENCH_ARGS").unwrap_or_default();
-        if !extra.contains("--prefetch") {
-            args.extend(["--prefetch", "mod"]);
+    let bare = NginxProxy::start(&upstream, false);
+    // Straight, through nginx, through a caching nginx, through modproxy:
+    // one of each per round, the order rotated so each side takes each
+    // place once (later runs pay for the files earlier ones deleted).
+    let mut times = [const { Vec::new() }; 4];
+    for round in 0..4 {
+        let mut notes = String::new();
+        for side in (0..4).map(|i| (i + round) % 4) {
+            let seconds = match side {
+                0 => download(&upstream),
+                1 => download(&bare.url),
+                2 => {
+                    let cache = NginxProxy::start(&upstream, true);
+                    let seconds = download(&cache.url);
+                    assert!(cache.stored() > 0, "the caching nginx stored nothing");
+                    seconds
+                }
+                _ => {
+                    let (seconds, note) = through_modproxy(&upstream);
+                    notes = note;
+                    seconds
+                }
+            };
+            times[side].push(seconds);
         }
-        args.extend(extra.split_whitespace());
-        let proxy = Modproxy::start(data.path(), &args);
-        let before = cpu_seconds(proxy.pid());
-        through.push(download(&proxy.url));
-        // The store writes that follow the run count too (and must not
-        // overlap the warm run).
-        std::thread::sleep(Duration::from_millis(500));
-        let (user, system) = cpu_seconds(proxy.pid());
-        let cpu = format!(
-            "modproxy CPU {:.2}s user, {:.2}s system",
-            user - before.0,
-            system - before.1
-        );
-        // The same again with everything cached: what the extra hop costs
-        // alone, without the fetching, verifying and storing.
-        let warm = download(&proxy.url);
-        if std::env::var_os("BENCH_TRACE").is_some() {
-            // What modproxy did, with timestamps: where the time went.
-            println!("{}", proxy.logs());
-        }
+        let [direct, hop, stored, through] = &times;
         println!(
-            "  round {}: straight {:.2}s, through modproxy {:.2}s ({cpu}; all cached: {warm:.2}s)",
+            "  round {}: straight {:.2}s, through nginx {:.2}s, through caching nginx {:.2}s, through modproxy {:.2}s ({notes})",
             round + 1,
             direct[round],
+            hop[round],
+            stored[round],
             through[round]
         );
     }
-    let ratios: Vec<f64> = direct.iter().zip(&through).map(|(d, t)| t / d).collect();
-    let mut sorted = ratios.clone();
-    sorted.sort_by(f64::total_cmp);
-    let med = median(ratios);
+    let [direct, hop, stored, through] = &times;
+    let what =
+        format!("cold `go mod download` of {modules} modules, upstream latency {latency_ms} ms");
+    for (how, times) in [("nginx", hop), ("a caching nginx (fresh cache)", stored)] {
+        let (min, med, max) = ratios(direct, times);
+        println!(
+            "{what}: through {how}/straight min {min:.2} median {med:.2} max {max:.2} (baseline)"
+        );
+    }
+    let (min, med, max) = ratios(direct, through);
     println!(
-        "cold `go mod download` of {modules} modules, upstream latency {latency_ms} ms: through/straight min {:.2} median {med:.2} max {:.2} (target <= 1.05) {}",
-        sorted[0],
-        sorted[sorted.len() - 1],
+        "{what}: through/straight min {min:.2} median {med:.2} max {max:.2} (target <= 1.05) {}",
         verdict(med <= 1.05)
     );
+}
+
+/// One cold download through a fresh modproxy (default settings, plus
+/// `BENCH_ARGS`); its wall time, and a note on modproxy's CPU time in it
+/// and the same download again through the then warm modproxy.
+fn through_modproxy(upstream: &str) -> (f64, String) {
+    let data = TempDir::new("bench-data");
+    // `--prefetch mod` is modproxy's default; the tests' helper turns
+    // prefetch off unless asked, so ask.
+    let mut args = vec!["--upstream", upstream, "--sumdb", REF_SUMDB];
+    let extra = std::env::var("BENCH_ARGS").unwrap_or_default();
+    if !extra.contains("--prefetch") {
+        args.extend(["--prefetch", "mod"]);
+    }
+    args.extend(extra.split_whitespace());
+    let proxy = Modproxy::start(data.path(), &args);
+    let before = cpu_seconds(proxy.pid());
+    let seconds = download(&proxy.url);
+    // The store writes that follow the run count too (and must not
+    // overlap the warm run).
+    std::thread::sleep(Duration::from_millis(500));
+    let (user, system) = cpu_seconds(proxy.pid());
+    // The same again with everything cached: what the extra hop costs
+    // alone, without the fetching, verifying and storing.
+    let warm = download(&proxy.url);
+    if std::env::var_os("BENCH_TRACE").is_some() {
+        // What modproxy did, with timestamps: where the time went.
+        println!("{}", proxy.logs());
+    }
+    let note = format!(
+        "modproxy CPU {:.2}s user, {:.2}s system; all cached: {warm:.2}s",
+        user - before.0,
+        system - before.1
+    );
+    (seconds, note)
+}
+
+/// Min, median and max of `after[i] / before[i]`.
+fn ratios(before: &[f64], after: &[f64]) -> (f64, f64, f64) {
+    let mut r: Vec<f64> = before.iter().zip(after).map(|(b, a)| a / b).collect();
+    r.sort_by(f64::total_cmp);
+    (r[0], r[r.len() / 2], r[r.len() - 1])
+}
+
+/// nginx as a reverse proxy in front of `upstream`: no verification,
+/// HTTP/1.1 keep-alive to the upstream, with or without a (fresh) disk
+/// cache; one process (no master), so stopping it by its PID stops all
+/// of it.
+struct NginxProxy {
+    child: Child,
+    url: String,
+    dir: TempDir,
+}
+
+impl NginxProxy {
+    fn start(upstream: &str, cache: bool) -> NginxProxy {
+        let dir = TempDir::new("bench-nginx");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let target = upstream.strip_prefix("http://").expect("an http upstream");
+        // `host:port` and the base path with a trailing slash (`/mod/`, `/`).
+        let (host, base) = match target.split_once('/') {
+            Some((host, path)) => (host, format!("/{}/", path.trim_end_matches('/'))),
+            None => (target, "/".to_string()),
+        };
+        let caching = if cache {
+            format!(
+                "proxy_cache_path {}/cache levels=1:2 keys_zone=mods:10m use_temp_path=off;\n\
+                 proxy_cache mods; proxy_cache_valid 200 1h;",
+                dir.path().display()
+            )
+        } else {
+            String::new()
+        };
+        let conf = format!(
+            "master_process off;\n\
+             pid {dir}/nginx.pid;\n\
+             error_log {dir}/error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n\
+               access_log off;\n\
+               client_body_temp_path {dir}; proxy_temp_path {dir};\n\
+               fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir};\n\
+               upstream up {{ server {host}; keepalive 64; }}\n\
+               {caching}\n\
+               server {{\n\
+                 listen 127.0.0.1:{port};\n\
+                 location / {{\n\
+                   proxy_pass http://up{base};\n\
+                   proxy_http_version 1.1;\n\
+                   proxy_set_header Connection \"\";\n\
+                 }}\n\
+               }}\n\
+             }}\n",
+            dir = dir.path().display()
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new("nginx")
+            .args(["-e", "stderr", "-c"])
+            .arg(&conf_path)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start nginx (bench/cold.sh installs it)");
+        let mut bare = NginxProxy {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+        };
+        let listening = until(Duration::from_secs(10), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        if !listening {
+            bare.stop();
+            panic!("nginx did not start listening on port {port}");
+        }
+        bare
+    }
+
+    /// How many files its cache holds.
+    fn stored(&self) -> usize {
+        files_under(&self.dir.path().join("cache")).len()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NginxProxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// One cold `go mod download` (fresh module cache) of a project requiring

@@ -270,6 +270,18 @@ fn verify_reports_and_repairs_a_corrupted_store() {
     let (code, out) = verify(&[]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("BAD") && out.contains("v1.5.2.mod"), "{out}");
+
+    // So does a genuine record under a forged signature of the very tree
+    // head accepted (and stored as the newest) before.
+    let signature = record.rfind('\u{2014}').expect("a signature line");
+    let mut forged = record.into_bytes();
+    let at = forged.len() - 12;
+    assert!(at > signature);
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&lookup, forged).unwrap();
+    let (code, out) = verify(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("BAD") && out.contains("v1.5.2.mod"), "{out}");
 }
 
 #[test]

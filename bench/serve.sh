@@ -51,10 +51,14 @@ http {
 }
 CONF
 nginx -c "$WORK/nginx.conf" -g 'daemon off;' &
-pids+=($!)
+NGINX_PID=$!
+pids+=($NGINX_PID)
+# modproxy as deployed (default prefetch), in front of nginx as its
+# upstream; every request here is a hit, nothing is fetched.
 MODPROXY_LOG=warn "$BIN" serve --listen 127.0.0.1:$MODPROXY_PORT --data "$TREE" \
-  --upstream off --sumdb off --prefetch off > /dev/null &
-pids+=($!)
+  --upstream http://127.0.0.1:$NGINX_PORT --sumdb off > /dev/null &
+MODPROXY_PID=$!
+pids+=($MODPROXY_PID)
 sleep 1
 
 # A wrk script spreading .info/.mod requests over all modules.
@@ -67,17 +71,35 @@ request = function()
 end
 LUA
 
-# run NAME PORT PATH|script -> prints "requests/s bytes/s p99_ms"
+# CPU time (clock ticks) used so far by a server: modproxy's process, or
+# nginx's master and workers.
+cpu_ticks() {
+  local total=0 p stat
+  for p in "$@" $(pgrep -P "$1" || true); do
+    stat=$(cat "/proc/$p/stat")
+    stat=${stat##*) }
+    # utime and stime: fields 14 and 15 of the line, 12 and 13 after ")".
+    set -- $stat
+    total=$((total + ${12} + ${13}))
+  done
+  echo "$total"
+}
+
+# run PORT PATH|small -> prints "requests/s bytes/s p99_ms cpu_us_per_request"
 run() {
-  local port=$1 what=$2 out
+  local port=$1 what=$2 out server before after
+  if [ "$port" = "$NGINX_PORT" ]; then server=$NGINX_PID; else server=$MODPROXY_PID; fi
+  before=$(cpu_ticks "$server")
   if [ "$what" = small ]; then
     out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/small.lua" "http://127.0.0.1:$port")
   else
     out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$port$what")
   fi
-  python3 - "$out" <<'PY'
+  after=$(cpu_ticks "$server")
+  python3 - "$out" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
 t = sys.argv[1]
+cpu_seconds = int(sys.argv[2]) / int(sys.argv[3])
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 m = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", t)
 unit = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}[m.group(2)]
@@ -87,7 +109,8 @@ p99 = float(p.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p.group(2)]
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 if errors:
     sys.exit(f"wrk saw {errors.group(1)} error responses")
-print(rps, bps, p99)
+requests = int(re.search(r"(\d+) requests in", t).group(1))
+print(rps, bps, p99, cpu_seconds / requests * 1e6)
 PY
 }
 
@@ -122,8 +145,12 @@ for name, target, idx, op, goal in rows:
     lo, med, hi = ratios(target, idx)
     ok = med >= goal if op == ">=" else med <= goal
     print(f"{name}: min {lo:.2f} median {med:.2f} max {hi:.2f} (target {op} {goal}) {'MET' if ok else 'NOT MET'}")
+# Server CPU time per small-file request: steadier than throughput on a
+# shared machine (the load generator competes for the same cores).
+cpu = {side: statistics.median(res[f"small,{side},{r}"][3] for r in range(1, rounds + 1)) for side in ("nginx", "modproxy")}
+print(f"cached .info/.mod: server CPU per request: nginx {cpu['nginx']:.1f} us, modproxy {cpu['modproxy']:.1f} us (medians; ratio {cpu['modproxy'] / cpu['nginx']:.2f})")
 for target in ("small", "/example.com/big/@v/v1.0.0.zip"):
     for side in ("nginx", "modproxy"):
         v = res[f"{target},{side},1"]
-        print(f"  round 1 {side:8} {target}: {v[0]:.0f} req/s, {v[1]/2**20:.1f} MiB/s, p99 {v[2]:.2f} ms")
+        print(f"  round 1 {side:8} {target}: {v[0]:.0f} req/s, {v[1]/2**20:.1f} MiB/s, p99 {v[2]:.2f} ms, {v[3]:.1f} us CPU/request")
 PY

@@ -26,7 +26,7 @@ trap cleanup EXIT
 bench/tree.py "$WORK/tree"
 PORT=18083
 MODPROXY_LOG=warn "$BIN" serve --listen 127.0.0.1:$PORT --data "$WORK/tree" \
-  --upstream off --sumdb off --prefetch off > "$WORK/modproxy.log" 2>&1 &
+  --upstream off --sumdb off > "$WORK/modproxy.log" 2>&1 &
 pid=$!
 sleep 1
 

@@ -41,8 +41,9 @@ fn main() {
             &server.url,
             "--sumdb",
             "off",
+            // As deployed: prefetch on.
             "--prefetch",
-            "off",
+            "mod",
         ],
     );
     std::thread::sleep(Duration::from_secs(1));

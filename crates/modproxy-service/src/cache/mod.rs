@@ -11,6 +11,7 @@
 
 mod fetch;
 mod flight;
+mod handled;
 mod health;
 pub(crate) mod hot;
 pub mod lock;
@@ -196,16 +197,19 @@ impl Cache {
     ) -> Result<Answer, (CacheStatus, ServeError)> {
         let key = request.protocol_path();
         let cached_only = cached_only || self.cached_only;
-        if self.prefetch.enabled() {
+        let books = self.prefetch.books(&key, request.endpoint.is_immutable());
+        if books.due {
             self.prefetch.claim(&key, &self.metrics);
         }
         let answer = self.answer(request, &key, cached_only).await;
-        if let Ok(answer) = &answer {
+        if let (Ok(answer), true) = (&answer, books.due) {
             let bytes = match &answer.body {
                 AnswerBody::Bytes(b) => Some(b.clone()),
                 _ => None,
             };
-            self.after_answer(request, bytes);
+            if self.after_answer(request, bytes) {
+                self.prefetch.booked(books);
+            }
         }
         answer
     }

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::fetch::parse_info;
 use super::flight::{self, FlightState, Landed};
+use super::handled::{Handled, Token};
 use super::Cache;
 use crate::metrics::Metrics;
 use crate::request::{Endpoint, ModuleRequest};
@@ -81,6 +82,15 @@ pub(super) struct Prefetcher {
     walked: Mutex<HashSet<String>>,
     /// Files fetched by prefetch that no client has asked for yet.
     unused: Mutex<HashMap<String, Instant>>,
+    /// Immutable files whose answer went through these books already.
+    handled: Handled,
+}
+
+/// Whether an answer goes through the prefetch books, and the token that
+/// notes it did (immutable files only).
+pub(super) struct Books {
+    pub(super) due: bool,
+    token: Option<Token>,
 }
 
 impl Prefetcher {
@@ -93,6 +103,31 @@ impl Prefetcher {
             seen: Mutex::default(),
             walked: Mutex::default(),
             unused: Mutex::default(),
+            handled: Handled::new(),
+        }
+    }
+
+    /// Whether the answer for `key` goes through the books: prefetch is
+    /// on and, for an immutable file, it has not since the books last
+    /// changed in a way that matters to it (see [`Handled`]).
+    pub(super) fn books(&self, key: &str, immutable: bool) -> Books {
+        if !self.enabled() {
+            return Books {
+                due: false,
+                token: None,
+            };
+        }
+        let token = immutable.then(|| self.handled.token(key));
+        Books {
+            due: token.is_none_or(|t| !self.handled.contains(t)),
+            token,
+        }
+    }
+
+    /// The answer went through the books.
+    pub(super) fn booked(&self, books: Books) {
+        if let Some(token) = books.token {
+            self.handled.insert(token);
         }
     }
 
@@ -117,6 +152,8 @@ impl Prefetcher {
             Metrics::inc(&metrics.prefetch_wasted);
         }
         unused.insert(key.to_string(), now);
+        // The next client to ask for it must claim it.
+        self.handled.forget_all();
     }
 
     fn forget_fetched(&self, key: &str) {
@@ -134,7 +171,7 @@ impl Prefetcher {
             return;
         }
         let id = Job::id(&module, version, want);
-        if !remember(&self.seen, id.clone()) {
+        if !self.remember(&self.seen, id.clone()) {
             return;
         }
         let job = Job {
@@ -152,7 +189,10 @@ impl Prefetcher {
 
     /// Notes `module`@`version` as part of a module graph being walked.
     fn walk(&self, module: &str, version: &str) {
-        remember(&self.walked, format!("{module}@{version}"));
+        if self.remember(&self.walked, format!("{module}@{version}")) {
+            // Its `.info`, asked before, now also means its zip.
+            self.handled.forget_all();
+        }
     }
 
     /// Whether the zip of `module`@`version` is due with its `.info`: in
@@ -167,6 +207,19 @@ impl Prefetcher {
     fn unsee(&self, id: &str) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         seen.remove(id);
+        // The next answer naming it schedules it again.
+        self.handled.forget_all();
+    }
+
+    /// Adds `id` to a set bounded at [`SEEN_LIMIT`] (past it, the set
+    /// starts over, and so do the books); whether it was new.
+    fn remember(&self, set: &Mutex<HashSet<String>>, id: String) -> bool {
+        let mut set = set.lock().unwrap_or_else(|p| p.into_inner());
+        if set.len() >= SEEN_LIMIT {
+            set.clear();
+            self.handled.forget_all();
+        }
+        set.insert(id)
     }
 }
 
@@ -211,14 +264,31 @@ impl Cache {
     /// asks every module's `.info` one after the other before it downloads
     /// their zips two at a time, so the zips are fetched while it is still
     /// listing.
-    pub(super) fn after_answer(self: &Arc<Self>, request: &ModuleRequest, answer: Option<Bytes>) {
-        if !self.prefetch.enabled() {
-            return;
-        }
+    ///
+    /// Nothing is scheduled while every upstream proxy of the module is
+    /// skipped by its circuit breaker (each hit would queue a job that is
+    /// dropped at once). Whether the books are done with this answer: false
+    /// when the same answer again must look once more (an upstream was
+    /// down).
+    pub(super) fn after_answer(
+        self: &Arc<Self>,
+        request: &ModuleRequest,
+        answer: Option<Bytes>,
+    ) -> bool {
         let module = &request.module;
+        let healthy = match self.upstreams.proxy_health(module) {
+            // Fetched directly or not at all: nothing to prefetch, ever.
+            None => return true,
+            Some(healthy) => healthy,
+        };
+        if let Endpoint::Mod(version) = &request.endpoint {
+            self.prefetch.walk(module.as_str(), version);
+        }
+        if !healthy {
+            return false;
+        }
         match &request.endpoint {
             Endpoint::Mod(version) => {
-                self.prefetch.walk(module.as_str(), version);
                 self.prefetch
                     .schedule(module.as_str(), version, 0, Want::Walked, &self.metrics);
             }
@@ -262,6 +332,7 @@ impl Cache {
             }
             Endpoint::Zip(_) => {}
         }
+        true
     }
 
     /// Makes sure the files of one module version are stored (fetching
@@ -389,16 +460,6 @@ impl Cache {
             None => Ok(None),
         }
     }
-}
-
-/// Adds `id` to a set bounded at [`SEEN_LIMIT`] (past it, the set starts
-/// over); whether it was new.
-fn remember(set: &Mutex<HashSet<String>>, id: String) -> bool {
-    let mut set = set.lock().unwrap_or_else(|p| p.into_inner());
-    if set.len() >= SEEN_LIMIT {
-        set.clear();
-    }
-    set.insert(id)
 }
 
 /// The version the go command's `latest` query picks from a version list:

@@ -165,14 +165,22 @@ impl Upstreams {
     /// Whether some proxy of `module`'s chain is not being skipped by its
     /// circuit breaker (background work waits for a healthy upstream).
     pub fn healthy_for(&self, module: &ModulePath) -> bool {
+        self.proxy_health(module) == Some(true)
+    }
+
+    /// [`Upstreams::healthy_for`], or `None` when `module`'s chain has no
+    /// proxy at all (`off`, `direct` only).
+    pub fn proxy_health(&self, module: &ModulePath) -> Option<bool> {
+        let mut health = None;
         for (source, _) in &self.chain_for(module).entries {
             match source {
-                Source::Proxy(p) if !p.is_skipped() => return true,
-                Source::Proxy(_) | Source::Direct => continue,
+                Source::Proxy(p) if !p.is_skipped() => return Some(true),
+                Source::Proxy(_) => health = Some(false),
+                Source::Direct => continue,
                 Source::Off => break,
             }
         }
-        false
+        health
     }
 
     /// Fetches the protocol file `path` of `module` along its chain.

@@ -110,11 +110,22 @@ fn a_clients_info_request_in_a_walked_graph_starts_the_fetch_of_its_zip() {
     ));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(counted.count("/example.com/g3/@v/v1.0.0.zip"), 0);
+    // So does g2's, asked before its graph is walked, and again once
+    // everything it started has landed (an answer the prefetch books have
+    // seen: hits like it skip them).
+    get("g2/@v/v1.0.0.info");
+    assert!(appears_blocking(
+        &data.path().join("example.com/g2/@v/v1.0.0.mod"),
+        Duration::from_secs(20)
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    get("g2/@v/v1.0.0.info");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(counted.count("/example.com/g2/@v/v1.0.0.zip"), 0);
 
     // `go mod download` walks the graph (every `.mod`), then asks every
     // module's `.info`, then fetches the zips: the `.info` answer starts
-    // the zip's fetch.
-    get("g1/@v/v1.0.0.mod");
+    // the zip's fetch, also when that `.info` was asked before the walk.
     get("g2/@v/v1.0.0.mod");
     get("g2/@v/v1.0.0.info");
     let zip = data.path().join("example.com/g2/@v/v1.0.0.zip");
@@ -123,4 +134,59 @@ fn a_clients_info_request_in_a_walked_graph_starts_the_fetch_of_its_zip() {
     assert_eq!(counted.count("/example.com/g2/@v/v1.0.0.zip"), 1);
     let text = get_text(&format!("{}/metrics", proxy.url));
     assert!(metric(&text, "prefetch_used_total") >= 1, "{text}");
+}
+
+#[test]
+fn hits_while_the_upstream_is_skipped_prefetch_nothing_until_it_is_back() {
+    let modules = TempDir::new("modules");
+    write_module_tree(modules.path(), 2, 2); // g1 requires g2 and g3
+    let upstream = RefProxy::start_in(modules.path());
+    let faulty = FaultServer::start(&upstream.url);
+    // g1's go.mod is stored already: asking for it is a hit.
+    let data = TempDir::new("data");
+    let gomod = get_text(&format!("{}/example.com/g1/@v/v1.0.0.mod", upstream.url));
+    let dir = data.path().join("example.com/g1/@v");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("v1.0.0.mod"), gomod).unwrap();
+    let proxy = Modproxy::behind(
+        &faulty.url,
+        data.path(),
+        &[
+            "--prefetch",
+            "mod",
+            "--breaker-threshold",
+            "1",
+            "--breaker-cooldown",
+            "2s",
+        ],
+    );
+    let g1_mod = format!("{}/example.com/g1/@v/v1.0.0.mod", proxy.url);
+    let requirement = data.path().join("example.com/g2/@v/v1.0.0.mod");
+
+    // The upstream fails a miss: its breaker opens.
+    faulty.set_mode(Mode::Status(502));
+    let (status, _, _) = get_cached(&format!("{}/example.com/g9/@v/v1.0.0.info", proxy.url));
+    assert_eq!(status, 502);
+    let failed = faulty.total();
+
+    // Hits go on while it is skipped, and start no prefetch.
+    faulty.set_mode(Mode::Forward);
+    for _ in 0..3 {
+        assert_eq!(get_cached(&g1_mod).1, "HIT");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(faulty.total(), failed, "a skipped upstream was asked");
+    assert!(!requirement.exists());
+
+    // Once the cool-down is over and the upstream answers again (a client
+    // miss probes it), the same hit prefetches g1's requirements after all.
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, _, _) = get_cached(&format!("{}/example.com/g9/@v/v1.0.0.info", proxy.url));
+    assert_eq!(status, 404);
+    assert_eq!(get_cached(&g1_mod).1, "HIT");
+    assert!(
+        appears_blocking(&requirement, Duration::from_secs(20)),
+        "{}",
+        proxy.logs()
+    );
 }

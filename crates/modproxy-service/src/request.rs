@@ -108,10 +108,14 @@ impl fmt::Display for ModuleRequest {
 /// Where a request path leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// A module file; `cached_only` when asked under `/cached-only/`.
+    /// A module file; `cached_only` when asked under `/cached-only/`;
+    /// `key` is the path asked, the request's
+    /// [`protocol_path`](ModuleRequest::protocol_path) (escaping is one to
+    /// one), without building it again.
     Module {
         request: ModuleRequest,
         cached_only: bool,
+        key: String,
     },
     /// `/sumdb/$name/…`: the rest of the path after `sumdb/`.
     SumDb(String),
@@ -140,14 +144,16 @@ impl Route {
         if let Some(rest) = path.strip_prefix("sumdb/") {
             return Ok(Route::SumDb(rest.to_string()));
         }
-        let (cached_only, path) = match path.strip_prefix("cached-only/") {
-            Some(rest) => (true, rest),
-            None => (false, path),
+        let (cached_only, key) = match path.strip_prefix("cached-only/") {
+            Some(rest) => (true, rest.to_string()),
+            None => (false, decoded),
         };
-        let request = parse_module_request(path)?;
+        let request = parse_module_request(&key)?;
+        debug_assert_eq!(key, request.protocol_path());
         Ok(Route::Module {
             request,
             cached_only,
+            key,
         })
     }
 }
@@ -276,7 +282,8 @@ mod tests {
             Route::parse("cached-only/rsc.io/quote/@v/list").unwrap(),
             Route::Module {
                 request: module("rsc.io/quote/@v/list"),
-                cached_only: true
+                cached_only: true,
+                key: "rsc.io/quote/@v/list".into(),
             }
         );
         assert_eq!(

@@ -189,13 +189,14 @@ impl Cache {
         }
     }
 
-    /// Answers one module file request.
+    /// Answers one module file request; `key` is its
+    /// [`protocol_path`](ModuleRequest::protocol_path).
     pub async fn get(
         self: &Arc<Self>,
         request: &ModuleRequest,
+        key: String,
         cached_only: bool,
     ) -> Result<Answer, (CacheStatus, ServeError)> {
-        let key = request.protocol_path();
         let cached_only = cached_only || self.cached_only;
         let books = self.prefetch.books(&key, request.endpoint.is_immutable());
         if books.due {

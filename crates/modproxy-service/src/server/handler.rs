@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::header::{
-    HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+    HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+    LOCATION, WARNING, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
 };
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -20,6 +21,9 @@ use crate::metrics::{endpoint_of, Metrics};
 use crate::request::{percent_decode, Endpoint, ModuleRequest, Route};
 use crate::store::Store;
 use crate::upstream::Upstreams;
+
+const X_CACHE_STATUS: HeaderName = HeaderName::from_static("x-cache-status");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Everything a request needs, shared by all connections.
 pub struct Handler {
@@ -123,19 +127,16 @@ impl Handler {
         let started = Instant::now();
         let id = self.request_ids.next();
         let method = req.method().clone();
-        let path = req.uri().path().to_string();
-        let query = req.uri().query().unwrap_or("").to_string();
+        let path = req.uri().path();
+        let query = req.uri().query().unwrap_or("");
         let outcome = self
-            .route(&method, &path, &query, req.headers().get(AUTHORIZATION))
+            .route(&method, path, query, req.headers().get(AUTHORIZATION))
             .await;
 
         let status = outcome.status;
         let outcome_challenge = outcome.challenge;
         let location = outcome.location.clone();
-        let endpoint = endpoint_of(
-            path.strip_prefix(self.path_prefix.as_str())
-                .unwrap_or(&path),
-        );
+        let endpoint = endpoint_of(path.strip_prefix(self.path_prefix.as_str()).unwrap_or(path));
         let cache_label = (outcome.cache != CacheStatus::Bypass).then(|| outcome.cache.as_str());
         // Bytes served: bodies sent, not HEAD answers' announced lengths.
         let sent = outcome.length.filter(|_| method != Method::HEAD);
@@ -164,10 +165,10 @@ impl Handler {
         if let Some(n) = outcome.length {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
         }
-        headers.insert("x-cache-status", HeaderValue::from_static(cache));
+        headers.insert(X_CACHE_STATUS, HeaderValue::from_static(cache));
         if outcome.cache == CacheStatus::Stale {
             headers.insert(
-                "warning",
+                WARNING,
                 HeaderValue::from_static("110 modproxy \"Response is Stale\""),
             );
         }
@@ -178,16 +179,13 @@ impl Handler {
             );
         }
         if let Ok(v) = HeaderValue::from_str(&id) {
-            headers.insert("x-request-id", v);
+            headers.insert(X_REQUEST_ID, v);
         }
-        headers.insert(
-            "x-content-type-options",
-            HeaderValue::from_static("nosniff"),
-        );
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
         if outcome.content_type.starts_with("text/html") {
             // The dashboard is one self-contained page: nothing from elsewhere.
             headers.insert(
-                "content-security-policy",
+                CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static(
                     "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
                 ),
@@ -264,18 +262,19 @@ impl Handler {
             Ok(Route::Module {
                 request,
                 cached_only,
+                key,
             }) => {
                 if let Err(denied) = allowed(request.module.as_str()) {
                     return Outcome::denied(denied);
                 }
-                self.module(&request, cached_only).await
+                self.module(&request, key, cached_only).await
             }
         }
     }
 
-    async fn module(&self, request: &ModuleRequest, cached_only: bool) -> Outcome {
+    async fn module(&self, request: &ModuleRequest, key: String, cached_only: bool) -> Outcome {
         self.activity.requested(request.module.as_str());
-        match self.cache.get(request, cached_only).await {
+        match self.cache.get(request, key, cached_only).await {
             Ok(answer) => Outcome {
                 status: StatusCode::OK,
                 cache: answer.status,
@@ -402,9 +401,25 @@ impl RequestIds {
         }
     }
 
+    /// `PREFIX-N`: the prefix in 8 hex digits, the counter in at least 6
+    /// decimal ones (built by hand: this runs for every request).
     fn next(&self) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}-{n:06}", self.prefix)
+        let mut digits = [b'0'; 20];
+        let (mut rest, mut start) = (n, digits.len());
+        while rest > 0 || digits.len() - start < 6 {
+            start -= 1;
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        let mut id = String::with_capacity(9 + digits.len() - start);
+        for shift in (0..8).rev() {
+            let nibble = (self.prefix >> (shift * 4)) & 0xf;
+            id.push(char::from_digit(nibble, 16).unwrap_or('0'));
+        }
+        id.push('-');
+        id.extend(digits[start..].iter().map(|&d| char::from(d)));
+        id
     }
 }
 
@@ -422,4 +437,23 @@ fn humantime_now() -> String {
         .map_or(0, |d| d.as_secs());
     let day = secs % 86_400;
     format!("{:02}:{:02}:{:02}Z", day / 3600, day % 3600 / 60, day % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_the_prefix_in_hex_and_a_counter() {
+        let ids = RequestIds {
+            prefix: 0x0a1b_2c3d,
+            counter: AtomicU64::new(1),
+        };
+        assert_eq!(ids.next(), "0a1b2c3d-000001");
+        assert_eq!(ids.next(), "0a1b2c3d-000002");
+        for n in [999_999, 1_000_000, u64::MAX] {
+            ids.counter.store(n, Ordering::Relaxed);
+            assert_eq!(ids.next(), format!("0a1b2c3d-{n:06}"));
+        }
+    }
 }

@@ -375,11 +375,18 @@ impl Cache {
         }
         // The go.mod as the flight landed it (it may not be in the store
         // yet: answers go out before the store write), else as stored.
+        // A job any of whose fetches failed (an upstream down, or skipped
+        // while its breaker probes) is forgotten at the end, so the next
+        // answer naming it schedules it again.
+        let mut failed = false;
         let gomod = match gomod {
             Some(flight) => match self.prefetched(flight).await {
                 Some(Landed::Bytes(bytes)) => Some(bytes),
                 Some(_) => self.read_small(&gomod_key).await.ok().flatten(),
-                None => None,
+                None => {
+                    failed = true;
+                    None
+                }
             },
             None => self.read_small(&gomod_key).await.ok().flatten(),
         };
@@ -412,7 +419,11 @@ impl Cache {
             }
         }
         for flight in others {
-            self.prefetched(flight).await;
+            failed |= self.prefetched(flight).await.is_none();
+        }
+        if failed {
+            self.prefetch
+                .unsee(&Job::id(&job.module, &job.version, job.want));
         }
     }
 

@@ -136,57 +136,119 @@ fn a_clients_info_request_in_a_walked_graph_starts_the_fetch_of_its_zip() {
     assert!(metric(&text, "prefetch_used_total") >= 1, "{text}");
 }
 
-#[test]
-fn hits_while_the_upstream_is_skipped_prefetch_nothing_until_it_is_back() {
-    let modules = TempDir::new("modules");
-    write_module_tree(modules.path(), 2, 2); // g1 requires g2 and g3
-    let upstream = RefProxy::start_in(modules.path());
-    let faulty = FaultServer::start(&upstream.url);
-    // g1's go.mod is stored already: asking for it is a hit.
-    let data = TempDir::new("data");
-    let gomod = get_text(&format!("{}/example.com/g1/@v/v1.0.0.mod", upstream.url));
-    let dir = data.path().join("example.com/g1/@v");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("v1.0.0.mod"), gomod).unwrap();
-    let proxy = Modproxy::behind(
-        &faulty.url,
-        data.path(),
-        &[
+/// A three-module graph (g1 requires g2 and g3) behind a fault server,
+/// g1's go.mod already stored (asking for it is a hit), and modproxy with
+/// prefetch on and a breaker that opens on the first failed fetch, after
+/// one outage: the breaker is open for `cooldown`.
+struct AfterOutage {
+    proxy: Modproxy,
+    faulty: FaultServer,
+    data: TempDir,
+    _upstream: RefProxy,
+    _modules: TempDir,
+}
+
+impl AfterOutage {
+    fn start(cooldown: &str) -> AfterOutage {
+        let modules = TempDir::new("modules");
+        write_module_tree(modules.path(), 2, 2);
+        let upstream = RefProxy::start_in(modules.path());
+        let faulty = FaultServer::start(&upstream.url);
+        let data = TempDir::new("data");
+        let gomod = get_text(&format!("{}/example.com/g1/@v/v1.0.0.mod", upstream.url));
+        let dir = data.path().join("example.com/g1/@v");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("v1.0.0.mod"), gomod).unwrap();
+        let args = [
             "--prefetch",
             "mod",
             "--breaker-threshold",
             "1",
             "--breaker-cooldown",
-            "2s",
-        ],
-    );
-    let g1_mod = format!("{}/example.com/g1/@v/v1.0.0.mod", proxy.url);
-    let requirement = data.path().join("example.com/g2/@v/v1.0.0.mod");
+            cooldown,
+        ];
+        let proxy = Modproxy::behind(&faulty.url, data.path(), &args);
+        let outage = AfterOutage {
+            proxy,
+            faulty,
+            data,
+            _upstream: upstream,
+            _modules: modules,
+        };
+        // The upstream fails a miss: its breaker opens.
+        outage.faulty.set_mode(Mode::Status(502));
+        assert_eq!(outage.get("g9/@v/v1.0.0.info").0, 502);
+        outage.faulty.set_mode(Mode::Forward);
+        outage
+    }
 
-    // The upstream fails a miss: its breaker opens.
-    faulty.set_mode(Mode::Status(502));
-    let (status, _, _) = get_cached(&format!("{}/example.com/g9/@v/v1.0.0.info", proxy.url));
-    assert_eq!(status, 502);
-    let failed = faulty.total();
+    /// Status and cache status of `example.com/{path}` through modproxy.
+    fn get(&self, path: &str) -> (u16, String) {
+        let (status, cache, _) = get_cached(&format!("{}/example.com/{path}", self.proxy.url));
+        (status, cache)
+    }
+
+    /// Waits (up to 20 s) for `example.com/{path}` to be stored.
+    fn stored(&self, path: &str) -> bool {
+        let file = self.data.path().join(format!("example.com/{path}"));
+        appears_blocking(&file, Duration::from_secs(20))
+    }
+}
+
+#[test]
+fn hits_while_the_upstream_is_skipped_prefetch_nothing_until_it_is_back() {
+    let outage = AfterOutage::start("2s");
+    let failed = outage.faulty.total();
 
     // Hits go on while it is skipped, and start no prefetch.
-    faulty.set_mode(Mode::Forward);
     for _ in 0..3 {
-        assert_eq!(get_cached(&g1_mod).1, "HIT");
+        assert_eq!(outage.get("g1/@v/v1.0.0.mod").1, "HIT");
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(faulty.total(), failed, "a skipped upstream was asked");
-    assert!(!requirement.exists());
+    assert_eq!(
+        outage.faulty.total(),
+        failed,
+        "a skipped upstream was asked"
+    );
+    assert!(!outage
+        .data
+        .path()
+        .join("example.com/g2/@v/v1.0.0.mod")
+        .exists());
 
     // Once the cool-down is over and the upstream answers again (a client
     // miss probes it), the same hit prefetches g1's requirements after all.
     std::thread::sleep(Duration::from_secs(2));
-    let (status, _, _) = get_cached(&format!("{}/example.com/g9/@v/v1.0.0.info", proxy.url));
-    assert_eq!(status, 404);
-    assert_eq!(get_cached(&g1_mod).1, "HIT");
+    assert_eq!(outage.get("g9/@v/v1.0.0.info").0, 404);
+    assert_eq!(outage.get("g1/@v/v1.0.0.mod").1, "HIT");
+    assert!(outage.stored("g2/@v/v1.0.0.mod"), "{}", outage.proxy.logs());
+}
+
+#[test]
+fn prefetches_that_fail_during_the_breakers_probe_are_tried_again() {
+    let outage = AfterOutage::start("1s");
+    // After the cool-down, a hit of g1's go.mod prefetches g1's `.info`
+    // (the breaker's one probe, slow here) and its requirements, which
+    // the breaker skips while the probe is out: those prefetches fail.
+    std::thread::sleep(Duration::from_millis(1200));
+    outage
+        .faulty
+        .set_mode(Mode::Delay(Duration::from_millis(800)));
+    assert_eq!(outage.get("g1/@v/v1.0.0.mod").1, "HIT");
+    assert!(outage.stored("g1/@v/v1.0.0.info"));
+    outage.faulty.set_mode(Mode::Forward);
+    assert!(!outage
+        .data
+        .path()
+        .join("example.com/g2/@v/v1.0.0.mod")
+        .exists());
+
+    // The go command then asks for g2's go.mod itself: a miss, and the
+    // walk reaches g2 again, so its `.info` is prefetched after all.
+    assert_eq!(outage.get("g2/@v/v1.0.0.mod").0, 200);
     assert!(
-        appears_blocking(&requirement, Duration::from_secs(20)),
+        outage.stored("g2/@v/v1.0.0.info"),
         "{}",
-        proxy.logs()
+        outage.proxy.logs()
     );
 }

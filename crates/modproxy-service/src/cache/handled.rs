@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Slots (8 bytes each), direct-mapped by the key's hash.
 const SLOTS: usize = 8192;
-/// Low bits of a slot: the generation; the rest: the key's hash.
+/// Low bits of a slot: the generation (1 to this, cycling; every slot is
+/// cleared when the cycle starts over, so an old entry never matches
+/// again); the rest: the key's hash.
 const GENERATION: u64 = (1 << 24) - 1;
 
 pub(super) struct Handled {
@@ -36,8 +38,7 @@ impl Handled {
     pub(super) fn new() -> Handled {
         Handled {
             slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
-            // Starts at 1: an empty slot (0) never matches.
-            generation: AtomicU64::new(1),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -47,10 +48,11 @@ impl Handled {
         let mut h = DefaultHasher::new();
         key.hash(&mut h);
         let hash = h.finish();
-        let generation = self.generation.load(Ordering::Acquire) & GENERATION;
+        // 1 or more: an empty slot (0) never matches.
+        let generation = 1 + self.generation.load(Ordering::Acquire) % GENERATION;
         Token {
             slot: hash as usize % SLOTS,
-            value: (hash & !GENERATION) | generation.max(1),
+            value: (hash & !GENERATION) | generation,
         }
     }
 
@@ -66,7 +68,14 @@ impl Handled {
 
     /// Every key goes through the books again.
     pub(super) fn forget_all(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        if generation.is_multiple_of(GENERATION) {
+            // The cycle starts over: entries of its first generation
+            // must not match again.
+            for slot in &self.slots {
+                slot.store(0, Ordering::Release);
+            }
+        }
     }
 }
 
@@ -91,5 +100,22 @@ mod tests {
         assert!(!handled.contains(handled.token("example.com/a/@v/v1.0.0.mod")));
         handled.insert(old);
         assert!(!handled.contains(handled.token("example.com/b/@v/v1.0.0.mod")));
+    }
+
+    #[test]
+    fn an_entry_does_not_match_again_when_the_generations_cycle() {
+        let handled = Handled::new();
+        handled.generation.store(5, Ordering::Relaxed);
+        let key = "example.com/a/@v/v1.0.0.info";
+        handled.insert(handled.token(key));
+        assert!(handled.contains(handled.token(key)));
+        // Resets up to the end of the cycle, then one more: all cleared.
+        handled.generation.store(GENERATION - 1, Ordering::Relaxed);
+        handled.forget_all();
+        // A whole cycle after the entry was made, its token is the same
+        // again, and still nothing matches.
+        handled.generation.store(GENERATION + 5, Ordering::Relaxed);
+        assert_eq!(handled.token(key).value & GENERATION, 6);
+        assert!(!handled.contains(handled.token(key)));
     }
 }

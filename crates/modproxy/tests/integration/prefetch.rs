@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::fault::{FaultServer, Mode};
 use crate::util::{
-    appears_blocking, files_under, get_cached, get_text, hello_module, module_tree_project,
+    appears_blocking, files_under, get_cached, get_text, hello_module, module_tree_project, until,
     write_module_tree, GoEnv, Modproxy, RefProxy, TempDir,
 };
 
@@ -134,6 +134,17 @@ fn a_clients_info_request_in_a_walked_graph_starts_the_fetch_of_its_zip() {
     assert_eq!(counted.count("/example.com/g2/@v/v1.0.0.zip"), 1);
     let text = get_text(&format!("{}/metrics", proxy.url));
     assert!(metric(&text, "prefetch_used_total") >= 1, "{text}");
+
+    // A walk reaching a module through another's go.mod (g1 requires g3;
+    // prefetch walks it once g1's go.mod is in) counts too: g3's `.info`,
+    // asked twice before, starts its zip once that walk is done.
+    get("g1/@v/v1.0.0.mod");
+    let zip = data.path().join("example.com/g3/@v/v1.0.0.zip");
+    let zip_started = until(Duration::from_secs(20), || {
+        get("g3/@v/v1.0.0.info");
+        zip.exists()
+    });
+    assert!(zip_started);
 }
 
 /// A three-module graph (g1 requires g2 and g3) behind a fault server,

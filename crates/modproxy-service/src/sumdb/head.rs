@@ -19,16 +19,21 @@ impl SumDb {
     /// proof runs against a snapshot, and the install retries if the
     /// snapshot moved meanwhile.
     pub async fn merge_latest(self: &Arc<Self>, note: &[u8]) -> Result<Tree, SumDbError> {
-        let (current, current_note) = self.current_latest().await?;
-        let tree = if !note.is_empty() && note == current_note {
+        let first = self.current_latest().await?;
+        let tree = if !note.is_empty() && note == first.1 {
             // Byte for byte the note accepted: its signature was checked
             // then (most lookup answers carry the same head).
-            current
+            first.0
         } else {
             open_tree_note(note, &self.key).map_err(SumDbError::Invalid)?
         };
+        // The snapshot taken above, then a fresh one on every retry.
+        let mut snapshot = Some(first);
         loop {
-            let (current, current_note) = self.current_latest().await?;
+            let (current, current_note) = match snapshot.take() {
+                Some(s) => s,
+                None => self.current_latest().await?,
+            };
             if tree == current {
                 // The tree head already accepted: nothing to prove.
                 if self.unsaved.swap(false, Ordering::SeqCst) {

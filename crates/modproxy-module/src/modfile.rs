@@ -39,6 +39,8 @@ pub struct GoMod {
     pub module: Option<String>,
     /// The `go` line (`1.21`, `1.22.3`), if any.
     pub go: Option<String>,
+    /// The `toolchain` line (`go1.22.0`, `default`), if any.
+    pub toolchain: Option<String>,
     pub require: Vec<Require>,
     pub replace: Vec<Replace>,
     pub exclude: Vec<(String, String)>,
@@ -50,6 +52,10 @@ pub struct GoWork {
     /// Directories of the workspace's modules, as written.
     pub uses: Vec<String>,
     pub replace: Vec<Replace>,
+    /// The `go` and `toolchain` lines: in a workspace they, not the
+    /// modules' own, decide the toolchain.
+    pub go: Option<String>,
+    pub toolchain: Option<String>,
 }
 
 impl GoMod {
@@ -61,6 +67,7 @@ impl GoMod {
         for d in directives(data) {
             match (d.verb.as_str(), d.args.as_slice()) {
                 ("go", [version]) => out.go = Some(version.clone()),
+                ("toolchain", [name]) => out.toolchain = Some(name.clone()),
                 ("require", [path, version]) => out.require.push(Require {
                     path: path.clone(),
                     version: version.clone(),
@@ -88,11 +95,92 @@ impl GoWork {
         for d in directives(data) {
             match (d.verb.as_str(), d.args.as_slice()) {
                 ("use", [dir]) => out.uses.push(dir.clone()),
+                ("go", [version]) => out.go = Some(version.clone()),
+                ("toolchain", [name]) => out.toolchain = Some(name.clone()),
                 ("replace", args) => out.replace.extend(replace(args)),
                 _ => {}
             }
         }
         out
+    }
+}
+
+/// The toolchain (`go1.22.0`) a go command of version `local` (`1.21.4`)
+/// switches to for a go.mod or go.work with these `go` and `toolchain`
+/// lines, as `toolchain.Select` in cmd/go picks it: the `toolchain` line
+/// if newer than `local`, then the `go` line if newer still (`go` + that
+/// version, `.0` added to a language version like `1.22`). `None` when no
+/// switch happens, for `toolchain default`, for a name that is not a Go
+/// release (`go1.22.0-custom` cannot be downloaded), and below go1.21 (no
+/// toolchain module exists below it).
+pub fn switch_toolchain(local: &str, go: Option<&str>, toolchain: Option<&str>) -> Option<String> {
+    if toolchain == Some("default") {
+        // Only ever the go command's own toolchain, whatever the go line.
+        return None;
+    }
+    let mut min = GoVersion::parse(local)?;
+    let mut target = None;
+    let from_line = toolchain.and_then(|t| t.strip_prefix("go"));
+    if let Some((t, v)) = from_line.and_then(|t| Some((t, GoVersion::parse(t)?))) {
+        if v > min {
+            (target, min) = (Some(t.to_string()), v);
+        }
+    }
+    if let Some((g, v)) = go.and_then(|g| Some((g, GoVersion::parse(g)?))) {
+        if v > min {
+            let lang = v.is_lang() && go_at_least(g, 1, 21);
+            target = Some(if lang {
+                format!("{g}.0")
+            } else {
+                g.to_string()
+            });
+        }
+    }
+    let target = target?;
+    (GoVersion::parse(&target)? >= GoVersion::parse("1.21")?).then(|| format!("go{target}"))
+}
+
+/// A Go version (`1.21`, `1.21rc2`, `1.21.3`) ordered as `gover.Compare`:
+/// a language version before its prereleases, those before its releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct GoVersion {
+    major: u64,
+    minor: u64,
+    /// 0: language version, 1: beta, 2: rc, 3: release.
+    kind: u8,
+    /// The beta/rc number, or the patch of a release.
+    n: u64,
+}
+
+impl GoVersion {
+    fn parse(v: &str) -> Option<GoVersion> {
+        let number = |s: &str| s.parse::<u64>().ok().filter(|_| !s.starts_with('+'));
+        let (major, rest) = v.split_once('.')?;
+        let major = number(major)?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (minor, tail) = rest.split_at(digits);
+        let minor = number(minor)?;
+        let (kind, n) = if tail.is_empty() {
+            (0, 0)
+        } else if let Some(patch) = tail.strip_prefix('.') {
+            (3, number(patch)?)
+        } else if let Some(rc) = tail.strip_prefix("rc") {
+            (2, number(rc)?)
+        } else {
+            (1, number(tail.strip_prefix("beta")?)?)
+        };
+        Some(GoVersion {
+            major,
+            minor,
+            kind,
+            n,
+        })
+    }
+
+    fn is_lang(&self) -> bool {
+        self.kind == 0
     }
 }
 
@@ -324,5 +412,40 @@ retract v1.0.1
         let m = GoMod::parse(b"module m\nrequire \"unterminated v1.0.0\nrequire ok.example/x v1.0.0\nrequire onlypath\n");
         assert_eq!(m.require.len(), 1);
         assert_eq!(m.require[0].path, "ok.example/x");
+    }
+
+    #[test]
+    fn the_toolchain_a_go_command_switches_to() {
+        let cases = [
+            // (local go, go line, toolchain line, switched to)
+            ("1.0", Some("1.21"), Some("go1.22.0"), Some("go1.22.0")),
+            ("1.0", Some("1.22.3"), Some("go1.22.0"), Some("go1.22.3")),
+            ("1.0", Some("1.22"), None, Some("go1.22.0")),
+            ("1.0", Some("1.23rc1"), None, Some("go1.23rc1")),
+            ("1.0", Some("1.23rc1"), Some("go1.23.1"), Some("go1.23.1")),
+            ("1.0", Some("1.22.0"), Some("go1.22rc1"), Some("go1.22.0")),
+            ("1.0", Some("1.16"), None, None),
+            ("1.0", Some("1.20"), Some("go1.20.5"), None),
+            ("1.0", Some("1.22"), Some("default"), None),
+            ("1.0", None, Some("go1.22.0-custom"), None),
+            ("1.0", None, None, None),
+            ("1.27.3", Some("1.22"), Some("go1.22.0"), None),
+            ("1.27.3", Some("1.30"), Some("go1.22.0"), Some("go1.30.0")),
+            ("1.22.1", Some("1.22.0"), Some("go1.22.4"), Some("go1.22.4")),
+        ];
+        for (local, go, toolchain, want) in cases {
+            assert_eq!(
+                switch_toolchain(local, go, toolchain).as_deref(),
+                want,
+                "go {local} with go {go:?} toolchain {toolchain:?}"
+            );
+        }
+        let gomod = GoMod::parse(b"module m\n\ngo 1.21\n\ntoolchain go1.22.0\n");
+        assert_eq!(gomod.toolchain.as_deref(), Some("go1.22.0"));
+        let work = GoWork::parse(b"go 1.22\ntoolchain go1.23.0\nuse ./a\n");
+        assert_eq!(
+            (work.go.as_deref(), work.toolchain.as_deref()),
+            (Some("1.22"), Some("go1.23.0"))
+        );
     }
 }

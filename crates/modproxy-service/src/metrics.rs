@@ -17,6 +17,21 @@ const STATUSES: [u16; 12] = [200, 400, 401, 403, 404, 405, 410, 500, 502, 503, 5
 /// `X-Cache-Status` values of module file answers.
 const CACHE_STATUSES: [&str; 5] = ["HIT", "MISS", "STALE", "UPDATING", "BYPASS"];
 
+/// What an upstream served that the go command accepts but a stricter
+/// reader might not: served, logged and counted, never refused.
+#[derive(Debug, Clone, Copy)]
+pub enum Anomaly {
+    /// A `.mod` with no `module` line naming its module (toolchain
+    /// modules have none; the go command reads `.mod` files laxly).
+    GoModModuleLine = 0,
+    /// A zip whose own go.mod is not the `.mod` file the checksum
+    /// database vouches for (`+incompatible` versions, hand-made ones).
+    ZipGoModDiffers = 1,
+}
+
+/// [`Anomaly`] label values, in order.
+const ANOMALIES: [&str; 2] = ["gomod_module_line", "zip_gomod_differs"];
+
 /// Upstream time to response headers, in seconds. A cache miss on a LAN
 /// mirror answers in a few ms, proxy.golang.org in 20–300 ms from most
 /// places, a cold fetch by a Go-based proxy in seconds; 10 s is the
@@ -43,6 +58,8 @@ pub struct Metrics {
     /// Module versions evicted to keep the store under its budget.
     pub evictions: AtomicU64,
     pub evicted_bytes: AtomicU64,
+    /// Accepted oddities by [`Anomaly`].
+    anomalies: [AtomicU64; ANOMALIES.len()],
     /// Requests by endpoint × status.
     requests: [[AtomicU64; STATUSES.len()]; ENDPOINTS.len()],
     /// Module file answers by cache status.
@@ -150,6 +167,11 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// One answer served despite `anomaly`.
+    pub fn anomaly(&self, anomaly: Anomaly) {
+        Self::inc(&self.anomalies[anomaly as usize]);
+    }
+
     /// One answered request. `cache` is its `X-Cache-Status` when it was a
     /// module file (or checksum database) answer; `bytes`, the body sent.
     /// Cache results count module files only (the hit ratio operators
@@ -210,6 +232,19 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "modproxy_cache_results_total{{status=\"{status}\"}} {n}"
+            );
+        }
+        header(
+            &mut out,
+            "accepted_anomalies_total",
+            "counter",
+            "Upstream answers the go command accepts that look odd: served, logged, not refused.",
+        );
+        for (i, kind) in ANOMALIES.iter().enumerate() {
+            let n = self.anomalies[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "modproxy_accepted_anomalies_total{{kind=\"{kind}\"}} {n}"
             );
         }
         header(

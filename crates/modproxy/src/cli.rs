@@ -94,8 +94,63 @@ pub struct WarmArgs {
     /// Print the summary as one JSON object
     #[arg(long)]
     pub json: bool,
+    /// Platforms of the toolchain a go.mod's `toolchain`/`go` line makes the
+    /// go command download (`linux/amd64,darwin/arm64`; `none`) [default: this machine's]
+    #[arg(long, value_delimiter = ',', value_parser = platform, value_name = "GOOS/GOARCH")]
+    pub toolchain_platforms: Vec<String>,
+    /// Version of the go command the builds use (`1.22.4`): a go line newer
+    /// than it adds the toolchain that go command switches to [default: the go on PATH]
+    #[arg(long, value_name = "VERSION")]
+    pub go_version: Option<String>,
     #[command(flatten)]
     pub store: ServeArgs,
+}
+
+impl WarmArgs {
+    /// `--toolchain-platforms`, with its default.
+    pub fn platforms(&self) -> Vec<String> {
+        match self.toolchain_platforms.as_slice() {
+            [] => vec![this_platform()],
+            [none] if none == "none" => Vec::new(),
+            list => list.to_vec(),
+        }
+    }
+}
+
+/// `GOOS/GOARCH` of this machine, in Go's names.
+fn this_platform() -> String {
+    let goos = match std::env::consts::OS {
+        "macos" => "darwin",
+        os => os,
+    };
+    let goarch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "386",
+        "aarch64" => "arm64",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+        "powerpc64" => "ppc64",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        "loongarch64" => "loong64",
+        arch => arch,
+    };
+    format!("{goos}/{goarch}")
+}
+
+/// A `GOOS/GOARCH` pair (lower-case letters and digits), or `none`.
+fn platform(s: &str) -> Result<String, String> {
+    let word = |w: &str| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    match s.split_once('/') {
+        Some((os, arch)) if word(os) && word(arch) => Ok(s.to_string()),
+        _ if s == "none" => Ok(s.to_string()),
+        _ => Err(format!(
+            "{s:?} is not GOOS/GOARCH (like linux/amd64) or none"
+        )),
+    }
 }
 
 /// Options of `verify`: the store options of `serve`, and `--repair`.

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use modproxy_module::{gomod, pseudo, semver};
+use modproxy_module::{pseudo, semver};
 
 use super::flight::{FlightState, Landed, Progress, Relay};
 use super::lock::{FetchLocks, Taken, LOCK_TTL};
@@ -184,11 +184,8 @@ impl Cache {
                 d = &mut download => (d?, lookup.await),
                 e = &mut lookup => (download.await?, e),
             };
-            if gomod::module_path(&body).is_none() {
-                let reason = "not a go.mod file (no module directive)".to_string();
-                return Err(invalid(&upstream, &request.to_string(), reason));
-            }
             self.check_gomod(&request.module, version, &body, expected?)?;
+            self.note_module_line(request, &body, &upstream);
             to_store.push(ToStore::Bytes(key.to_string(), body.clone()));
             return Ok(body);
         }

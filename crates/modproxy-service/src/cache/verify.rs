@@ -3,19 +3,46 @@
 //! or the database is off) and, for zips, passes the module zip rules.
 //! A mismatch is a security event: logged on the `security` target, counted
 //! in `modproxy_checksum_failures_total`, and nothing is stored.
+//!
+//! The rule: **modproxy refuses only what the go command itself would
+//! refuse from the same upstream.** That is:
+//! - a `.mod` whose `h1:` is not the checksum database's `/go.mod` line
+//!   (`checkGoMod` in cmd/go/internal/modfetch);
+//! - a zip whose `h1:` is not the database's line, or that breaks the
+//!   module zip rules (`modzip.CheckZip`, which the go command applies
+//!   when it extracts the zip, so it would refuse the zip anyway);
+//! - a module path or version the go command rejects (a `400` before any
+//!   fetch) and answers that are not what was asked (an `.info` naming
+//!   another version, as `proxyRepo.Stat` checks).
+//!
+//! Nothing stricter. The go command hashes a proxy's `.mod` without
+//! parsing it (and parses it laxly, `modfile.ParseLax`, only to load a
+//! graph), so a `.mod` without a `module` line (every `golang.org/toolchain`
+//! version) is served. It never compares the go.mod inside a zip with the
+//! `.mod` file: they legitimately differ (`+incompatible` versions whose
+//! repository has a go.mod, hand-made versions), the database vouches for
+//! each separately. Such oddities are served, logged as warnings and
+//! counted in `modproxy_accepted_anomalies_total`; a false security error
+//! would teach operators to ignore the real ones.
 
 use std::io::Cursor;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use modproxy_module::gomod;
 use modproxy_module::modzip::{check_zip, hash_gomod};
 use modproxy_module::path::ModulePath;
 
 use super::flight::SpoolFile;
 use super::Cache;
 use crate::error::ServeError;
-use crate::metrics::Metrics;
+use crate::metrics::{Anomaly, Metrics};
+use crate::request::ModuleRequest;
 use crate::sumdb::SumHashes;
+
+/// The module of the go command's toolchains (`GOTOOLCHAIN` switching):
+/// its `.mod` files hold only the module path, no `module` keyword.
+const TOOLCHAIN_MODULE: &str = "golang.org/toolchain";
 
 /// Where a downloaded zip is while it is checked.
 pub(super) enum ZipSource {
@@ -97,15 +124,35 @@ impl Cache {
         if expected.zip.as_deref() != Some(report.h1.as_str()) {
             return Err(self.mismatch(module, version, "zip", &report.h1, expected.zip.as_deref()));
         }
-        // The go.mod inside must be the one the database vouches for (not
-        // for +incompatible versions, whose go.mod is synthesized).
+        // The go command does not compare the zip's own go.mod with the
+        // `.mod` file; a difference is worth a note, not a refusal.
         if let (Some(gomod), Some(want)) = (&report.gomod, &expected.gomod) {
             let got = hash_gomod(gomod);
-            if !version.ends_with("+incompatible") && &got != want {
-                return Err(self.mismatch(module, version, "go.mod in the zip", &got, Some(want)));
+            if &got != want {
+                self.metrics.anomaly(Anomaly::ZipGoModDiffers);
+                tracing::warn!(
+                    %module, %version, zip_gomod = %got, mod_file = %want,
+                    "the go.mod inside the zip differs from the .mod file; both match the checksum database, served"
+                );
             }
         }
         Ok(report.h1)
+    }
+
+    /// Notes a `.mod` whose `module` line does not name its module: served
+    /// all the same (see the module docs; toolchain modules have none by
+    /// design, so they are not noted).
+    pub(super) fn note_module_line(&self, request: &ModuleRequest, body: &[u8], upstream: &str) {
+        let module = request.module.as_str();
+        let declared = gomod::module_path(body);
+        if module == TOOLCHAIN_MODULE || declared.as_deref() == Some(module) {
+            return;
+        }
+        self.metrics.anomaly(Anomaly::GoModModuleLine);
+        tracing::warn!(
+            %request, upstream, declared = declared.as_deref().unwrap_or("(none)"),
+            "the .mod file's module line does not name the module; served, as the go command reads it laxly"
+        );
     }
 
     fn mismatch(

@@ -8,6 +8,7 @@ mod util;
 
 mod coalescing;
 mod config;
+mod conformance;
 mod crash;
 mod dashboard;
 mod direct;

@@ -2,11 +2,12 @@
 //! files, directories holding them, and `module@version` arguments, all
 //! merged into one [`Plan`].
 
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context};
 use modproxy_module::graph::{Graph, ModVer};
-use modproxy_module::modfile::{GoMod, GoWork, Replace, Replacement};
+use modproxy_module::modfile::{switch_toolchain, GoMod, GoWork, Replace, Replacement};
 use modproxy_module::path::ModulePath;
 use modproxy_module::semver;
 use modproxy_service::warm::Plan;
@@ -25,11 +26,32 @@ struct Gathered {
     queries: Vec<(String, String)>,
     gomods: Vec<ModVer>,
     modules: Vec<ModVer>,
+    /// Toolchains (`go1.22.0`) the go.mod and go.work files make a go
+    /// command older than them switch to.
+    toolchains: Vec<String>,
+    /// The version of the go command the builds use, if known.
+    go_version: Option<String>,
 }
 
-/// Reads every input into one plan.
-pub fn plan(inputs: &[String]) -> anyhow::Result<Plan> {
-    let mut g = Gathered::default();
+/// The module of the go command's toolchains.
+const TOOLCHAIN_MODULE: &str = "golang.org/toolchain";
+
+/// What else than modules a build may download: the toolchain.
+pub struct Toolchains<'a> {
+    /// `GOOS/GOARCH` pairs to fetch toolchains for.
+    pub platforms: &'a [String],
+    /// The version of the go command the builds use (`1.21.4`), if known:
+    /// a `go` line newer than it makes that go command switch.
+    pub go_version: Option<&'a str>,
+}
+
+/// Reads every input into one plan, with the toolchains the inputs
+/// switch to for each platform.
+pub fn plan(inputs: &[String], toolchains: Toolchains) -> anyhow::Result<Plan> {
+    let mut g = Gathered {
+        go_version: toolchains.go_version.map(str::to_string),
+        ..Gathered::default()
+    };
     for input in inputs {
         let path = Path::new(input);
         if path.is_dir() {
@@ -41,6 +63,13 @@ pub fn plan(inputs: &[String]) -> anyhow::Result<Plan> {
                 .with_context(|| format!("in the argument {input:?}"))?;
         } else {
             bail!("{input}: no such file or directory, and not module@version");
+        }
+    }
+    for toolchain in &g.toolchains {
+        for platform in toolchains.platforms {
+            let (goos, goarch) = platform.split_once('/').unwrap_or((platform, ""));
+            let version = format!("v0.0.1-{toolchain}.{goos}-{goarch}");
+            g.modules.push(ModVer::new(TOOLCHAIN_MODULE, version));
         }
     }
     let main_paths: Vec<String> = g.mains.iter().map(|(p, _, _)| p.clone()).collect();
@@ -102,8 +131,26 @@ impl Gathered {
             bail!("not a go.mod file: it has no module line");
         };
         let pruned = gomod.is_pruned();
+        self.toolchain(gomod.go.as_deref(), gomod.toolchain.as_deref());
         self.main(module, pruned, &gomod, dir);
         Ok(())
+    }
+
+    /// Notes the toolchains a `go` and `toolchain` line make a go command
+    /// switch to: the `toolchain` line's for any go command older than it
+    /// (a team's proxy serves older ones too), and what the go command the
+    /// builds use switches to (a `go` line newer than it).
+    fn toolchain(&mut self, go: Option<&str>, toolchain: Option<&str>) {
+        let any_older = switch_toolchain("1.0", None, toolchain);
+        let this_one = self
+            .go_version
+            .as_deref()
+            .and_then(|local| switch_toolchain(local, go, toolchain));
+        for t in [any_older, this_one].into_iter().flatten() {
+            if !self.toolchains.contains(&t) {
+                self.toolchains.push(t);
+            }
+        }
     }
 
     fn main(&mut self, module: String, pruned: bool, gomod: &GoMod, dir: &Path) {
@@ -125,9 +172,16 @@ impl Gathered {
         if work.uses.is_empty() {
             bail!("no use directives: a go.work names the modules of the workspace");
         }
+        // In a workspace the go.work's lines pick the toolchain.
+        self.toolchain(work.go.as_deref(), work.toolchain.as_deref());
         self.work_replace
             .extend(work.replace.iter().map(|r| absolute(r, dir)));
-        for used in &work.uses {
+        // Like the go command (modload's initMainModules): two modules
+        // replacing the same module version differently is an error,
+        // unless the go.work replaces that path (at any version).
+        let work_paths: HashSet<&str> = work.replace.iter().map(|r| r.path.as_str()).collect();
+        let mut replaced: HashMap<String, (Replacement, usize)> = HashMap::new();
+        for (i, used) in work.uses.iter().enumerate() {
             let module_dir = dir.join(used);
             let path = module_dir.join("go.mod");
             let data =
@@ -136,6 +190,26 @@ impl Gathered {
             let Some(module) = gomod.module.clone() else {
                 bail!("{}: not a go.mod file (no module line)", path.display());
             };
+            for r in &gomod.replace {
+                if work_paths.contains(r.path.as_str()) {
+                    continue;
+                }
+                let with = absolute(r, &module_dir).with;
+                let old = match &r.version {
+                    Some(v) => format!("{}@{v}", r.path),
+                    None => r.path.clone(),
+                };
+                if let Some((prev, j)) = replaced.get(&old) {
+                    if *j != i && *prev != with {
+                        bail!(
+                            "conflicting replacements for {old}:\n\t{}\n\t{}\nuse \"go work edit -replace {old}=[override]\" to resolve",
+                            target(prev),
+                            target(&with)
+                        );
+                    }
+                }
+                replaced.insert(old, (with, i));
+            }
             self.main(module, true, &gomod, &module_dir);
         }
         Ok(())
@@ -204,12 +278,32 @@ fn checked(path: &str, version: &str, line: usize) -> anyhow::Result<ModVer> {
 }
 
 /// A replacement with its directory made absolute (relative ones are
-/// relative to the file that declared them).
+/// relative to the file that declared them) and clean, like Go's
+/// `filepath.Join`.
 fn absolute(r: &Replace, dir: &Path) -> Replace {
     let mut r = r.clone();
     if let Replacement::Dir(d) = &r.with {
-        let full: PathBuf = dir.join(d);
+        let mut full = PathBuf::new();
+        for part in dir.join(d).components() {
+            match part {
+                Component::CurDir => {}
+                Component::ParentDir
+                    if matches!(full.components().next_back(), Some(Component::Normal(_))) =>
+                {
+                    full.pop();
+                }
+                other => full.push(other),
+            }
+        }
         r.with = Replacement::Dir(full.to_string_lossy().into_owned());
     }
     r
+}
+
+/// A replacement's target as the go command prints it.
+fn target(with: &Replacement) -> String {
+    match with {
+        Replacement::Module { path, version } => format!("{path}@{version}"),
+        Replacement::Dir(dir) => dir.clone(),
+    }
 }

@@ -20,7 +20,15 @@ use crate::printer::human_bytes;
 use crate::{printer, settings};
 
 pub fn run(args: &WarmArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
-    let plan = inputs::plan(&args.inputs)?;
+    let go_version = match &args.go_version {
+        Some(v) => Some(v.trim_start_matches("go").to_string()),
+        None => local_go_version(),
+    };
+    let toolchains = inputs::Toolchains {
+        platforms: &args.platforms(),
+        go_version: go_version.as_deref(),
+    };
+    let plan = inputs::plan(&args.inputs, toolchains)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -40,6 +48,36 @@ pub fn run(args: &WarmArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The version of the go command on PATH (`1.22.4`), if it answers
+/// `go env GOVERSION` within 10 s.
+fn local_go_version() -> Option<String> {
+    let mut child = std::process::Command::new("go")
+        .args(["env", "GOVERSION"])
+        // Never a toolchain download to answer this.
+        .env("GOTOOLCHAIN", "local")
+        .current_dir(std::env::temp_dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let started = std::time::Instant::now();
+    while child.try_wait().ok()?.is_none() {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take()?, &mut out).ok()?;
+    // `go1.22.4`, possibly with a suffix (`go1.22.4 X:…`, `-custom`).
+    let version = out.trim().strip_prefix("go")?;
+    let end = version.find([' ', '-']).unwrap_or(version.len());
+    Some(version[..end].to_string())
 }
 
 /// Starts the proxy on the local store (loopback, any port) for the run.

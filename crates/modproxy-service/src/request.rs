@@ -12,6 +12,9 @@ use modproxy_module::semver;
 
 /// Longest path element accepted (file systems refuse longer names).
 const MAX_ELEMENT: usize = 250;
+/// Longest protocol path accepted: with the store directory in front it
+/// must stay under the file systems' limit on a whole path (4096 on Linux).
+const MAX_PATH: usize = 2048;
 
 /// What a protocol request asks for about one module.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -130,6 +133,8 @@ pub enum BadPath {
     Module(#[from] modproxy_module::path::PathError),
     #[error("a path element is longer than {0} bytes")]
     TooLong(usize),
+    #[error("the path is longer than {0} bytes")]
+    PathTooLong(usize),
     #[error("invalid percent-encoding in path {0:?}")]
     Percent(String),
     #[error("version {version:?} is not canonical: .{ext} files are served for canonical versions only (ask for {version}.info to resolve it)")]
@@ -164,6 +169,9 @@ fn parse_module_request(path: &str) -> Result<ModuleRequest, BadPath> {
     let (escaped_module, file) = path.split_once("/@").ok_or_else(unrecognized)?;
     if path.split('/').any(|element| element.len() > MAX_ELEMENT) {
         return Err(BadPath::TooLong(MAX_ELEMENT));
+    }
+    if path.len() > MAX_PATH {
+        return Err(BadPath::PathTooLong(MAX_PATH));
     }
     let module = ModulePath::unescape(escaped_module)?;
     let endpoint = if file == "latest" {

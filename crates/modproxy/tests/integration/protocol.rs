@@ -182,7 +182,12 @@ async fn malformed_paths_are_400_and_touch_nothing() {
         &["--upstream", &recorder.url, "--sumdb", "off"],
     );
     let base = proxy.addr;
+    // Longer than a file system takes: one name, and a whole path.
+    let long_element = format!("/example.com/{}/@v/list", "a".repeat(300));
+    let long_path = format!("/example.com{}/@v/list", "/abcdefgh".repeat(500));
     for path in [
+        long_element.as_str(),
+        long_path.as_str(),
         "/rsc.io/../../../etc/passwd/@v/list",
         "/%2e%2e/%2e%2e/etc/@v/list",
         "/rsc.io/quote/@v/..%2f..%2f..%2fescape.info",

@@ -191,6 +191,28 @@ impl Default for UpstreamPolicy {
 }
 
 /// Default time in-flight requests get to finish at shutdown.
+/// Largest configuration or tokens file read.
+pub const MAX_SETTINGS_FILE: u64 = 1 << 20;
+
+/// Reads a text file named in the settings (configuration, tokens),
+/// refusing one over [`MAX_SETTINGS_FILE`] after reading no more than that
+/// (a wrong path like `/dev/zero` must not fill the memory). The error is
+/// the reason alone; the caller names the file and its setting.
+pub fn read_settings_file(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut data = Vec::new();
+    file.take(MAX_SETTINGS_FILE + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| e.to_string())?;
+    if data.len() as u64 > MAX_SETTINGS_FILE {
+        return Err(
+            "it is larger than 1 MiB, too large for a settings file: is the path right?".into(),
+        );
+    }
+    String::from_utf8(data).map_err(|_| "it is not UTF-8 text".into())
+}
+
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// How long one git command of `direct` may run before it is killed: the
 /// first fetch of a big repository takes minutes. A transfer that stalls

@@ -65,7 +65,7 @@ pub struct Auth {
 impl Auth {
     /// Reads the tokens file; the error names the file and the line.
     pub fn load(path: &Path) -> Result<Auth, String> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::settings::read_settings_file(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Auth::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }

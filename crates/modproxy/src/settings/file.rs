@@ -29,7 +29,7 @@
 
 use std::path::Path;
 
-use anyhow::Context;
+use modproxy_service::settings::read_settings_file;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,8 +111,9 @@ impl Scalar {
 
 impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        let text = read_settings_file(path).map_err(|e| {
+            anyhow::anyhow!("cannot read configuration file {}: {e}", path.display())
+        })?;
         let file_error = |e: &dyn std::fmt::Display| {
             anyhow::anyhow!(
                 "configuration file {}: {}",

@@ -94,6 +94,27 @@ fn bad_configuration_names_the_key() {
 }
 
 #[test]
+fn an_endless_or_huge_settings_file_is_refused_without_reading_it_all() {
+    let data = TempDir::new("data");
+    // /dev/zero never ends: reading it whole grew the process to gigabytes.
+    for flag in ["--config", "--auth-file"] {
+        let err = fails(&data, &[flag, "/dev/zero"], &[]);
+        assert!(
+            err.contains("/dev/zero") && err.contains("larger than 1 MiB"),
+            "{flag}: {err}"
+        );
+    }
+    let conf = TempDir::new("conf");
+    let file = conf.path().join("big.toml");
+    std::fs::write(&file, "# padding\n".repeat(200_000)).unwrap();
+    let err = fails(&data, &["--config", file.to_str().unwrap()], &[]);
+    assert!(
+        err.contains("big.toml") && err.contains("larger than 1 MiB"),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_upstream_pointing_at_the_proxy_itself_is_refused() {
     let data = TempDir::new("data");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_modproxy"))

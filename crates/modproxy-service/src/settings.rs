@@ -38,6 +38,12 @@ pub struct Settings {
     pub upstream_policy: UpstreamPolicy,
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    /// Longest a client may take to send a request's headers, and to start
+    /// its next request on a kept-alive HTTP/1 connection.
+    pub header_timeout: Duration,
+    /// Client connections open at once; past it new ones wait to be
+    /// accepted. `None`: half the file descriptor limit.
+    pub max_connections: Option<u32>,
     /// What to fetch ahead of the go command when a go.mod passes.
     pub prefetch: PrefetchMode,
     /// Serve HTTPS with these files (`None`: plain HTTP).
@@ -190,7 +196,6 @@ impl Default for UpstreamPolicy {
     }
 }
 
-/// Default time in-flight requests get to finish at shutdown.
 /// Largest configuration or tokens file read.
 pub const MAX_SETTINGS_FILE: u64 = 1 << 20;
 
@@ -213,6 +218,10 @@ pub fn read_settings_file(path: &std::path::Path) -> Result<String, String> {
     String::from_utf8(data).map_err(|_| "it is not UTF-8 text".into())
 }
 
+/// Default longest wait for a client's request headers.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default time in-flight requests get to finish at shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// How long one git command of `direct` may run before it is killed: the
 /// first fetch of a big repository takes minutes. A transfer that stalls

@@ -257,6 +257,12 @@ pub struct ServeArgs {
     /// Time in-flight requests get to finish on SIGTERM/SIGINT [default: 30s]
     #[arg(long, env = env::SHUTDOWN_GRACE, value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
+    /// Longest a client may take to send its request headers, or to start its next request on a kept-alive connection [default: 30s]
+    #[arg(long, env = env::HEADER_TIMEOUT, value_name = "DURATION")]
+    pub header_timeout: Option<String>,
+    /// Client connections open at once; more wait to be accepted [default: half the open-files limit]
+    #[arg(long, env = env::MAX_CONNECTIONS, value_name = "N")]
+    pub max_connections: Option<String>,
 }
 
 /// A module path, checked and in its escaped (URL) form.

@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod conns;
 mod dashboard;
 mod handler;
 mod sumdb;
@@ -12,15 +13,16 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 pub use body::ResponseBody;
 pub use handler::Handler;
@@ -31,6 +33,7 @@ use crate::settings::Settings;
 use crate::store::{evict, Store, StoreError};
 use crate::sumdb::SumDb;
 use crate::upstream::Upstreams;
+use conns::Throttled;
 use handler::RequestIds;
 use modproxy_module::sumdb_setting::SumDbSetting;
 use sumdb::SumDbProxy;
@@ -62,12 +65,35 @@ pub enum StartError {
     },
 }
 
+/// Runs a connection to its end, but drops it when no request has started
+/// after `limit` (a client that connects and sends nothing).
+async fn until_first_request<E: std::fmt::Display>(
+    conn: impl Future<Output = Result<(), E>>,
+    asked: &AtomicBool,
+    limit: Duration,
+) {
+    let idle = async {
+        tokio::time::sleep(limit).await;
+        if asked.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        ended = conn => if let Err(e) = ended {
+            tracing::debug!(error = %e, "connection ended with an error");
+        },
+        () = idle => tracing::debug!("connection closed: no request within the header timeout"),
+    }
+}
+
 /// A bound, ready server.
 pub struct Server {
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     handler: Arc<Handler>,
     shutdown_grace: Duration,
+    header_timeout: Duration,
+    max_connections: u32,
 }
 
 /// How often the store's size is held against `--max-size`.
@@ -214,6 +240,8 @@ impl Server {
             tls,
             handler,
             shutdown_grace: settings.shutdown_grace,
+            header_timeout: settings.header_timeout,
+            max_connections: settings.max_connections.unwrap_or_else(conns::default_max),
         })
     }
 
@@ -228,15 +256,45 @@ impl Server {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // At most about one body piece queued per connection: hundreds of
         // clients on one download must not each buffer hundreds of KiB.
-        builder.http1().max_buf_size(HTTP1_WRITE_BUFFER);
+        // A client gets `header_timeout` to send its request headers, and
+        // as long again, idle, to start the next one on the connection.
+        builder
+            .http1()
+            .max_buf_size(HTTP1_WRITE_BUFFER)
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout);
+        let slots = Arc::new(Semaphore::new(self.max_connections as usize));
+        let (mut accept_errors, mut at_limit) = (Throttled::default(), Throttled::default());
         tokio::pin!(shutdown);
         loop {
+            let slot = match Arc::clone(&slots).try_acquire_owned() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    if let Some(left_out) = at_limit.due() {
+                        tracing::warn!(
+                            limit = self.max_connections,
+                            left_out,
+                            "connection limit reached: new connections wait to be accepted (--max-connections)"
+                        );
+                    }
+                    tokio::select! {
+                        slot = Arc::clone(&slots).acquire_owned() => match slot {
+                            Ok(slot) => slot,
+                            Err(_) => break,
+                        },
+                        () = &mut shutdown => break,
+                    }
+                }
+            };
             let (stream, _peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok(conn) => conn,
                     Err(e) => {
-                        // Out of file descriptors and the like: back off, keep serving.
-                        tracing::warn!(error = %e, "accept failed");
+                        // Out of file descriptors and the like: back off,
+                        // keep serving, say so now and then.
+                        if let Some(left_out) = accept_errors.due() {
+                            tracing::warn!(error = %e, left_out, "accept failed");
+                        }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
@@ -245,17 +303,23 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             let handler = Arc::clone(&self.handler);
+            // Set by the first request: until then the connection is
+            // bounded by `header_timeout` here (the protocol sniffing
+            // before hyper's own header timer waits without one).
+            let asked = Arc::new(AtomicBool::new(false));
+            let first_request = Arc::clone(&asked);
             let service = service_fn(move |req| {
+                first_request.store(true, Ordering::Relaxed);
                 let handler = Arc::clone(&handler);
                 async move { Ok::<_, Infallible>(handler.handle(req).await) }
             });
+            let header_timeout = self.header_timeout;
             let Some(acceptor) = &self.tls else {
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
+                    let _slot = slot;
+                    until_first_request(conn, &asked, header_timeout).await;
                 });
                 continue;
             };
@@ -264,6 +328,7 @@ impl Server {
             let (acceptor, builder, watcher) =
                 (acceptor.clone(), builder.clone(), graceful.watcher());
             tokio::spawn(async move {
+                let _slot = slot;
                 let tls = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
@@ -276,9 +341,7 @@ impl Server {
                     }
                 };
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                if let Err(e) = watcher.watch(conn.into_owned()).await {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
+                until_first_request(watcher.watch(conn.into_owned()), &asked, header_timeout).await;
             });
         }
         drop(self.listener);

@@ -58,6 +58,10 @@ pub const HEDGE_AFTER: &str = "MODPROXY_HEDGE_AFTER";
 pub const PREFETCH: &str = "MODPROXY_PREFETCH";
 /// `--shutdown-grace`: time in-flight requests get at shutdown.
 pub const SHUTDOWN_GRACE: &str = "MODPROXY_SHUTDOWN_GRACE";
+/// `--header-timeout`: longest wait for a client's request headers.
+pub const HEADER_TIMEOUT: &str = "MODPROXY_HEADER_TIMEOUT";
+/// `--max-connections`: client connections open at once.
+pub const MAX_CONNECTIONS: &str = "MODPROXY_MAX_CONNECTIONS";
 /// Log level filter (tracing's EnvFilter syntax, e.g. `debug` or
 /// `modproxy_service=debug`); `info` when unset.
 pub const LOG: &str = "MODPROXY_LOG";

@@ -57,6 +57,8 @@ pub struct FileConfig {
     pub auth_file: Option<String>,
     pub log_format: Option<String>,
     pub shutdown_grace: Option<String>,
+    pub header_timeout: Option<String>,
+    pub max_connections: Option<Scalar>,
     pub prefetch: Option<String>,
     #[serde(default)]
     pub cache: CacheTable,

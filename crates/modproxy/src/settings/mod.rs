@@ -16,7 +16,7 @@ use modproxy_module::pattern::PathPatterns;
 use modproxy_module::sumdb_setting::SumDbSetting;
 use modproxy_service::settings::{
     CachePolicy, PrefetchMode, Settings, StoreLocation, TlsFiles, UpstreamPolicy,
-    DEFAULT_GIT_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_GIT_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
 };
 
 use crate::cli::{ServeArgs, Sources};
@@ -369,6 +369,28 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
         ),
         DEFAULT_SHUTDOWN_GRACE,
     )?;
+    let header_timeout = dur(
+        m.pick(
+            "header_timeout",
+            env::HEADER_TIMEOUT,
+            &args.header_timeout,
+            file.header_timeout.clone(),
+        ),
+        DEFAULT_HEADER_TIMEOUT,
+    )?;
+    let max_connections = m.parse(
+        m.pick(
+            "max_connections",
+            env::MAX_CONNECTIONS,
+            &args.max_connections,
+            file.max_connections.as_ref().map(file::Scalar::as_text),
+        ),
+        || None,
+        |s| match values::count(s)? {
+            0 => Err(format!("{s:?} must be more than zero")),
+            n => Ok(Some(n)),
+        },
+    )?;
     let git_timeout = dur(
         m.pick(
             "git_timeout",
@@ -427,6 +449,8 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
             cache,
             upstream_policy,
             shutdown_grace,
+            header_timeout,
+            max_connections,
             prefetch,
             tls,
             auth_file,

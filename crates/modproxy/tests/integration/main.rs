@@ -9,6 +9,7 @@ mod util;
 mod coalescing;
 mod config;
 mod conformance;
+mod connections;
 mod crash;
 mod dashboard;
 mod direct;

@@ -56,6 +56,9 @@ pub struct Settings {
     /// Module path patterns whose repositories `direct` may reach over
     /// plain HTTP (GOINSECURE syntax).
     pub insecure: PathPatterns,
+    /// Hosts (GOPRIVATE-style globs) that URLs named by public module
+    /// paths may reach at internal addresses (see `upstream::address`).
+    pub allow_internal: PathPatterns,
     /// Every git command `direct` runs is killed after this long.
     pub git_timeout: Duration,
     /// Where published objects live.

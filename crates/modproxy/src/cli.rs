@@ -197,6 +197,9 @@ pub struct ServeArgs {
     /// Module path patterns whose repositories `direct` may reach over plain HTTP, GOINSECURE syntax
     #[arg(long, env = env::INSECURE, value_name = "PATTERNS")]
     pub insecure: Option<String>,
+    /// Host patterns (GOPRIVATE syntax) that public module paths may reach at internal addresses (loopback, private networks) [default: none]
+    #[arg(long, env = env::ALLOW_INTERNAL, value_name = "HOSTS")]
+    pub allow_internal: Option<String>,
     /// Every git command of `direct` is killed after this long [default: 10m]
     #[arg(long, env = env::GIT_TIMEOUT, value_name = "DURATION")]
     pub git_timeout: Option<String>,

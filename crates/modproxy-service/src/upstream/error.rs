@@ -51,6 +51,10 @@ pub enum UpstreamError {
         status: u16,
         message: String,
     },
+    /// The address policy does not allow the connection (a public module
+    /// path naming an internal address, a redirect to plain http).
+    #[error("upstream {upstream}: {message}")]
+    Refused { upstream: String, message: String },
     /// The upstream answered, but with something that is not a valid answer.
     #[error("upstream {upstream}: invalid response for {what}: {reason}")]
     Invalid {

@@ -6,6 +6,7 @@
 //! `|` that has not answered in time races the rest of the list. Private
 //! module paths use their own list and never reach a public upstream.
 
+pub mod address;
 mod breaker;
 pub mod direct;
 mod error;
@@ -14,6 +15,7 @@ mod redact;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use modproxy_module::goproxy::{ProxyList, ProxySpec};
@@ -82,6 +84,8 @@ impl Chain {
 #[derive(Debug)]
 pub struct Upstreams {
     http: Http,
+    /// For URLs a public module path names (see [`address`]).
+    guarded: Http,
     public: Chain,
     private: Chain,
     private_patterns: PathPatterns,
@@ -102,14 +106,27 @@ type Attempt<'a> = Pin<Box<dyn Future<Output = Result<Fetched, Vec<UpstreamError
 impl Upstreams {
     pub fn new(settings: &Settings) -> Result<Upstreams, reqwest::Error> {
         let policy = settings.upstream_policy;
-        let client = reqwest::Client::builder()
-            .connect_timeout(policy.connect)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("modproxy/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(policy.connect)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .user_agent(concat!("modproxy/", env!("CARGO_PKG_VERSION")))
+        };
+        let client = builder().redirect(address::trusted_redirects()).build()?;
+        let addresses = Arc::new(address::AddressPolicy::new(settings.allow_internal.clone()));
+        let guarded = Http {
+            client: addresses.guard(builder()).build()?,
+            policy,
+            guard: Some(Arc::clone(&addresses)),
+        };
         let mut known = Vec::new();
         Ok(Upstreams {
-            http: Http { client, policy },
+            http: Http {
+                client,
+                policy,
+                guard: None,
+            },
+            guarded,
             public: Chain::new(&settings.upstream, &policy, &mut known),
             private: Chain::new(&settings.private_upstream, &policy, &mut known),
             private_patterns: settings.private.clone(),
@@ -123,6 +140,8 @@ impl Upstreams {
                         dir: settings.data_dir.join(".vcs"),
                         git_timeout: settings.git_timeout,
                         insecure: settings.insecure.clone(),
+                        trusted: settings.private.clone(),
+                        addresses: Arc::clone(&addresses),
                     })
                 }),
         })
@@ -212,7 +231,7 @@ impl Upstreams {
                 Source::Off => return Err(vec![UpstreamError::Off]),
                 Source::Direct => {
                     let direct = self.direct.as_ref().expect("direct is set up when listed");
-                    return match direct.get(&self.http, at.module, path).await {
+                    return match direct.get(&self.http, &self.guarded, at.module, path).await {
                         Ok(fetched) => Ok(fetched),
                         Err(e) => self.after_failure(at, i, e, *fall_through_on_error).await,
                     };

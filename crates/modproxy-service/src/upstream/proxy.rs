@@ -14,6 +14,7 @@ use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
 use tokio::time::{timeout, Instant};
 
+use super::address::{refused_in, AddressPolicy, Refused};
 use super::breaker::{Admission, Breaker};
 use super::UpstreamError;
 use crate::metrics::UpstreamStats;
@@ -27,6 +28,20 @@ const ERROR_BODY_LIMIT: usize = 1024;
 pub struct Http {
     pub client: reqwest::Client,
     pub policy: UpstreamPolicy,
+    /// Set for URLs a public module path names: `client` then reaches
+    /// only public addresses, URLs are checked before they are asked, and
+    /// error bodies are logged rather than relayed.
+    pub guard: Option<Arc<AddressPolicy>>,
+}
+
+impl Http {
+    /// A GET of `url`, checked by the address policy where it applies.
+    pub fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, Refused> {
+        if let Some(guard) = &self.guard {
+            guard.check_url(url)?;
+        }
+        Ok(self.client.get(url))
+    }
 }
 
 /// An upstream GOPROXY server (or any HTTP base URL, e.g. a checksum DB).
@@ -243,7 +258,13 @@ impl Fetched {
 
     async fn attempt_once(&mut self, resuming: bool) -> Result<(), UpstreamError> {
         let started = Instant::now();
-        let mut request = self.http.client.get(&self.url);
+        let mut request = self
+            .http
+            .get(&self.url)
+            .map_err(|refused| UpstreamError::Refused {
+                upstream: self.upstream.clone(),
+                message: refused.to_string(),
+            })?;
         if resuming && self.received > 0 {
             request = request.header(RANGE, format!("bytes={}-", self.received));
         }
@@ -296,8 +317,14 @@ impl Fetched {
             }
             _ => {
                 self.response = Some(response);
-                let message = self.read_error_body().await;
+                let mut message = self.read_error_body().await;
                 self.response = None;
+                if self.http.guard.is_some() {
+                    // A server a module path named: what it says stays in
+                    // the log (it may be an internal service's page).
+                    tracing::info!(upstream = %self.upstream, %status, body = %message, "error answer");
+                    message = format!("answered {status}");
+                }
                 if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
                     Err(UpstreamError::NotFound {
                         upstream: self.upstream.clone(),
@@ -468,6 +495,12 @@ fn network_error(
     tls: bool,
     policy: &UpstreamPolicy,
 ) -> UpstreamError {
+    if let Some(refused) = refused_in(&e) {
+        return UpstreamError::Refused {
+            upstream: upstream.to_string(),
+            message: refused.to_string(),
+        };
+    }
     if e.is_connect() && e.is_timeout() {
         return UpstreamError::Timeout {
             upstream: upstream.to_string(),

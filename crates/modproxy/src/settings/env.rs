@@ -21,6 +21,8 @@ pub const STORE: &str = "MODPROXY_STORE";
 pub const LOCK: &str = "MODPROXY_LOCK";
 /// `--insecure`: paths whose repositories may be reached over plain HTTP, GOINSECURE syntax.
 pub const INSECURE: &str = "MODPROXY_INSECURE";
+/// `--allow-internal`: hosts public module paths may reach at internal addresses.
+pub const ALLOW_INTERNAL: &str = "MODPROXY_ALLOW_INTERNAL";
 /// `--git-timeout`: time limit of every git command.
 pub const GIT_TIMEOUT: &str = "MODPROXY_GIT_TIMEOUT";
 /// `--cached-only`: serve only what is stored.

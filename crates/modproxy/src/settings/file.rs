@@ -48,6 +48,7 @@ pub struct FileConfig {
     pub store: Option<String>,
     pub lock: Option<String>,
     pub insecure: Option<String>,
+    pub allow_internal: Option<String>,
     pub git_timeout: Option<String>,
     pub cached_only: Option<bool>,
     pub max_size: Option<Scalar>,

@@ -200,6 +200,16 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
         PathPatterns::default,
         patterns,
     )?;
+    let allow_internal = m.parse(
+        m.pick(
+            "allow_internal",
+            env::ALLOW_INTERNAL,
+            &args.allow_internal,
+            file.allow_internal.clone(),
+        ),
+        PathPatterns::default,
+        patterns,
+    )?;
     let cached_only = m.parse(
         m.pick(
             "cached_only",
@@ -456,6 +466,7 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
             auth_file,
             max_size,
             insecure,
+            allow_internal,
             git_timeout,
             store,
             lock,

@@ -189,6 +189,10 @@ fn vanity_paths_resolve_through_go_import_tags_of_kind_git_and_mod() {
             "off",
             "--insecure",
             insecure,
+            // The mod tag's proxy (the reference proxy) is on loopback,
+            // which public module paths may not reach otherwise.
+            "--allow-internal",
+            "127.0.0.1",
         ],
     );
     cmd.env("GIT_CONFIG_GLOBAL", &repos.config)

@@ -104,21 +104,15 @@ impl Mirror {
     }
 
     /// The remote's refs, listed at most every [`REFS_FOR`].
-    pub async fn remote_refs(&self) -> Result<Arc<Refs>, GitError> {
+    pub async fn remote_refs(&self, access: &[String]) -> Result<Arc<Refs>, GitError> {
         if let Some((at, refs)) = &*self.refs.lock().unwrap_or_else(|p| p.into_inner()) {
             if at.elapsed() < REFS_FOR {
                 return Ok(Arc::clone(refs));
             }
         }
-        let out = self
-            .git
-            .run(
-                &self.url,
-                None,
-                &["ls-remote", "-q", "--end-of-options", &self.url],
-                None,
-            )
-            .await?;
+        let mut args: Vec<&str> = access.iter().map(String::as_str).collect();
+        args.extend(["ls-remote", "-q", "--end-of-options", &self.url]);
+        let out = self.git.run(&self.url, None, &args, None).await?;
         let refs = Arc::new(parse_refs(&String::from_utf8_lossy(&out)));
         *self.refs.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((Instant::now(), Arc::clone(&refs)));
@@ -129,9 +123,13 @@ impl Mirror {
     /// upstream pruned) unless the last fetch already brought what the
     /// remote has now. Runs to the end even if the caller goes away, so a
     /// fetch is never cut short by a client and never runs twice at once.
-    pub async fn fetch(self: &Arc<Self>, remote: &Arc<Refs>) -> Result<(), GitError> {
-        let (me, remote) = (Arc::clone(self), Arc::clone(remote));
-        tokio::spawn(async move { me.fetch_locked(&remote).await })
+    pub async fn fetch(
+        self: &Arc<Self>,
+        remote: &Arc<Refs>,
+        access: &[String],
+    ) -> Result<(), GitError> {
+        let (me, remote, access) = (Arc::clone(self), Arc::clone(remote), access.to_vec());
+        tokio::spawn(async move { me.fetch_locked(&remote, &access).await })
             .await
             .unwrap_or_else(|e| {
                 Err(GitError::Spawn {
@@ -141,24 +139,24 @@ impl Mirror {
             })
     }
 
-    async fn fetch_locked(&self, remote: &Arc<Refs>) -> Result<(), GitError> {
+    async fn fetch_locked(&self, remote: &Arc<Refs>, access: &[String]) -> Result<(), GitError> {
         let mut fetched = self.fetched.lock().await;
         self.ensure().await?;
         if fetched.as_ref().is_some_and(|f| f == remote) {
             return Ok(());
         }
-        let result = self
-            .git(&[
-                "fetch",
-                "-f",
-                "--prune",
-                "--quiet",
-                "--end-of-options",
-                &self.url,
-                "refs/heads/*:refs/heads/*",
-                "refs/tags/*:refs/tags/*",
-            ])
-            .await;
+        let mut args: Vec<&str> = access.iter().map(String::as_str).collect();
+        args.extend([
+            "fetch",
+            "-f",
+            "--prune",
+            "--quiet",
+            "--end-of-options",
+            &self.url,
+            "refs/heads/*:refs/heads/*",
+            "refs/tags/*:refs/tags/*",
+        ]);
+        let result = self.git(&args).await;
         if let Err(e) = result {
             // A killed fetch can leave git's lock files behind, which
             // would fail every later one.

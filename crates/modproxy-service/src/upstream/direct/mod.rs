@@ -33,6 +33,7 @@ use mirror::Mirror;
 use repo::{CodeRepo, RepoError};
 use resolve::Resolver;
 
+use super::address::AddressPolicy;
 use super::{Fetched, Http, UpstreamError};
 
 /// What `direct` needs from the settings.
@@ -44,6 +45,10 @@ pub struct DirectSettings {
     pub git_timeout: Duration,
     /// Hosts reached over plain HTTP (GOINSECURE syntax).
     pub insecure: PathPatterns,
+    /// Module paths (`--private`) whose repositories may be internal.
+    pub trusted: PathPatterns,
+    /// Where other module paths may lead.
+    pub addresses: Arc<AddressPolicy>,
 }
 
 /// Fetches module files from version control.
@@ -52,6 +57,8 @@ pub struct Direct {
     dir: PathBuf,
     mirrors: Mutex<HashMap<String, Arc<Mirror>>>,
     resolver: Resolver,
+    trusted: PathPatterns,
+    addresses: Arc<AddressPolicy>,
 }
 
 impl std::fmt::Debug for Direct {
@@ -71,6 +78,8 @@ impl Direct {
             dir: settings.dir.clone(),
             mirrors: Mutex::new(HashMap::new()),
             resolver: Resolver::new(settings.insecure.clone()),
+            trusted: settings.trusted.clone(),
+            addresses: Arc::clone(&settings.addresses),
         }
     }
 
@@ -95,13 +104,18 @@ impl Direct {
     }
 
     /// Answers the protocol file `path` (`MODULE/@v/list`, `MODULE/@latest`,
-    /// `MODULE/@v/VERSION.info|.mod|.zip`) of `module`.
+    /// `MODULE/@v/VERSION.info|.mod|.zip`) of `module`. `trusted` is the
+    /// client for `--private` modules, `guarded` the one for the others
+    /// (public addresses only, see [`crate::upstream::address`]).
     pub async fn get(
         &self,
-        http: &Http,
+        trusted: &Http,
+        guarded: &Http,
         module: &ModulePath,
         path: &str,
     ) -> Result<Fetched, UpstreamError> {
+        let is_trusted = self.trusted.matches(module.as_str());
+        let http = if is_trusted { trusted } else { guarded };
         let tail = path
             .strip_prefix(module.escaped().as_str())
             .and_then(|t| t.strip_prefix('/'))
@@ -116,7 +130,11 @@ impl Direct {
             Err(e) => Err(e),
         };
         let answer = match &root {
-            Ok(root) => self.answer(http, module, root, tail).await,
+            Ok(root) if is_trusted => self.answer(http, module, root, Vec::new(), tail).await,
+            Ok(root) => match self.remote_access(&root.url, http).await {
+                Ok(access) => self.answer(http, module, root, access, tail).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e.clone()),
         };
         let not_found = |message: String| UpstreamError::NotFound {
@@ -146,7 +164,53 @@ impl Direct {
                 timed_out: false,
                 message,
             }),
+            Err(RepoError::Refused(message)) => Err(UpstreamError::Refused {
+                upstream: NAME.into(),
+                message,
+            }),
         }
+    }
+
+    /// The `-c` options git reaches a public module's remote with: no
+    /// redirects, and, for http(s), the addresses its host resolves to now
+    /// (checked by the address policy) pinned, so a name that rebinds to
+    /// an internal address between the check and git's own lookup gets
+    /// nowhere. An ssh host is checked the same way (ssh resolves it
+    /// again itself).
+    async fn remote_access(&self, url: &str, http: &Http) -> Result<Vec<String>, RepoError> {
+        let mut access = vec!["-c".to_string(), "http.followRedirects=false".to_string()];
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return Ok(access);
+        };
+        let (Some(host), scheme) = (parsed.host_str(), parsed.scheme()) else {
+            return Ok(access);
+        };
+        let port = parsed.port_or_known_default().unwrap_or(match scheme {
+            "git" => 9418,
+            _ => 22,
+        });
+        let resolved = self
+            .addresses
+            .resolve(host, port, http.policy.connect)
+            .await
+            .map_err(|refused| RepoError::Refused(format!("git: {refused}")))?;
+        if let (Some(addrs), "http" | "https") = (resolved, scheme) {
+            if !host.starts_with('[') && host.parse::<std::net::IpAddr>().is_err() {
+                let pinned: Vec<String> = addrs
+                    .iter()
+                    .map(|a| match a.ip() {
+                        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                        v4 => v4.to_string(),
+                    })
+                    .collect();
+                access.push("-c".into());
+                access.push(format!(
+                    "http.curloptResolve={host}:{port}:{}",
+                    pinned.join(",")
+                ));
+            }
+        }
+        Ok(access)
     }
 
     async fn answer(
@@ -154,12 +218,14 @@ impl Direct {
         http: &Http,
         module: &ModulePath,
         root: &resolve::Root,
+        access: Vec<String>,
         tail: &str,
     ) -> Result<Fetched, RepoError> {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| RepoError::Io(format!("cannot create {}: {e}", self.dir.display())))?;
         let mirror = self.mirror(&root.url);
-        let repo = CodeRepo::new(mirror, &root.root, &root.subdir, module.as_str())?;
+        let mut repo = CodeRepo::new(mirror, &root.root, &root.subdir, module.as_str())?;
+        repo.access = access;
         let text = |s: String| Ok(Fetched::local(http, NAME, Bytes::from(s)));
         if tail == "@v/list" {
             let mut list = repo.versions().await?.join("\n");

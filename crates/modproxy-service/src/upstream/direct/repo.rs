@@ -30,6 +30,8 @@ pub enum RepoError {
     NotFound(String),
     /// git failed (network, timeout, repository trouble).
     Git(GitError),
+    /// The address policy does not let git reach the repository.
+    Refused(String),
     /// Something else failed here (scratch files, discovery): a 502.
     Io(String),
 }
@@ -85,6 +87,9 @@ pub struct CodeRepo {
     pseudo_major: String,
     /// Whether (commit, file) exists: `+incompatible` checks ask often.
     has_file: std::sync::Mutex<std::collections::HashMap<(String, String), bool>>,
+    /// `-c` options of the git commands that reach the remote (the
+    /// address policy's, for public modules).
+    pub access: Vec<String>,
 }
 
 /// `module.PathMajorPrefix`: `v2` for `/v2` or `.v2-unstable`.
@@ -173,6 +178,7 @@ impl CodeRepo {
             pseudo_major: path_major_prefix(path_major),
             path_major: path_major.to_string(),
             has_file: Default::default(),
+            access: Vec::new(),
         })
     }
 
@@ -219,7 +225,7 @@ impl CodeRepo {
             return Ok(Vec::new());
         }
         let p = self.tag_prefix();
-        let refs = self.mirror.remote_refs().await?;
+        let refs = self.mirror.remote_refs(&self.access).await?;
         let (mut list, mut incompatible) = (Vec::new(), Vec::new());
         for name in refs.keys() {
             let Some(tag) = name.strip_prefix("refs/tags/") else {
@@ -307,7 +313,7 @@ impl CodeRepo {
                 return Ok((c, Some(tag_ref)));
             }
         }
-        let refs = self.mirror.remote_refs().await?;
+        let refs = self.mirror.remote_refs(&self.access).await?;
         let (reference, hash) = if let Some(h) = refs.get(&tag_ref) {
             (Some(tag_ref.clone()), h.clone())
         } else if let Some(h) = refs.get(&format!("refs/heads/{rev}")) {
@@ -335,7 +341,7 @@ impl CodeRepo {
         } else {
             return Err(unknown());
         };
-        self.mirror.fetch(&refs).await?;
+        self.mirror.fetch(&refs, &self.access).await?;
         let commit = self.mirror.stat_local(&hash).await?.ok_or_else(unknown)?;
         if !commit.hash.starts_with(&hash) {
             return Err(unknown());

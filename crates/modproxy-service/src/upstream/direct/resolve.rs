@@ -12,6 +12,7 @@ use modproxy_module::pattern::PathPatterns;
 use modproxy_module::vcs;
 
 use super::repo::RepoError;
+use crate::upstream::address::{refused_in, Refused};
 use crate::upstream::{redact, Http};
 
 /// How long a resolved repository is reused.
@@ -127,6 +128,11 @@ impl Resolver {
         let mut last = String::new();
         for url in &urls {
             match self.page(http, url).await {
+                Err(Page::Refused(refused)) => {
+                    return Err(RepoError::Refused(format!(
+                        "unrecognized import path {path:?}: {refused}"
+                    )))
+                }
                 Ok((status, page)) => {
                     let imports = vcs::parse_meta_imports(&page, true);
                     if imports.is_empty() && status != 200 {
@@ -141,7 +147,7 @@ impl Resolver {
                     }
                     return Ok(imports);
                 }
-                Err(e) => last = format!("{url}: {e}"),
+                Err(Page::Failed(e)) => last = format!("{url}: {e}"),
             }
         }
         let message = format!("unrecognized import path {path:?}: {last}");
@@ -164,12 +170,16 @@ impl Resolver {
 
     /// GETs `url` under the upstream bounds: status and at most
     /// [`PAGE_LIMIT`] bytes of the page.
-    async fn page(&self, http: &Http, url: &str) -> Result<(u16, Vec<u8>), String> {
+    async fn page(&self, http: &Http, url: &str) -> Result<(u16, Vec<u8>), Page> {
         let policy = &http.policy;
-        let mut response = tokio::time::timeout(policy.headers, http.client.get(url).send())
+        let request = http.get(url).map_err(Page::Refused)?;
+        let mut response = tokio::time::timeout(policy.headers, request.send())
             .await
-            .map_err(|_| format!("no answer within {}s", policy.headers.as_secs()))?
-            .map_err(|e| crate::upstream::error::error_chain(&e.without_url()))?;
+            .map_err(|_| Page::Failed(format!("no answer within {}s", policy.headers.as_secs())))?
+            .map_err(|e| match refused_in(&e) {
+                Some(refused) => Page::Refused(refused),
+                None => Page::Failed(crate::upstream::error::error_chain(&e.without_url())),
+            })?;
         let status = response.status().as_u16();
         let mut page = Vec::new();
         let deadline = Instant::now() + policy.stall;
@@ -177,13 +187,20 @@ impl Resolver {
             let left = deadline.saturating_duration_since(Instant::now());
             let chunk = tokio::time::timeout(left, response.chunk())
                 .await
-                .map_err(|_| "the page did not arrive in time".to_string())?
-                .map_err(|e| crate::upstream::error::error_chain(&e.without_url()))?;
+                .map_err(|_| Page::Failed("the page did not arrive in time".to_string()))?
+                .map_err(|e| Page::Failed(crate::upstream::error::error_chain(&e.without_url())))?;
             let Some(chunk) = chunk else { break };
             page.extend_from_slice(&chunk);
         }
         Ok((status, page))
     }
+}
+
+/// Why a `?go-get=1` page could not be had.
+enum Page {
+    /// The address policy does not allow it.
+    Refused(Refused),
+    Failed(String),
 }
 
 /// Whether the web page of a git remote whose listing failed answers 404
@@ -194,6 +211,9 @@ pub async fn web_says_missing(http: &Http, url: &str) -> bool {
     if !url.starts_with("https://") && !url.starts_with("http://") {
         return false;
     }
-    let sent = tokio::time::timeout(http.policy.headers, http.client.get(url).send()).await;
+    let Ok(request) = http.get(url) else {
+        return false;
+    };
+    let sent = tokio::time::timeout(http.policy.headers, request.send()).await;
     matches!(sent, Ok(Ok(r)) if matches!(r.status().as_u16(), 404 | 410))
 }

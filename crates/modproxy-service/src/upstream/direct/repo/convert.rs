@@ -115,10 +115,10 @@ impl CodeRepo {
     /// since the last fetch counts. The remote being unreachable leaves
     /// the mirror's view.
     pub(super) async fn with_remote_tags(&self, mut commit: Commit) -> Commit {
-        let Ok(refs) = self.mirror.remote_refs().await else {
+        let Ok(refs) = self.mirror.remote_refs(&self.access).await else {
             return commit;
         };
-        if let Err(e) = self.mirror.fetch(&refs).await {
+        if let Err(e) = self.mirror.fetch(&refs, &self.access).await {
             tracing::debug!(error = %e, "fetch for current tags failed; using the mirror's");
         }
         for (name, hash) in refs.iter() {
@@ -276,9 +276,9 @@ impl CodeRepo {
                 "tag ({prefix}{base}) found on revision {short} is already canonical, so should not be replaced with a pseudo-version derived from that tag"
             )));
         }
-        let refs = self.mirror.remote_refs().await?;
+        let refs = self.mirror.remote_refs(&self.access).await?;
         // Ancestry needs the history as the remote has it now.
-        self.mirror.fetch(&refs).await?;
+        self.mirror.fetch(&refs, &self.access).await?;
         let mut last = None;
         for name in refs.keys() {
             let Some(tag) = name.strip_prefix("refs/tags/") else {

@@ -23,6 +23,13 @@ if ! command -v git >/dev/null; then
   apt-get update -qq && apt-get install -y -qq git
 fi
 
+# 2b. ip (iproute2) and unshare (util-linux): the address-policy test runs
+#     modproxy in a private network namespace with its own hosts file.
+if ! command -v ip >/dev/null || ! command -v unshare >/dev/null; then
+  echo "== installing iproute2 and util-linux"
+  apt-get update -qq && apt-get install -y -qq iproute2 util-linux
+fi
+
 # 3. Chromium, for the dashboard's browser test.
 if ! command -v chromium >/dev/null; then
   echo "== installing chromium"

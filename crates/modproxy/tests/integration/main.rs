@@ -3,6 +3,7 @@
 //! tests' own fault server in between where a test needs to count or break
 //! upstream traffic. Run them with `./scripts/test`.
 
+mod address_policy;
 mod fault;
 mod util;
 

@@ -30,6 +30,18 @@ if ! command -v ip >/dev/null || ! command -v unshare >/dev/null; then
   apt-get update -qq && apt-get install -y -qq iproute2 util-linux
 fi
 
+# 2c. Prometheus (server and promtool) and systemd-analyze, for the tests of
+#     the deployment files under deploy/.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "== installing prometheus"
+  apt-get update -qq && apt-get install -y -qq prometheus
+fi
+if ! command -v systemd-analyze >/dev/null; then
+  echo "== installing systemd (for systemd-analyze)"
+  apt-get update -qq && apt-get install -y -qq systemd
+fi
+export MODPROXY_TEST_PROMETHEUS="$(command -v prometheus)"
+
 # 3. Chromium, for the dashboard's browser test.
 if ! command -v chromium >/dev/null; then
   echo "== installing chromium"

@@ -40,6 +40,13 @@ pub const UPSTREAM_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Time to answer a cache hit (to its response headers), in seconds: a
+/// hit is a store read, well under a millisecond when the page cache
+/// has it, milliseconds from a disk or a bucket.
+const HIT_BUCKETS: [f64; 11] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Module files refused because their hash did not match the checksum
@@ -58,6 +65,10 @@ pub struct Metrics {
     /// Module versions evicted to keep the store under its budget.
     pub evictions: AtomicU64,
     pub evicted_bytes: AtomicU64,
+    /// When the process started (seconds since the Unix epoch).
+    pub started: AtomicU64,
+    /// Time to answer hits.
+    hits: Histogram<{ HIT_BUCKETS.len() }>,
     /// Accepted oddities by [`Anomaly`].
     anomalies: [AtomicU64; ANOMALIES.len()],
     /// Requests by endpoint × status.
@@ -167,6 +178,11 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A cache hit answered (headers ready) after `took`.
+    pub fn hit(&self, took: Duration) {
+        self.hits.observe(took, &HIT_BUCKETS);
+    }
+
     /// One answer served despite `anomaly`.
     pub fn anomaly(&self, anomaly: Anomaly) {
         Self::inc(&self.anomalies[anomaly as usize]);
@@ -199,11 +215,55 @@ impl Metrics {
     /// `store` the store's (bytes, objects) if known.
     pub fn render(
         &self,
-        upstreams: &[(&str, &UpstreamStats)],
+        upstreams: &[(&str, &UpstreamStats, bool)],
         store: Option<(u64, u64)>,
         budget: Option<u64>,
+        writable: Option<bool>,
     ) -> String {
         let mut out = String::new();
+        header(
+            &mut out,
+            "start_time_seconds",
+            "gauge",
+            "When the process started, in seconds since the Unix epoch.",
+        );
+        let started = self.started.load(Ordering::Relaxed);
+        let _ = writeln!(out, "modproxy_start_time_seconds {started}");
+        if let Some(writable) = writable {
+            header(
+                &mut out,
+                "store_writable",
+                "gauge",
+                "1 when the store takes writes now (what /readyz checks), else 0.",
+            );
+            let _ = writeln!(out, "modproxy_store_writable {}", u8::from(writable));
+        }
+        header(
+            &mut out,
+            "hit_duration_seconds",
+            "histogram",
+            "Time to answer a cache hit (to its response headers).",
+        );
+        self.hits.render(
+            &mut out,
+            "modproxy_hit_duration_seconds",
+            "cache=\"HIT\"",
+            &HIT_BUCKETS,
+        );
+        header(
+            &mut out,
+            "upstream_breaker_open",
+            "gauge",
+            "1 while an upstream's circuit breaker is open or waiting for its probe: its recent fetches failed and none succeeded since.",
+        );
+        for (name, _, open) in upstreams {
+            let _ = writeln!(
+                out,
+                "modproxy_upstream_breaker_open{{upstream=\"{}\"}} {}",
+                escape_label(name),
+                u8::from(*open)
+            );
+        }
         header(
             &mut out,
             "requests_total",
@@ -312,7 +372,7 @@ impl Metrics {
             "counter",
             "Requests sent to each upstream (after retries).",
         );
-        for (name, stats) in upstreams {
+        for (name, stats, _) in upstreams {
             let n = stats.requests.load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
@@ -326,7 +386,7 @@ impl Metrics {
             "counter",
             "Upstream requests that failed other than with \"not found\".",
         );
-        for (name, stats) in upstreams {
+        for (name, stats, _) in upstreams {
             let n = stats.errors.load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
@@ -340,7 +400,7 @@ impl Metrics {
             "histogram",
             "Upstream time to response headers (retries included).",
         );
-        for (name, stats) in upstreams {
+        for (name, stats, _) in upstreams {
             let labels = format!("upstream=\"{}\"", escape_label(name));
             stats.latency.render(
                 &mut out,
@@ -408,13 +468,22 @@ mod tests {
         let up = UpstreamStats::default();
         up.observe(Duration::from_millis(30), false);
         up.observe(Duration::from_secs(20), true);
-        let text = m.render(&[("proxy.golang.org", &up)], Some((1234, 5)), Some(4096));
+        m.started.store(1_700_000_000, Ordering::Relaxed);
+        let text = m.render(
+            &[("proxy.golang.org", &up, true)],
+            Some((1234, 5)),
+            Some(4096),
+            Some(false),
+        );
         for want in [
             "modproxy_requests_total{endpoint=\"zip\",status=\"200\"} 2",
             "modproxy_requests_total{endpoint=\"other\",status=\"404\"} 1",
             "modproxy_cache_results_total{status=\"HIT\"} 1",
             "modproxy_served_bytes_total{endpoint=\"zip\"} 200",
             "modproxy_upstream_requests_total{upstream=\"proxy.golang.org\"} 2",
+            "modproxy_upstream_breaker_open{upstream=\"proxy.golang.org\"} 1",
+            "modproxy_store_writable 0",
+            "modproxy_start_time_seconds 1700000000",
             "modproxy_upstream_errors_total{upstream=\"proxy.golang.org\"} 1",
             "modproxy_upstream_headers_seconds_bucket{upstream=\"proxy.golang.org\",le=\"0.025\"} 0",
             "modproxy_upstream_headers_seconds_bucket{upstream=\"proxy.golang.org\",le=\"0.05\"} 1",

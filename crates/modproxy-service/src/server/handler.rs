@@ -142,6 +142,9 @@ impl Handler {
         let sent = outcome.length.filter(|_| method != Method::HEAD);
         self.metrics
             .request(endpoint, status.as_u16(), cache_label, sent);
+        if outcome.cache == CacheStatus::Hit {
+            self.metrics.hit(started.elapsed());
+        }
         let cache = outcome.cache.as_str();
         tracing::info!(
             id = %id,
@@ -309,9 +312,13 @@ impl Handler {
                 page
             }
             "/metrics" => {
-                let text =
-                    self.metrics
-                        .render(&self.upstreams.stats(), self.store.usage(), self.max_size);
+                let writable = self.readiness().await.is_ok();
+                let text = self.metrics.render(
+                    &self.upstreams.stats(),
+                    self.store.usage(),
+                    self.max_size,
+                    Some(writable),
+                );
                 let mut o = Outcome::text(StatusCode::OK, text);
                 o.content_type = "text/plain; version=0.0.4; charset=utf-8";
                 o

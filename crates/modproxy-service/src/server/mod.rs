@@ -169,6 +169,10 @@ impl Handler {
             ))),
         };
         let metrics = Arc::new(Metrics::default());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        metrics
+            .started
+            .store(now.map_or(0, |d| d.as_secs()), Ordering::Relaxed);
         let cache = Cache::new(
             Arc::clone(&store),
             Arc::clone(&upstreams),

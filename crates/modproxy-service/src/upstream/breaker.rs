@@ -73,6 +73,13 @@ impl Breaker {
         s.open_until.is_some_and(|until| Instant::now() < until)
     }
 
+    /// Whether it opened and no fetch has succeeded since (open, or past
+    /// its cool-down and waiting for the probe).
+    pub fn is_failing(&self) -> bool {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.open_until.is_some()
+    }
+
     /// The upstream answered (found or not found): close the breaker.
     pub fn success(&self) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());

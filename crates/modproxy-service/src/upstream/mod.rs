@@ -158,13 +158,13 @@ impl Upstreams {
     }
 
     /// Every proxy upstream, by name, with what it has done.
-    pub fn stats(&self) -> Vec<(&str, &crate::metrics::UpstreamStats)> {
-        let mut out: Vec<(&str, &crate::metrics::UpstreamStats)> = Vec::new();
+    pub fn stats(&self) -> Vec<(&str, &crate::metrics::UpstreamStats, bool)> {
+        let mut out: Vec<(&str, &crate::metrics::UpstreamStats, bool)> = Vec::new();
         for chain in [&self.public, &self.private] {
             for (source, _) in &chain.entries {
                 if let Source::Proxy(p) = source {
-                    if !out.iter().any(|(name, _)| *name == p.name()) {
-                        out.push((p.name(), p.stats()));
+                    if !out.iter().any(|(name, _, _)| *name == p.name()) {
+                        out.push((p.name(), p.stats(), p.is_failing()));
                     }
                 }
             }

@@ -90,6 +90,12 @@ impl ProxyUpstream {
         self.breaker.is_open()
     }
 
+    /// Whether its breaker is open or waiting for a probe (its recent
+    /// fetches failed, none succeeded since).
+    pub fn is_failing(&self) -> bool {
+        self.breaker.is_failing()
+    }
+
     /// The name used in messages: host, port and path, without the scheme
     /// and with any credentials hidden.
     pub fn name(&self) -> &str {

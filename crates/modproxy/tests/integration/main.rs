@@ -3,10 +3,10 @@
 //! tests' own fault server in between where a test needs to count or break
 //! upstream traffic. Run them with `./scripts/test`.
 
-mod address_policy;
 mod fault;
 mod util;
 
+mod address_policy;
 mod coalescing;
 mod config;
 mod conformance;
@@ -19,6 +19,7 @@ mod disk_full;
 mod doctor;
 mod faults;
 mod go_client;
+mod monitoring;
 mod operate;
 mod prefetch;
 mod protocol;

@@ -42,6 +42,13 @@ if ! command -v systemd-analyze >/dev/null; then
 fi
 export MODPROXY_TEST_PROMETHEUS="$(command -v prometheus)"
 
+# 2d. nginx, in front of two replicas with deploy/replicas/nginx.conf.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  echo "== installing nginx"
+  apt-get update -qq && apt-get install -y -qq nginx
+fi
+export MODPROXY_TEST_NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
 # 3. Chromium, for the dashboard's browser test.
 if ! command -v chromium >/dev/null; then
   echo "== installing chromium"

@@ -260,3 +260,103 @@ fn gc_and_stats_work_on_the_bucket() {
     };
     assert_eq!((cached(1), cached(3)), (404, 200));
 }
+
+/// nginx from Debian, with the shipped example config (`deploy/replicas`)
+/// pointed at `replicas` and listening on a free loopback port.
+struct Nginx {
+    child: std::process::Child,
+    url: String,
+    _dir: TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nginx {
+    fn start(replicas: [&str; 2]) -> Nginx {
+        let dir = TempDir::new("nginx");
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/replicas/nginx.conf");
+        let shipped = std::fs::read_to_string(&path).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = shipped
+            .replace("127.0.0.1:3001", replicas[0])
+            .replace("127.0.0.1:3002", replicas[1])
+            .replace("listen 3000;", &format!("listen 127.0.0.1:{port};"));
+        for (from, what) in [("127.0.0.1:3001", "replica"), ("listen 3000;", "listen")] {
+            assert!(shipped.contains(from), "the example's {what} line changed");
+        }
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let prefix = format!("{}/", dir.path().display());
+        let child = std::process::Command::new(crate::util::required_env("MODPROXY_TEST_NGINX"))
+            .args(["-p", &prefix, "-c", conf_path.to_str().unwrap(), "-g"])
+            .arg(format!(
+                "daemon off; pid {prefix}nginx.pid; error_log {prefix}logs/error.log;"
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let up = until(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "nginx did not start with the example config");
+        Nginx {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+}
+
+#[test]
+fn the_shipped_replica_example_serves_the_go_command_through_nginx() {
+    let garage = Garage::start();
+    let redis = Redis::start();
+    let upstream = RefProxy::start();
+    let recorder = FaultServer::start(&upstream.url);
+    let lock = ["--lock", redis.url.as_str()];
+    let (one, _s1) = replica(&garage, "example", &recorder.url, REF_SUMDB, &lock);
+    let (two, _s2) = replica(&garage, "example", &recorder.url, REF_SUMDB, &lock);
+    let (a, b) = (one.addr.to_string(), two.addr.to_string());
+    let nginx = Nginx::start([&a, &b]);
+
+    let project = hello_project();
+    GoEnv::new().ok(project.path(), &nginx.url, &["mod", "tidy"]);
+    // Both replicas answered some of it.
+    for replica in [&one, &two] {
+        assert!(
+            replica.logs().contains("status=200"),
+            "a replica behind nginx served nothing:\n{}",
+            replica.logs()
+        );
+    }
+    let zips: Vec<String> = recorder
+        .paths()
+        .into_iter()
+        .filter(|p| p.ends_with(".zip"))
+        .collect();
+    assert!(!zips.is_empty());
+    for zip in &zips {
+        assert_eq!(recorder.count(zip), 1, "{zip} fetched more than once");
+    }
+    // A fresh client through either replica: everything from the bucket.
+    for zip in &zips {
+        let url = format!("{}/cached-only{zip}", nginx.url);
+        assert!(served(&url, Duration::from_secs(15)), "{zip} not in the bucket");
+    }
+    GoEnv::new().ok(project.path(), &nginx.url, &["mod", "download"]);
+    for zip in &zips {
+        assert_eq!(recorder.count(zip), 1, "{zip} fetched again");
+    }
+}

@@ -73,6 +73,15 @@ pub struct DoctorArgs {
     /// Print the diagnosis as JSON
     #[arg(long)]
     pub json: bool,
+    /// Remove the broken entries of the module cache (only those)
+    #[arg(long)]
+    pub repair: bool,
+    /// Check only the module cache, not the network
+    #[arg(long)]
+    pub no_network: bool,
+    /// Longest time spent checking the module cache
+    #[arg(long, default_value = "60s", value_parser = crate::settings::values::positive_duration, value_name = "DURATION")]
+    pub cache_timeout: std::time::Duration,
 }
 
 /// Options of `warm`: what to warm, how, and the store options of `serve`.

@@ -25,8 +25,8 @@ use modproxy_module::pattern::PathPatterns;
 use modproxy_module::sumdb_setting::SumDbConfig;
 use tlog_tiles::{record_hash, stored_hash_index, HashReader, Tile};
 
-pub use record::Tree;
 use record::{hashes_for, parse_record};
+pub use record::{open_tree_note, Tree};
 use tiles::{full_tile, prefix, tile_key, Tiles};
 
 use crate::background::Background;

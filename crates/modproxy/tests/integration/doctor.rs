@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::fault::{FaultServer, Mode};
-use crate::util::{goroot, RefProxy, TempDir, REF_SUMDB};
+use crate::util::{goroot, hello_project, GoEnv, RefProxy, TempDir, REF_SUMDB};
 
 /// Runs `modproxy doctor --json ARGS` with the go command's settings
 /// `env` (and `go` on PATH, so `go env -json` is what is read).
@@ -158,4 +158,127 @@ fn a_healthy_setup_is_healthy_and_a_dead_one_broken() {
     let messages = report["findings"].to_string();
     assert!(messages.contains("no GOPROXY entry works"), "{messages}");
     assert!(messages.contains("checksum database"), "{messages}");
+}
+
+/// Runs `modproxy doctor --no-network --json ARGS` on the module cache
+/// `cache`.
+fn doctor_cache(cache: &std::path::Path, args: &[&str]) -> (Output, serde_json::Value) {
+    let mut all = vec!["--no-network"];
+    all.extend_from_slice(args);
+    let cache = cache.to_str().unwrap();
+    let env = [
+        ("GOMODCACHE", cache),
+        ("GOFLAGS", ""),
+        ("GOPROXY", "off"),
+        ("GOSUMDB", REF_SUMDB),
+    ];
+    let (out, json, _) = doctor(&env, &all);
+    (out, json)
+}
+
+#[test]
+fn a_broken_module_cache_is_named_and_only_the_broken_entries_are_removed() {
+    let upstream = RefProxy::start();
+    // The module cache as the go command leaves it (read-only files).
+    let go = GoEnv::new().with_env("GOFLAGS", "");
+    let project = hello_project();
+    go.ok(project.path(), &upstream.url, &["mod", "tidy"]);
+    go.ok(project.path(), &upstream.url, &["mod", "download", "all"]);
+    let cache = go.modcache();
+    let (out, report) = doctor_cache(&cache, &[]);
+    assert_eq!(out.status.code(), Some(0), "a fresh cache: {report:#}");
+
+    // The damage: a flipped byte in a zip, a changed extracted file, an
+    // interrupted extraction and a temporary file.
+    let download = cache.join("cache/download");
+    let zip = download.join("rsc.io/sampler/@v/v1.3.0.zip");
+    make_writable(&zip);
+    let mut bytes = std::fs::read(&zip).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&zip, bytes).unwrap();
+    let quote_go = cache.join("rsc.io/quote@v1.5.2/quote.go");
+    make_writable(&quote_go);
+    let mut text = std::fs::read_to_string(&quote_go).unwrap();
+    text.push_str("\n// changed\n");
+    std::fs::write(&quote_go, text).unwrap();
+    let text_version = std::fs::read_dir(download.join("golang.org/x/text/@v"))
+        .unwrap()
+        .flatten()
+        .find_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".zip").map(str::to_string)
+        })
+        .expect("x/text was downloaded");
+    let partial = download.join(format!("golang.org/x/text/@v/{text_version}.partial"));
+    std::fs::write(&partial, "").unwrap();
+    let tmp = download.join("rsc.io/quote/@v/v1.5.2.zip123456.tmp");
+    std::fs::write(&tmp, "half a zip").unwrap();
+
+    let (out, report) = doctor_cache(&cache, &[]);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    let findings = report["findings"].to_string();
+    for named in [
+        "rsc.io/sampler@v1.3.0: its zip",
+        "rsc.io/quote@v1.5.2: its extracted files differ",
+        &format!("golang.org/x/text@{text_version}: its extraction was interrupted"),
+        "v1.5.2.zip123456.tmp",
+    ] {
+        assert!(findings.contains(named), "{named} not named: {findings}");
+    }
+    let problems = report["module_cache"]["problems"].as_array().unwrap().len();
+    assert_eq!(problems, 4, "{report:#}");
+
+    // --repair removes exactly those; every healthy file stays.
+    let before = crate::util::files_under(&cache);
+    let (out, report) = doctor_cache(&cache, &["--repair"]);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let removed: Vec<std::path::PathBuf> = report["module_cache"]["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| std::path::PathBuf::from(p.as_str().unwrap()))
+        .collect();
+    let expected = [
+        zip.clone(),
+        zip.with_extension("ziphash"),
+        cache.join("rsc.io/sampler@v1.3.0"),
+        cache.join("rsc.io/quote@v1.5.2"),
+        partial.clone(),
+        cache.join(format!("golang.org/x/text@{text_version}")),
+        tmp.clone(),
+    ];
+    let mut got = removed.clone();
+    got.sort();
+    let mut want = expected.to_vec();
+    want.sort();
+    assert_eq!(got, want, "{report:#}");
+    let after = crate::util::files_under(&cache);
+    let kept: Vec<&String> = before
+        .iter()
+        .filter(|f| !expected.iter().any(|r| cache.join(f).starts_with(r)))
+        .collect();
+    assert_eq!(
+        after.iter().collect::<Vec<_>>(),
+        kept,
+        "healthy files changed"
+    );
+
+    // The go command downloads what was removed and everything verifies.
+    go.ok(project.path(), &upstream.url, &["mod", "download", "all"]);
+    go.ok(project.path(), &upstream.url, &["mod", "verify"]);
+    go.ok(project.path(), &upstream.url, &["build", "./..."]);
+    let (out, report) = doctor_cache(&cache, &[]);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+}
+
+/// Makes a file of the read-only module cache (and its directory)
+/// writable, to damage it.
+fn make_writable(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for p in [path.parent().unwrap(), path] {
+        let mut perms = std::fs::metadata(p).unwrap().permissions();
+        perms.set_mode(perms.mode() | 0o200);
+        std::fs::set_permissions(p, perms).unwrap();
+    }
 }

@@ -353,7 +353,10 @@ fn the_shipped_replica_example_serves_the_go_command_through_nginx() {
     // A fresh client through either replica: everything from the bucket.
     for zip in &zips {
         let url = format!("{}/cached-only{zip}", nginx.url);
-        assert!(served(&url, Duration::from_secs(15)), "{zip} not in the bucket");
+        assert!(
+            served(&url, Duration::from_secs(15)),
+            "{zip} not in the bucket"
+        );
     }
     GoEnv::new().ok(project.path(), &nginx.url, &["mod", "download"]);
     for zip in &zips {

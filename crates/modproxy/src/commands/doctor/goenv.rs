@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The go command's own settings that decide where modules come from.
-const GO_VARS: [&str; 7] = [
+const GO_VARS: [&str; 9] = [
+    "GOMODCACHE",
+    "GOPATH",
     "GOPROXY",
     "GOSUMDB",
     "GOPRIVATE",
@@ -77,7 +79,13 @@ fn from_process() -> BTreeMap<String, String> {
     let var = |name: &str| std::env::var(name).unwrap_or_default();
     let mut vars: BTreeMap<String, String> =
         GO_VARS.iter().map(|n| (n.to_string(), var(n))).collect();
+    let gopath = match var("GOPATH") {
+        p if p.is_empty() => format!("{}/go", var("HOME")),
+        p => p.split(':').next().unwrap_or("").to_string(),
+    };
     let defaults = [
+        ("GOPATH", gopath.clone()),
+        ("GOMODCACHE", format!("{gopath}/pkg/mod")),
         ("GOPROXY", "https://proxy.golang.org,direct".to_string()),
         ("GOSUMDB", "sum.golang.org".to_string()),
         ("GONOPROXY", var("GOPRIVATE")),

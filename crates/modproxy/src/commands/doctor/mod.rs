@@ -5,9 +5,12 @@
 //! step by step with a time bound per step ([`probe`]); reads the go
 //! command's environment ([`goenv`]); flags the usual mistakes; and ends
 //! with the settings to use, the working proxies ranked by measured time.
-//! Exit code: 0 healthy, 1 degraded, 2 broken.
+//! Then the module cache on this machine ([`modcache`]): what is broken in
+//! it, and (`--repair`) only that removed. Exit code: 0 healthy, 1
+//! degraded, 2 broken.
 
 mod goenv;
+mod modcache;
 mod probe;
 
 use std::process::ExitCode;
@@ -20,7 +23,7 @@ use modproxy_service::upstream::redact;
 use serde::Serialize;
 
 use crate::cli::DoctorArgs;
-use crate::printer;
+use crate::printer::{self, human_bytes};
 use goenv::GoEnv;
 use probe::Report;
 
@@ -44,6 +47,7 @@ struct Diagnosis {
     environment_source: String,
     environment: std::collections::BTreeMap<String, String>,
     checks: Vec<Check>,
+    module_cache: Option<modcache::CacheReport>,
     findings: Vec<Finding>,
     fix: Vec<String>,
     verdict: &'static str,
@@ -154,7 +158,7 @@ async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
         .iter()
         .map(|u| ("proxy", u.clone(), format!("{u}/{}/@v/list", args.module)))
         .collect();
-    if let Some(db) = &sumdb {
+    if let (Some(db), false) = (&sumdb, args.no_network) {
         let direct = db
             .url
             .clone()
@@ -171,6 +175,10 @@ async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
     }
     for name in ["HTTPS_PROXY", "HTTP_PROXY"] {
         let value = env.get(name);
+        if args.no_network {
+            jobs.clear();
+            break;
+        }
         if !value.is_empty() {
             let url = if value.contains("://") {
                 value.to_string()
@@ -196,21 +204,28 @@ async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
         .zip(reports)
         .map(|((what, base, _), report)| Check { what, base, report })
         .collect();
-    let git = if proxies.direct {
+    let git = if proxies.direct && !args.no_network {
         Some(git_version(limit).await)
     } else {
         None
     };
 
-    judge(
-        &env,
-        &proxies,
-        sumdb.as_ref().map(|d| d.name.as_str()),
-        &checks,
-        git,
-        &mut findings,
-    );
-    let fix = fixes(&env, &proxies, &checks, &findings);
+    if !args.no_network {
+        judge(
+            &env,
+            &proxies,
+            sumdb.as_ref().map(|d| d.name.as_str()),
+            &checks,
+            git,
+            &mut findings,
+        );
+    }
+    let fix = if args.no_network {
+        Vec::new()
+    } else {
+        fixes(&env, &proxies, &checks, &findings)
+    };
+    let module_cache = module_cache(&env, args, &mut findings).await;
     let worst = findings
         .iter()
         .map(|f| f.severity)
@@ -240,6 +255,7 @@ async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
             .map(|(k, v)| (k.clone(), redact(v)))
             .collect(),
         checks,
+        module_cache,
         findings,
         fix: fix.iter().map(|line| redact(line)).collect(),
         verdict: match worst {
@@ -248,6 +264,63 @@ async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
             Severity::Broken => "broken",
         },
     }
+}
+
+/// Checks (and with `--repair`, repairs) the module cache; its findings.
+async fn module_cache(
+    env: &GoEnv,
+    args: &DoctorArgs,
+    findings: &mut Vec<Finding>,
+) -> Option<modcache::CacheReport> {
+    let dir = std::path::PathBuf::from(env.get("GOMODCACHE"));
+    if dir.as_os_str().is_empty() {
+        return None;
+    }
+    let (sumdb, limit, repair) = (
+        env.get("GOSUMDB").to_string(),
+        args.cache_timeout,
+        args.repair,
+    );
+    let report = tokio::task::spawn_blocking(move || {
+        let mut report = modcache::check(&dir, &sumdb, limit);
+        if repair {
+            modcache::repair(&mut report);
+        }
+        report
+    })
+    .await
+    .ok()?;
+    for problem in &report.problems {
+        let fixed = problem
+            .remove
+            .iter()
+            .all(|p| report.removed.contains(p) || std::fs::symlink_metadata(p).is_err());
+        let (severity, label) = if repair && fixed {
+            (Severity::Info, "repaired")
+        } else {
+            (Severity::Warning, "broken")
+        };
+        findings.push(Finding {
+            severity,
+            message: format!(
+                "module cache: {label}: {}: {}",
+                problem.module, problem.what
+            ),
+        });
+    }
+    for warning in &report.warnings {
+        findings.push(Finding {
+            severity: Severity::Warning,
+            message: format!("module cache: {warning}"),
+        });
+    }
+    if !report.problems.is_empty() && !repair {
+        findings.push(Finding {
+            severity: Severity::Info,
+            message: "module cache: `modproxy doctor --repair` removes only the broken entries (not `go clean -modcache`)".into(),
+        });
+    }
+    Some(report)
 }
 
 /// Runs futures concurrently, results in order.
@@ -486,6 +559,34 @@ fn print(d: &Diagnosis) {
         }
         let verdict = if c.report.ok() { "ok" } else { "FAILED" };
         printer::line(&format!("  => {verdict} ({:.1} ms)", c.report.total_ms()));
+    }
+    if let Some(cache) = &d.module_cache {
+        printer::line("");
+        let free = cache
+            .free_bytes
+            .map_or(String::new(), |f| format!(", {} free", human_bytes(f)));
+        printer::line(&format!(
+            "module cache {}: {} in {} files{free}; {} module versions checked",
+            cache.dir.display(),
+            human_bytes(cache.bytes),
+            cache.files,
+            cache.checked
+        ));
+        for path in &cache.removed {
+            printer::line(&format!("  removed {}", path.display()));
+        }
+        let again: Vec<&str> = cache
+            .problems
+            .iter()
+            .filter(|p| p.module.contains('@') && !p.module.starts_with('/'))
+            .map(|p| p.module.as_str())
+            .collect();
+        if !cache.removed.is_empty() && !again.is_empty() {
+            printer::line(&format!(
+                "  the next go command downloads again: {}",
+                again.join(", ")
+            ));
+        }
     }
     printer::line("");
     for f in &d.findings {

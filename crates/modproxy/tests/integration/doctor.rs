@@ -282,3 +282,136 @@ fn make_writable(path: &std::path::Path) {
         std::fs::set_permissions(p, perms).unwrap();
     }
 }
+
+#[test]
+fn the_suggested_goproxy_keeps_the_pipes_the_user_wrote() {
+    let upstream = RefProxy::start();
+    let goproxy = format!("{}|{}|direct", refusing_url(), upstream.url);
+    let (_, report, _) = doctor(
+        &[("GOPROXY", &goproxy), ("GOSUMDB", REF_SUMDB)],
+        &["--timeout", "1s", "--module", "rsc.io/quote"],
+    );
+    let fix = report["fix"].to_string();
+    assert!(
+        fix.contains(&format!("GOPROXY={}|direct", upstream.url)),
+        "{fix}"
+    );
+}
+
+/// A forward HTTP proxy on loopback: `CONNECT host:port` opens a tunnel to
+/// `tunnel_to` (whatever host was asked), a plain `GET http://…` is
+/// answered from `tunnel_to` too; every request line is logged.
+fn connect_proxy(
+    tunnel_to: std::net::SocketAddr,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let seen = std::sync::Arc::clone(&seen);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut head = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    head.push(line);
+                }
+                let first = head.first().cloned().unwrap_or_default();
+                seen.lock().unwrap().push(first.trim().to_string());
+                let Ok(mut server) = std::net::TcpStream::connect(tunnel_to) else {
+                    return;
+                };
+                let mut client = client;
+                if first.starts_with("CONNECT ") {
+                    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                } else {
+                    // Origin form for the server behind.
+                    let parts: Vec<&str> = first.split_whitespace().collect();
+                    let path = parts[1].splitn(4, '/').nth(3).unwrap_or("");
+                    let _ = write!(server, "{} /{path} {}\r\n", parts[0], parts[2]);
+                    for line in &head[1..] {
+                        let _ = server.write_all(line.as_bytes());
+                    }
+                    let _ = server.write_all(b"\r\n");
+                }
+                let mut server_read = server.try_clone().unwrap();
+                let mut client_write = client.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut server_read, &mut client_write);
+                });
+                let _ = std::io::copy(&mut reader, &mut server);
+            });
+        }
+    });
+    (url, log)
+}
+
+#[test]
+fn the_checks_go_through_https_proxy_as_the_go_command_does() {
+    let upstream = RefProxy::start();
+    // An https proxy at a name only the tunnel knows, with a certificate
+    // for that name that only this test trusts.
+    let certs = TempDir::new("doctor-tls");
+    GoEnv::new().ok(
+        certs.path(),
+        "off",
+        &[
+            "run",
+            goroot()
+                .join("src/crypto/tls/generate_cert.go")
+                .to_str()
+                .unwrap(),
+            "--host",
+            "goproxy.example.test",
+        ],
+    );
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let data = TempDir::new("doctor-data");
+    let https = crate::util::Modproxy::verifying(
+        &upstream.url,
+        data.path(),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let (proxy, requests) = connect_proxy(https.addr);
+    let (out, report, _) = doctor(
+        &[
+            ("GOPROXY", "https://goproxy.example.test"),
+            ("GOSUMDB", "off"),
+            ("HTTPS_PROXY", &proxy),
+            ("SSL_CERT_FILE", cert.to_str().unwrap()),
+        ],
+        &["--timeout", "2s", "--module", "rsc.io/quote"],
+    );
+    let base = "https://goproxy.example.test";
+    assert_eq!(failed_step(&report, "proxy", base), None, "{report:#}");
+    // The direct route is reported too: the name does not resolve.
+    assert_eq!(
+        failed_step(&report, "proxy (direct route)", base).map(|s| s.0),
+        Some("dns".to_string()),
+        "{report:#}"
+    );
+    let logged = requests.lock().unwrap().clone();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.starts_with("CONNECT goproxy.example.test:443")),
+        "{logged:?}"
+    );
+    // GOSUMDB=off is the only complaint: the proxy works through HTTPS_PROXY.
+    assert_eq!(report["verdict"], "degraded", "{report:#}");
+    assert_eq!(out.status.code(), Some(1));
+}

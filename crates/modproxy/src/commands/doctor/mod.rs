@@ -56,10 +56,13 @@ struct Diagnosis {
 #[derive(Serialize)]
 struct Check {
     /// `proxy`, `checksum database`, `checksum database via proxy`,
-    /// `HTTP proxy`.
-    what: &'static str,
+    /// `HTTP proxy`; with ` (direct route)` for the comparison made when
+    /// the go command's route goes through an HTTP proxy.
+    what: String,
     /// The proxy or database checked (the report's URL is a file of it).
     base: String,
+    /// `direct`, or `HTTPS_PROXY http://…` (how the go command gets there).
+    route: String,
     #[serde(flatten)]
     report: Report,
 }
@@ -93,6 +96,9 @@ struct Proxies {
     urls: Vec<String>,
     /// The ones GOPROXY lists (the fix lines are about these).
     goproxy: Vec<String>,
+    /// GOPROXY entries (URLs and `direct`) followed by `|` (fall through
+    /// on any error), kept in the suggested line.
+    pipe_after: Vec<String>,
     direct: bool,
     off: bool,
 }
@@ -101,6 +107,7 @@ fn proxies(lists: &[(&str, &str)], findings: &mut Vec<Finding>) -> Proxies {
     let mut p = Proxies {
         urls: Vec::new(),
         goproxy: Vec::new(),
+        pipe_after: Vec::new(),
         direct: false,
         off: false,
     };
@@ -108,6 +115,12 @@ fn proxies(lists: &[(&str, &str)], findings: &mut Vec<Finding>) -> Proxies {
         match ProxyList::parse(list) {
             Ok(list) => {
                 for entry in list.entries {
+                    if *name == "GOPROXY" && entry.fall_through_on_error {
+                        p.pipe_after.push(match &entry.spec {
+                            ProxySpec::Url(url) => url.clone(),
+                            _ => "direct".into(),
+                        });
+                    }
                     match entry.spec {
                         ProxySpec::Url(url) => {
                             if *name == "GOPROXY" {
@@ -188,21 +201,46 @@ async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
             jobs.push(("HTTP proxy", url.clone(), url));
         }
     }
-    let reports = futures_join(jobs.iter().map(|(what, _, url)| {
-        // An HTTP proxy is only asked for a connection (a GET of it
-        // means nothing).
-        let depth = if *what == "HTTP proxy" {
+    // Each check takes the go command's route: through HTTPS_PROXY or
+    // HTTP_PROXY where those apply, and then the direct route too, to
+    // compare (an HTTP proxy itself is only asked for a connection).
+    let mut routed: Vec<Routed> = Vec::new();
+    for (what, base, url) in jobs {
+        let via = (what != "HTTP proxy")
+            .then(|| env.proxy_for(&url))
+            .flatten();
+        if via.is_some() {
+            let direct = format!("{what} (direct route)");
+            routed.push((direct, base.clone(), url.clone(), None));
+        }
+        routed.insert(
+            routed.len() - usize::from(via.is_some()),
+            (what.to_string(), base, url, via),
+        );
+    }
+    let reports = futures_join(routed.iter().map(|(what, _, url, via)| {
+        let depth = if what == "HTTP proxy" {
             probe::Depth::Connect
         } else {
             probe::Depth::Download
         };
-        probe::check(url.clone(), depth, limit)
+        probe::check(
+            url.clone(),
+            depth,
+            limit,
+            via.as_ref().map(|(_, p)| p.clone()),
+        )
     }))
     .await;
-    let checks: Vec<Check> = jobs
+    let checks: Vec<Check> = routed
         .into_iter()
         .zip(reports)
-        .map(|((what, base, _), report)| Check { what, base, report })
+        .map(|((what, base, _, via), report)| Check {
+            what,
+            base,
+            route: via.map_or("direct".into(), |(var, proxy)| format!("{var} {proxy}")),
+            report,
+        })
         .collect();
     let git = if proxies.direct && !args.no_network {
         Some(git_version(limit).await)
@@ -236,6 +274,7 @@ async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
         .into_iter()
         .map(|mut c| {
             c.base = redact(&c.base);
+            c.route = redact(&c.route);
             c.report.url = redact(&c.report.url);
             c
         })
@@ -265,6 +304,10 @@ async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
         },
     }
 }
+
+/// One check to run: (what, base, URL, the HTTP proxy it goes through as
+/// `(variable, proxy URL)`).
+type Routed = (String, String, String, Option<(&'static str, String)>);
 
 /// Checks (and with `--repair`, repairs) the module cache; its findings.
 async fn module_cache(
@@ -501,7 +544,15 @@ fn fixes(env: &GoEnv, proxies: &Proxies, checks: &[Check], findings: &[Finding])
     if proxies.direct && !git_missing {
         entries.push("direct".into());
     }
-    let goproxy = entries.join(",");
+    // Each kept entry keeps the separator the user wrote after it.
+    let mut goproxy = String::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            let pipe = proxies.pipe_after.contains(&entries[i - 1]);
+            goproxy.push(if pipe { '|' } else { ',' });
+        }
+        goproxy.push_str(entry);
+    }
     if entries.is_empty() {
         fix.push(format!(
             "modproxy serve   # then: {}",
@@ -549,7 +600,12 @@ fn print(d: &Diagnosis) {
     }
     for c in &d.checks {
         printer::line("");
-        printer::line(&format!("{} {}", c.what, c.report.url));
+        let route = if c.route == "direct" {
+            String::new()
+        } else {
+            format!(" (through {})", c.route)
+        };
+        printer::line(&format!("{} {}{route}", c.what, c.report.url));
         for s in &c.report.steps {
             let ms = s.ms.map_or(String::new(), |ms| format!("{ms:.1} ms"));
             printer::line(&format!(

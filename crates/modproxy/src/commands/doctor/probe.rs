@@ -1,6 +1,8 @@
 //! One network check of an HTTP(S) endpoint, step by step, each step
 //! bounded in time: DNS, TCP connect, TLS handshake, time to the first
-//! byte of an answer, and the download of that (small) answer.
+//! byte of an answer, and the download of that (small) answer. Through an
+//! HTTP proxy (what `HTTPS_PROXY`/`HTTP_PROXY` make the go command use),
+//! DNS and connect are the proxy's, then a `CONNECT` tunnel for https.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -22,6 +24,8 @@ pub struct Target {
     pub port: u16,
     /// Path and query, starting with `/`.
     pub path: String,
+    /// `user:password` from the URL, if any (sent to a proxy only).
+    pub credentials: Option<String>,
 }
 
 impl Target {
@@ -36,9 +40,10 @@ impl Target {
             None => (rest, "/"),
         };
         // `user:password@host`: credentials are not part of the address.
-        let authority = authority
-            .rsplit_once('@')
-            .map_or(authority, |(_, host)| host);
+        let (credentials, authority) = match authority.rsplit_once('@') {
+            Some((creds, host)) => (Some(creds.to_string()), host),
+            None => (None, authority),
+        };
         let default_port = if https { 443 } else { 80 };
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (host, after) = v6.split_once(']')?;
@@ -61,6 +66,7 @@ impl Target {
             host,
             port,
             path: path.to_string(),
+            credentials,
         })
     }
 }
@@ -115,8 +121,9 @@ pub enum Depth {
     Download,
 }
 
-/// Runs the steps against `url`, each bounded by `limit`.
-pub async fn check(url: String, depth: Depth, limit: Duration) -> Report {
+/// Runs the steps against `url`, each bounded by `limit`; through the HTTP
+/// proxy `via` when given.
+pub async fn check(url: String, depth: Depth, limit: Duration, via: Option<String>) -> Report {
     let mut report = Report {
         url: url.clone(),
         steps: Vec::new(),
@@ -129,14 +136,42 @@ pub async fn check(url: String, depth: Depth, limit: Duration) -> Report {
             .push(failed("dns", None, "not an http:// or https:// URL".into()));
         return report;
     };
-    let Some(addrs) = dns(&target, limit, &mut report.steps).await else {
+    let proxy = match via.as_deref().map(|v| (v, Target::parse(v))) {
+        Some((_, Some(proxy))) => Some(proxy),
+        Some((v, None)) => {
+            let detail = format!("the proxy {v} is not an http:// URL");
+            report.steps.push(failed("dns", None, detail));
+            return report;
+        }
+        None => None,
+    };
+    let first_hop = proxy.as_ref().unwrap_or(&target);
+    let Some(addrs) = dns(first_hop, limit, &mut report.steps).await else {
         return report;
     };
-    let Some(tcp) = connect(&addrs, limit, &mut report.steps).await else {
+    let Some(mut tcp) = connect(&addrs, limit, &mut report.steps).await else {
         return report;
     };
     if depth == Depth::Connect {
         return report;
+    }
+    let mut request_target = target.path.clone();
+    if let (Some(proxy), true) = (&proxy, target.https) {
+        let started = Instant::now();
+        match tokio::time::timeout(limit, tunnel(&mut tcp, proxy, &target)).await {
+            Ok(Ok(detail)) => report.steps.push(done("tunnel", started, detail)),
+            Ok(Err(e)) => {
+                report.steps.push(failed("tunnel", Some(started), e));
+                return report;
+            }
+            Err(_) => {
+                report.steps.push(timed_out("tunnel", limit));
+                return report;
+            }
+        }
+    } else if proxy.is_some() {
+        // Plain http through a proxy: the whole URL in the request line.
+        request_target = format!("http://{}:{}{}", target.host, target.port, target.path);
     }
     if target.https {
         let started = Instant::now();
@@ -145,7 +180,7 @@ pub async fn check(url: String, depth: Depth, limit: Duration) -> Report {
                 report
                     .steps
                     .push(done("tls", started, "handshake complete".into()));
-                exchange(stream, &target, limit, &mut report).await;
+                exchange(stream, &target, &request_target, limit, &mut report).await;
             }
             Ok(Err(e)) => report.steps.push(failed("tls", Some(started), e)),
             Err(_) => report.steps.push(timed_out("tls", limit)),
@@ -157,9 +192,45 @@ pub async fn check(url: String, depth: Depth, limit: Duration) -> Report {
             ms: None,
             detail: "plain http".into(),
         });
-        exchange(tcp, &target, limit, &mut report).await;
+        exchange(tcp, &target, &request_target, limit, &mut report).await;
     }
     report
+}
+
+/// Asks the proxy for a tunnel to `target` (`CONNECT host:port`), with
+/// the proxy URL's credentials if it has some; what it answered.
+async fn tunnel(tcp: &mut TcpStream, proxy: &Target, target: &Target) -> Result<String, String> {
+    use base64::Engine as _;
+    let authority = format!("{}:{}", target.host, target.port);
+    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    if let Some(credentials) = &proxy.credentials {
+        let token = base64::engine::general_purpose::STANDARD.encode(credentials);
+        request.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
+    }
+    request.push_str("\r\n");
+    tcp.write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    // The proxy's answer head, read a byte at a time: nothing of the
+    // tunnel after it may be consumed.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 << 10 {
+            return Err("the proxy's answer has no end".into());
+        }
+        let mut byte = [0u8];
+        if tcp.read(&mut byte).await.map_err(|e| e.to_string())? == 0 {
+            return Err("the proxy closed the connection".into());
+        }
+        head.push(byte[0]);
+    }
+    match status_of(&head) {
+        Some(200) => Ok(format!("the proxy opened a tunnel to {authority}")),
+        Some(s) => Err(format!(
+            "the proxy answered HTTP {s} to CONNECT {authority}"
+        )),
+        None => Err("the proxy's answer is not HTTP".into()),
+    }
 }
 
 async fn dns(target: &Target, limit: Duration, steps: &mut Vec<Step>) -> Option<Vec<SocketAddr>> {
@@ -285,13 +356,18 @@ async fn tls(
 }
 
 /// Sends the GET, times the first byte and the rest of the answer.
-async fn exchange<S>(mut stream: S, target: &Target, limit: Duration, report: &mut Report)
-where
+async fn exchange<S>(
+    mut stream: S,
+    target: &Target,
+    request_target: &str,
+    limit: Duration,
+    report: &mut Report,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: modproxy-doctor\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
-        target.path, target.host
+        "GET {request_target} HTTP/1.1\r\nHost: {}\r\nUser-Agent: modproxy-doctor\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
+        target.host
     );
     let started = Instant::now();
     let mut answer = Vec::new();

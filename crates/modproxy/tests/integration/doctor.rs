@@ -415,3 +415,77 @@ fn the_checks_go_through_https_proxy_as_the_go_command_does() {
     assert_eq!(report["verdict"], "degraded", "{report:#}");
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Signs `text` with the reference checksum database's private key (the
+/// Go project's test key, read from the toolchain's source).
+fn sign_as_reference_db(text: &str) -> Vec<u8> {
+    let source = std::fs::read_to_string(goroot().join("src/cmd/go/proxy_test.go")).unwrap();
+    let key = source
+        .split('"')
+        .find(|s| s.starts_with("PRIVATE+KEY+localhost.localdev/sumdb"))
+        .expect("the reference database's signer key in proxy_test.go");
+    let signer = signed_note::StandardSigner::new(key).unwrap();
+    let mut note = signed_note::Note::new(text.as_bytes(), &[]).unwrap();
+    note.add_sigs(&[&signer]).unwrap();
+    note.to_bytes()
+}
+
+#[test]
+fn a_forked_checksum_tree_head_and_a_torn_version_list_are_named_and_removed() {
+    use base64::Engine as _;
+    let upstream = RefProxy::start();
+    let go = GoEnv::new();
+    let project = hello_project();
+    go.ok(project.path(), &upstream.url, &["mod", "tidy"]);
+    let (cache, gopath) = (go.modcache(), go.gopath());
+
+    // A version list torn by an interrupted write: one version short.
+    let list = cache.join("cache/download/rsc.io/quote/@v/list");
+    let text = std::fs::read_to_string(&list).unwrap();
+    assert!(text.contains("v1.5.2"), "{text}");
+    std::fs::write(&list, text.replace("v1.5.2\n", "")).unwrap();
+    // The go command's tree head, replaced by one of the same size and
+    // another root hash, validly signed: what a forked database shows.
+    let latest = gopath.join("pkg/sumdb/localhost.localdev/sumdb/latest");
+    let head = std::fs::read_to_string(&latest).unwrap();
+    let size = head.lines().nth(1).unwrap().to_string();
+    let other = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let forged = sign_as_reference_db(&format!("go.sum database tree\n{size}\n{other}\n"));
+    std::fs::write(&latest, forged).unwrap();
+
+    let env = |extra: &'static str| {
+        vec![
+            ("GOPROXY", upstream.url.clone()),
+            ("GOSUMDB", REF_SUMDB.to_string()),
+            ("GOMODCACHE", cache.to_str().unwrap().to_string()),
+            ("GOPATH", gopath.to_str().unwrap().to_string()),
+            ("GOFLAGS", extra.to_string()),
+        ]
+    };
+    let owned = env("-modcacherw");
+    let vars: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["--timeout", "2s", "--module", "rsc.io/quote"];
+    let (out, report, _) = doctor(&vars, &args);
+    let findings = report["findings"].to_string();
+    for named in [
+        "rsc.io/quote: its version list does not match the .mod files beside it: v1.5.2 missing",
+        "is not the one",
+    ] {
+        assert!(findings.contains(named), "{named} not named: {findings}");
+    }
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+
+    let mut repair = args.to_vec();
+    repair.push("--repair");
+    let (_, report, _) = doctor(&vars, &repair);
+    assert!(!list.exists() && !latest.exists(), "{report:#}");
+    // The go command writes both again and verifies with the real head.
+    go.ok(
+        project.path(),
+        &upstream.url,
+        &["mod", "download", "rsc.io/quote@v1.5.1"],
+    );
+    assert!(latest.exists() && list.exists());
+    let (out, report, _) = doctor(&vars, &args);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+}

@@ -306,6 +306,11 @@ impl GoEnv {
         self.home.path().join("modcache")
     }
 
+    /// Its GOPATH (where the go command keeps the checksum tree head).
+    pub fn gopath(&self) -> PathBuf {
+        self.home.path().join("gopath")
+    }
+
     /// Runs `go ARGS` in `dir` with GOPROXY=`goproxy` and the reference
     /// checksum DB.
     pub fn run(&self, dir: &Path, goproxy: &str, args: &[&str]) -> Output {

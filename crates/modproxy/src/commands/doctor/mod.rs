@@ -263,7 +263,7 @@ async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
     } else {
         fixes(&env, &proxies, &checks, &findings)
     };
-    let module_cache = module_cache(&env, args, &mut findings).await;
+    let module_cache = module_cache(&env, args, &checks, &proxies, limit, &mut findings).await;
     let worst = findings
         .iter()
         .map(|f| f.severity)
@@ -313,26 +313,41 @@ type Routed = (String, String, String, Option<(&'static str, String)>);
 async fn module_cache(
     env: &GoEnv,
     args: &DoctorArgs,
+    checks: &[Check],
+    proxies: &Proxies,
+    limit: Duration,
     findings: &mut Vec<Finding>,
 ) -> Option<modcache::CacheReport> {
     let dir = std::path::PathBuf::from(env.get("GOMODCACHE"));
     if dir.as_os_str().is_empty() {
         return None;
     }
-    let (sumdb, limit, repair) = (
+    let (sumdb, cache_limit, repair) = (
         env.get("GOSUMDB").to_string(),
         args.cache_timeout,
         args.repair,
     );
-    let report = tokio::task::spawn_blocking(move || {
-        let mut report = modcache::check(&dir, &sumdb, limit);
-        if repair {
+    let gopath = std::path::PathBuf::from(env.get("GOPATH").split(':').next().unwrap_or(""));
+    let mut report =
+        tokio::task::spawn_blocking(move || modcache::check(&dir, &gopath, &sumdb, cache_limit))
+            .await
+            .ok()?;
+    // Against the first working proxy of GOPROXY: a tree head of another
+    // database.
+    let working = checks
+        .iter()
+        .find(|c| c.what == "proxy" && c.report.ok() && proxies.goproxy.contains(&c.base));
+    if let (Some(proxy), false) = (working, args.no_network) {
+        against_proxy(env, &proxy.base, limit, &mut report).await;
+    }
+    if repair {
+        report = tokio::task::spawn_blocking(move || {
             modcache::repair(&mut report);
-        }
-        report
-    })
-    .await
-    .ok()?;
+            report
+        })
+        .await
+        .ok()?;
+    }
     for problem in &report.problems {
         let fixed = problem
             .remove
@@ -364,6 +379,43 @@ async fn module_cache(
         });
     }
     Some(report)
+}
+
+/// Compares the checksum tree head the go command keeps with the one
+/// `proxy` serves now; a fork becomes a problem of `report`.
+async fn against_proxy(
+    env: &GoEnv,
+    proxy: &str,
+    limit: Duration,
+    report: &mut modcache::CacheReport,
+) {
+    let fetch = |url: String| {
+        let via = env.proxy_for(&url).map(|(_, p)| p);
+        probe::check(url, probe::Depth::Download, limit, via)
+    };
+    let Some((name, cached, latest)) = report.sumdb_head.clone() else {
+        return;
+    };
+    let Ok(SumDbSetting::Db(config)) = SumDbSetting::parse(env.get("GOSUMDB")) else {
+        return;
+    };
+    let answer = fetch(format!("{proxy}/sumdb/{name}/latest")).await;
+    let served = (answer.status == Some(200))
+        .then(|| modproxy_service::sumdb::open_tree_note(&answer.body, &config.key).ok())
+        .flatten();
+    // Same size, another hash: two different trees, one of them forked.
+    // (A larger tree's consistency needs the database's tiles: the go
+    // command proves that itself on its next lookup.)
+    if let Some(served) = served.filter(|s| s.n == cached.n && s.hash != cached.hash) {
+        report.problems.push(modcache::Problem {
+            module: latest.display().to_string(),
+            what: format!(
+                "the cached tree head of {name} (size {}) is not the one {proxy} serves for the same size: this machine once talked to a different or forked database",
+                served.n
+            ),
+            remove: vec![latest],
+        });
+    }
 }
 
 /// Runs futures concurrently, results in order.

@@ -6,10 +6,12 @@
 //! Checked: a download whose zip does not match its `.ziphash` (the go
 //! command trusts the `.ziphash` and never looks at the zip again); an
 //! extracted tree that differs from its download (files changed, added or
-//! missing); `.info` files that do not parse or name another version, and
-//! empty or binary `.mod` files; leftovers of interrupted downloads (`.tmp`
-//! files, extractions marked `.partial`); the checksum database's tree
-//! head cached for `GOSUMDB` that does not verify with its key.
+//! missing); `.info` files that do not parse or name another version,
+//! empty or binary `.mod` files, version lists that do not match the `.mod`
+//! files beside them; leftovers of interrupted downloads (`.tmp` files,
+//! extractions marked `.partial`); the checksum database's tree head the
+//! go command keeps for `GOSUMDB` that does not verify with its key (the
+//! doctor also compares it with the one a working proxy serves).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 use modproxy_module::modzip::{check_zip, hash1, ZipError};
 use modproxy_module::path::{unescape_version, ModulePath};
 use modproxy_module::SumDbSetting;
+use modproxy_service::sumdb::Tree;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -54,6 +57,10 @@ pub struct CacheReport {
     /// Notes: low disk space, a checksum database head that does not
     /// verify, an unreadable cache.
     pub warnings: Vec<String>,
+    /// The go command's cached tree head of GOSUMDB, verified, and its
+    /// file: `(database name, tree, latest)`.
+    #[serde(skip)]
+    pub sumdb_head: Option<(String, Tree, PathBuf)>,
 }
 
 /// One unit of hashing work.
@@ -74,8 +81,9 @@ enum Job {
     },
 }
 
-/// Checks the cache at `dir`, for at most `limit`; `sumdb` is GOSUMDB.
-pub fn check(dir: &Path, sumdb: &str, limit: Duration) -> CacheReport {
+/// Checks the cache at `dir`, for at most `limit`; `sumdb` is GOSUMDB,
+/// whose tree head the go command keeps under `gopath/pkg/sumdb`.
+pub fn check(dir: &Path, gopath: &Path, sumdb: &str, limit: Duration) -> CacheReport {
     let started = Instant::now();
     let mut report = CacheReport {
         dir: dir.to_path_buf(),
@@ -87,6 +95,7 @@ pub fn check(dir: &Path, sumdb: &str, limit: Duration) -> CacheReport {
         problems: Vec::new(),
         removed: Vec::new(),
         warnings: Vec::new(),
+        sumdb_head: None,
     };
     if !dir.is_dir() {
         // Nothing downloaded yet: nothing to check.
@@ -101,7 +110,7 @@ pub fn check(dir: &Path, sumdb: &str, limit: Duration) -> CacheReport {
     let mut jobs = Vec::new();
     walk_downloads(dir, &mut jobs, &mut report);
     walk_trees(dir, dir, &mut jobs, &mut report);
-    check_sumdb_heads(dir, sumdb, &mut report);
+    check_sumdb_head(gopath, sumdb, &mut report);
 
     // Hash in parallel, one job at a time per core, until the time is up.
     let next = AtomicUsize::new(0);
@@ -245,6 +254,16 @@ fn download_file(
         });
         return;
     }
+    if name == "list" {
+        if let Some(what) = bad_list(path) {
+            report.problems.push(Problem {
+                module,
+                what,
+                remove: vec![path.to_path_buf()],
+            });
+        }
+        return;
+    }
     let Some((escaped_version, ext)) = name.rsplit_once('.') else {
         return;
     };
@@ -285,6 +304,55 @@ fn download_file(
         }
         _ => {}
     }
+}
+
+/// A `@v/list` lists exactly the versions whose `.mod` is beside it (the
+/// go command rewrites it after each `.mod` it writes; an interrupted
+/// write leaves it short or NUL-filled). It is what a GOPROXY serving the
+/// cache answers, and what the go command uses offline.
+fn bad_list(path: &Path) -> Option<String> {
+    let data = std::fs::read(path).ok()?;
+    if data.contains(&0) {
+        return Some("its version list was cut short while written (NUL bytes)".into());
+    }
+    let text = String::from_utf8_lossy(&data);
+    let mut listed: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut cached: Vec<String> = std::fs::read_dir(path.parent()?)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let v = name.strip_suffix(".mod")?.to_string();
+            modproxy_module::semver::is_canonical_module_version(&v).then_some(v)
+        })
+        .collect();
+    listed.sort_unstable();
+    cached.sort_unstable();
+    let missing: Vec<&str> = cached
+        .iter()
+        .map(String::as_str)
+        .filter(|v| !listed.contains(v))
+        .collect();
+    let extra: Vec<&str> = listed
+        .iter()
+        .copied()
+        .filter(|v| !cached.iter().any(|c| c == v))
+        .collect();
+    if missing.is_empty() && extra.is_empty() {
+        return None;
+    }
+    let mut what = "its version list does not match the .mod files beside it:".to_string();
+    if !missing.is_empty() {
+        what.push_str(&format!(" {} missing", missing.join(", ")));
+    }
+    if !extra.is_empty() {
+        what.push_str(&format!(" {} listed without a .mod", extra.join(", ")));
+    }
+    Some(what)
 }
 
 fn bad_info(path: &Path, version: &str) -> Option<String> {
@@ -479,27 +547,26 @@ fn hash_tree(dir: &Path, prefix: &str, out: &mut Vec<(String, [u8; 32])>) -> std
     Ok(())
 }
 
-/// The go command's cached tree head of GOSUMDB must verify with its key.
-fn check_sumdb_heads(root: &Path, sumdb: &str, report: &mut CacheReport) {
+/// The go command's cached tree head of GOSUMDB
+/// (`$GOPATH/pkg/sumdb/NAME/latest`) must verify with its key.
+fn check_sumdb_head(gopath: &Path, sumdb: &str, report: &mut CacheReport) {
     let Ok(SumDbSetting::Db(config)) = SumDbSetting::parse(sumdb) else {
         return;
     };
-    let latest = root
-        .join("cache/download/sumdb")
-        .join(&config.name)
-        .join("latest");
+    let latest = gopath.join("pkg/sumdb").join(&config.name).join("latest");
     let Ok(note) = std::fs::read(&latest) else {
         return;
     };
-    if let Err(e) = modproxy_service::sumdb::open_tree_note(&note, &config.key) {
-        report.problems.push(Problem {
+    match modproxy_service::sumdb::open_tree_note(&note, &config.key) {
+        Ok(tree) => report.sumdb_head = Some((config.name.clone(), tree, latest)),
+        Err(e) => report.problems.push(Problem {
             module: latest.display().to_string(),
             what: format!(
                 "the cached tree head of {} does not verify with GOSUMDB's key ({e}): it came from another or a forked database",
                 config.name
             ),
             remove: vec![latest.clone()],
-        });
+        }),
     }
 }
 

@@ -439,13 +439,32 @@ fn status_of(answer: &[u8]) -> Option<u16> {
     parts.next()?.parse().ok()
 }
 
-/// The body after the headers (chunked encoding is not undone: callers
-/// only look for short markers in it).
+/// The body after the headers, its chunked encoding undone.
 fn body_of(answer: &[u8]) -> Vec<u8> {
-    match answer.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => answer[i + 4..].to_vec(),
-        None => Vec::new(),
+    let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Vec::new();
+    };
+    let head = String::from_utf8_lossy(&answer[..i]).to_ascii_lowercase();
+    let body = &answer[i + 4..];
+    if !head.contains("transfer-encoding: chunked") {
+        return body.to_vec();
     }
+    let (mut out, mut rest) = (Vec::new(), body);
+    while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&rest[..end]);
+        let size = size.split(';').next().unwrap_or("").trim();
+        let Ok(size) = usize::from_str_radix(size, 16) else {
+            break;
+        };
+        let data = &rest[end + 2..];
+        if size == 0 || data.len() < size {
+            out.extend_from_slice(&data[..size.min(data.len())]);
+            break;
+        }
+        out.extend_from_slice(&data[..size]);
+        rest = data.get(size + 2..).unwrap_or(&[]);
+    }
+    out
 }
 
 fn ms(since: Instant) -> Option<f64> {
@@ -508,5 +527,7 @@ mod tests {
         assert_eq!(status_of(b"HTTP/1.1 404 Not Found\r\n\r\n"), Some(404));
         assert_eq!(status_of(b"SSH-2.0-OpenSSH\r\n"), None);
         assert_eq!(body_of(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody"), b"body");
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nv1.\r\n4\r\n0.0\n\r\n0\r\n\r\n";
+        assert_eq!(body_of(chunked), b"v1.0.0\n");
     }
 }

@@ -345,7 +345,7 @@ fn versions_and_hashes_equal_the_go_command_in_direct_mode() {
 }
 
 #[test]
-fn a_second_version_uses_the_mirror_without_the_network() {
+fn each_version_fetches_its_own_commit_into_one_shallow_mirror() {
     let repos = Repos::new();
     let w = repos.create("lib");
     repos.commit(
@@ -369,20 +369,29 @@ fn a_second_version_uses_the_mirror_without_the_network() {
             get_status(&format!("{}/github.com/acme/lib/@v/{rev}.info", proxy.url));
         assert_eq!(status, 404, "{rev}: {body}");
     }
-    // The remote goes away: the second version comes from the mirror.
-    std::fs::rename(&w, repos.path("lib-gone")).unwrap();
+    let mirrors: Vec<std::path::PathBuf> = std::fs::read_dir(data.path().join(".vcs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_dir() && e.file_name() != "tmp")
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(mirrors.len(), 1, "{mirrors:?}");
+    // The tag's commit alone (depth 1), not the repository's history.
+    assert!(
+        mirrors[0].join("shallow").exists(),
+        "the first version fetched the whole history"
+    );
+    // The second version is fetched into the same mirror.
     let second = download(&go, &proxy.url, &["github.com/acme/lib@v1.1.0".into()]);
     assert!(
         second["github.com/acme/lib@v1.1.0"].is_ok(),
         "{second:?}\n{}",
         proxy.logs()
     );
-    let mirrors = std::fs::read_dir(data.path().join(".vcs"))
+    let count = std::fs::read_dir(data.path().join(".vcs"))
         .unwrap()
-        .filter(|e| {
-            e.as_ref().unwrap().file_type().unwrap().is_dir()
-                && e.as_ref().unwrap().file_name() != "tmp"
-        })
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_dir() && e.file_name() != "tmp")
         .count();
-    assert_eq!(mirrors, 1);
+    assert_eq!(count, 1);
 }

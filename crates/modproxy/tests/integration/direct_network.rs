@@ -250,3 +250,62 @@ fn git_failures_name_the_repository_without_credentials() {
         "{body}"
     );
 }
+
+#[test]
+fn a_remote_that_cannot_serve_its_whole_history_still_serves_its_tags() {
+    let repos = Repos::new();
+    let w = repos.create("partial");
+    let first = repos.commit(
+        &w,
+        &[
+            ("go.mod", Some("module github.com/acme/partial\n")),
+            ("old.txt", Some("a blob only the first commit has\n")),
+        ],
+    );
+    repos.commit(
+        &w,
+        &[("old.txt", None), ("p.go", Some("package partial\n"))],
+    );
+    repos.tag(&w, "v1.0.0");
+    repos.commit(&w, &[("p2.go", Some("package partial // 2\n"))]);
+    repos.tag(&w, "v1.1.0");
+    // An object deep in the history is gone from the remote (a damaged
+    // or partial mirror): it can hand out its tags, not its history.
+    let blob = repos.git(&w, &["rev-parse", &format!("{first}:old.txt")]);
+    let object = w.join(".git/objects").join(&blob[..2]).join(&blob[2..]);
+    std::fs::remove_file(&object).expect("the blob is a loose object");
+    let bare = TempDir::new("full-clone");
+    let full = std::process::Command::new("git")
+        .args(["clone", "--quiet", "--mirror"])
+        .arg(format!("file://{}", w.display()))
+        .arg(bare.path().join("m.git"))
+        .output()
+        .unwrap();
+    assert!(
+        !full.status.success(),
+        "a full fetch of the remote works: the test proves nothing"
+    );
+    let queries: Vec<String> = [
+        "github.com/acme/partial@v1.0.0",
+        "github.com/acme/partial@v1.1.0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Each through its own module cache.
+    let direct = download(&go_env(&repos), "direct", &queries);
+    let data = TempDir::new("data");
+    let proxy = direct_proxy(&repos, data.path(), &[]);
+    let through = download(&go_env(&repos), &proxy.url, &queries);
+    for query in &queries {
+        let want = direct[query]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("go direct: {query}: {e}"));
+        assert_eq!(
+            through.get(query).map(Result::as_ref),
+            Some(Ok(want)),
+            "{query}\n{}",
+            proxy.logs()
+        );
+    }
+}

@@ -119,10 +119,71 @@ impl Mirror {
         Ok(refs)
     }
 
+    /// Fetches only `reference` (a tag, a branch or `HEAD`, at `hash` on
+    /// the remote) at depth 1, as the go command first does: the objects
+    /// of one commit, whatever the remote's history holds. Whether it
+    /// worked (if not, the caller fetches everything). Like [`Self::fetch`],
+    /// it runs to its end and never alongside another fetch.
+    pub async fn fetch_one(
+        self: &Arc<Self>,
+        reference: &str,
+        hash: &str,
+        access: &[String],
+    ) -> bool {
+        let me = Arc::clone(self);
+        let (reference, hash, access) = (reference.to_string(), hash.to_string(), access.to_vec());
+        let fetched =
+            tokio::spawn(async move { me.fetch_one_locked(&reference, &hash, &access).await });
+        match fetched.await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "shallow fetch failed; fetching everything");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn fetch_one_locked(
+        &self,
+        reference: &str,
+        hash: &str,
+        access: &[String],
+    ) -> Result<(), GitError> {
+        let _fetching = self.fetched.lock().await;
+        self.ensure().await?;
+        if self.stat_local(hash).await?.is_some_and(|c| c.hash == hash) {
+            return Ok(());
+        }
+        // `HEAD` is fetched by hash under a name of its own (which also
+        // brings the remote's tags on that commit, as for a named ref).
+        let refspec = if reference == "HEAD" {
+            format!("{hash}:refs/dummy")
+        } else {
+            format!("{reference}:{reference}")
+        };
+        let mut args: Vec<&str> = access.iter().map(String::as_str).collect();
+        args.extend([
+            // Protocol v2: version 1 can miss tags on the fetched commit
+            // (go.dev/issue/56881), as the go command notes.
+            "-c",
+            "protocol.version=2",
+            "fetch",
+            "-f",
+            "--depth=1",
+            "--quiet",
+            "--end-of-options",
+            &self.url,
+            &refspec,
+        ]);
+        self.run_fetch(&args).await
+    }
+
     /// Fetches every branch and tag (and their history, refs deleted
-    /// upstream pruned) unless the last fetch already brought what the
-    /// remote has now. Runs to the end even if the caller goes away, so a
-    /// fetch is never cut short by a client and never runs twice at once.
+    /// upstream pruned; a shallow mirror is deepened to the whole history)
+    /// unless the last fetch already brought what the remote has now. Runs
+    /// to the end even if the caller goes away, so a fetch is never cut
+    /// short by a client and never runs twice at once.
     pub async fn fetch(
         self: &Arc<Self>,
         remote: &Arc<Refs>,
@@ -156,17 +217,33 @@ impl Mirror {
             "refs/heads/*:refs/heads/*",
             "refs/tags/*:refs/tags/*",
         ]);
-        let result = self.git(&args).await;
-        if let Err(e) = result {
-            // A killed fetch can leave git's lock files behind, which
-            // would fail every later one.
-            if matches!(e, GitError::Timeout { .. }) {
-                remove_lock_files(&self.dir);
-            }
-            return Err(e);
+        self.run_fetch(&args).await?;
+        // Refs first, then the history below them, in a fetch of its own
+        // (git before 2.24 cannot do both at once: go.dev/issue/34266).
+        if self.dir.join("shallow").exists() {
+            let mut args: Vec<&str> = access.iter().map(String::as_str).collect();
+            args.extend([
+                "fetch",
+                "--unshallow",
+                "-f",
+                "--quiet",
+                "--end-of-options",
+                &self.url,
+            ]);
+            self.run_fetch(&args).await?;
         }
         *fetched = Some(Arc::clone(remote));
         Ok(())
+    }
+
+    /// Runs one fetch; a killed one leaves no lock files behind (they
+    /// would fail every later fetch).
+    async fn run_fetch(&self, args: &[&str]) -> Result<(), GitError> {
+        let result = self.git(args).await.map(drop);
+        if let Err(GitError::Timeout { .. }) = &result {
+            remove_lock_files(&self.dir);
+        }
+        result
     }
 
     /// `rev` in the local mirror, or `None` when it does not have it.

@@ -341,7 +341,16 @@ impl CodeRepo {
         } else {
             return Err(unknown());
         };
-        self.mirror.fetch(&refs, &self.access).await?;
+        // A commit a ref names: that ref alone, at depth 1 (as the go
+        // command does); anything else, or if that fails, everything.
+        let named = reference.as_deref().filter(|_| hash.len() >= 40);
+        let shallow = match named {
+            Some(r) => self.mirror.fetch_one(r, &hash, &self.access).await,
+            None => false,
+        };
+        if !shallow {
+            self.mirror.fetch(&refs, &self.access).await?;
+        }
         let commit = self.mirror.stat_local(&hash).await?.ok_or_else(unknown)?;
         if !commit.hash.starts_with(&hash) {
             return Err(unknown());

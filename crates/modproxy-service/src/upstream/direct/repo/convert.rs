@@ -109,18 +109,14 @@ impl CodeRepo {
         }
     }
 
-    /// Adds to `commit.tags` the remote's tags on it, and brings the
-    /// mirror up to date with the remote (a no-op when nothing changed),
-    /// as the go command consults the remote's refs: a tag added upstream
-    /// since the last fetch counts. The remote being unreachable leaves
-    /// the mirror's view.
+    /// Adds to `commit.tags` the remote's tags on it, as the go command
+    /// consults the remote's refs: a tag added upstream since the mirror
+    /// was fetched counts. The remote being unreachable leaves the
+    /// mirror's view.
     pub(super) async fn with_remote_tags(&self, mut commit: Commit) -> Commit {
         let Ok(refs) = self.mirror.remote_refs(&self.access).await else {
             return commit;
         };
-        if let Err(e) = self.mirror.fetch(&refs, &self.access).await {
-            tracing::debug!(error = %e, "fetch for current tags failed; using the mirror's");
-        }
         for (name, hash) in refs.iter() {
             if let Some(tag) = name.strip_prefix("refs/tags/") {
                 if *hash == commit.hash && !commit.tags.iter().any(|t| t == tag) {
@@ -202,7 +198,25 @@ impl CodeRepo {
 
     /// `RecentTag`: the highest allowed version tagged in `commit`'s
     /// history ("" for none).
+    /// The mirror may be shallow (only the commits asked for): when its
+    /// history shows no tag but the remote has some, the whole history is
+    /// fetched and asked again, as the go command does.
     pub(super) async fn recent_tag(&self, commit: &Commit, stat_vers: &str) -> Result<String> {
+        let found = self.recent_tag_local(commit, stat_vers).await?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        let refs = self.mirror.remote_refs(&self.access).await?;
+        let tags = format!("refs/tags/{}v", self.tag_prefix());
+        if !refs.keys().any(|r| r.starts_with(&tags)) {
+            return Ok(found);
+        }
+        self.mirror.fetch(&refs, &self.access).await?;
+        self.recent_tag_local(commit, stat_vers).await
+    }
+
+    /// [`Self::recent_tag`] over the history the mirror has.
+    async fn recent_tag_local(&self, commit: &Commit, stat_vers: &str) -> Result<String> {
         let prefix = self.tag_prefix();
         let mut highest = String::new();
         for tag in self.mirror.merged_tags(&commit.hash).await? {

@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use rustix::process::{kill_process_group, Pid, Signal};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
@@ -28,6 +29,18 @@ const SCRUBBED: [&str; 8] = [
     "GIT_CEILING_DIRECTORIES",
     "GIT_COMMON_DIR",
 ];
+
+/// How long a git process group gets after TERM before KILL.
+const KILL_AFTER: Duration = Duration::from_secs(2);
+
+/// Signals every process of the group `leader` started (git and its
+/// helpers); a group already gone is fine.
+fn signal_group(leader: Option<u32>, signal: Signal) {
+    let pid = leader.and_then(|id| Pid::from_raw(i32::try_from(id).ok()?));
+    if let Some(pid) = pid {
+        let _ = kill_process_group(pid, signal);
+    }
+}
 
 /// Commands that talk to a remote at once, and local reads at once.
 const NETWORK_JOBS: usize = 4;
@@ -158,12 +171,11 @@ impl Git {
             what: what.clone(),
             error: e.to_string(),
         })?;
-        // coreutils `timeout` runs git in a process group of its own and
-        // signals the whole group on expiry: TERM, then KILL 2 s later.
-        let mut cmd = tokio::process::Command::new("timeout");
-        cmd.arg("--kill-after=2")
-            .arg(format!("{}", self.timeout.as_secs().max(1)))
-            .arg("git")
+        // git runs in a process group of its own: at the time limit the
+        // whole group (git-remote-https, ssh, index-pack…) gets TERM, then
+        // KILL 2 s later.
+        let mut cmd = tokio::process::Command::new("git");
+        cmd.process_group(0)
             // A transfer slower than 1 KB/s for 30 s is abandoned by git
             // itself, long before the overall limit.
             .args([
@@ -200,6 +212,7 @@ impl Git {
             error: e.to_string(),
         };
         let mut child = cmd.spawn().map_err(spawn_error)?;
+        let group = child.id();
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             // git reads its input before it answers: no deadlock.
             tokio::spawn(async move {
@@ -208,28 +221,28 @@ impl Git {
         }
         // The process is always waited for (no zombies), even when the
         // request that wanted it is gone: the wait runs on its own task.
-        let waited = tokio::spawn(child.wait_with_output());
-        let backstop = self.timeout + Duration::from_secs(10);
-        let output = match tokio::time::timeout(backstop, waited).await {
+        let mut waited = tokio::spawn(child.wait_with_output());
+        let timed_out = || GitError::Timeout {
+            repo: redact(repo),
+            what: what.clone(),
+            after: self.timeout,
+        };
+        let output = match tokio::time::timeout(self.timeout, &mut waited).await {
             Ok(Ok(Ok(output))) => output,
             Ok(Ok(Err(e))) => return Err(spawn_error(e)),
             Ok(Err(e)) => return Err(spawn_error(std::io::Error::other(e))),
             Err(_) => {
-                return Err(GitError::Timeout {
-                    repo: redact(repo),
-                    what,
-                    after: backstop,
-                })
+                signal_group(group, Signal::TERM);
+                if tokio::time::timeout(KILL_AFTER, &mut waited).await.is_err() {
+                    signal_group(group, Signal::KILL);
+                }
+                return Err(timed_out());
             }
         };
         match output.status.code() {
             Some(0) => Ok(output.stdout),
-            // 124: timed out (TERM), 137: killed after ignoring TERM.
-            Some(124 | 137) | None => Err(GitError::Timeout {
-                repo: redact(repo),
-                what,
-                after: self.timeout,
-            }),
+            // Killed by a signal (not ours: ours is reported above).
+            None => Err(timed_out()),
             code => Err(GitError::Failed {
                 repo: redact(repo),
                 what,

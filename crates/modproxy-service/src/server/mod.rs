@@ -13,6 +13,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,22 +99,40 @@ pub struct Server {
 
 /// How often the store's size is held against `--max-size`.
 const BUDGET_CHECK: Duration = Duration::from_secs(5);
+/// How often the git mirrors are measured for it.
+const MIRRORS_MEASURED: Duration = Duration::from_secs(60);
 
 /// Evicts least recently used module versions whenever the store is over
 /// `max` bytes (checked every [`BUDGET_CHECK`], from the store's running
 /// count, so an idle check costs nothing), down to 90% of `max` so the
 /// next few fetches do not trigger another scan. Versions used in the last
 /// minute go only if the store cannot get under `max` otherwise.
-async fn keep_under_budget(store: Arc<dyn Store>, max: u64, metrics: Arc<Metrics>) {
+async fn keep_under_budget(store: Arc<dyn Store>, vcs: PathBuf, max: u64, metrics: Arc<Metrics>) {
+    // The git mirrors' size, measured now and then (a walk of `.vcs`).
+    let mut mirrors = 0u64;
+    let mut measured: Option<std::time::Instant> = None;
     loop {
-        if store.usage().is_some_and(|(bytes, _)| bytes > max) {
+        if measured.is_none_or(|at| at.elapsed() >= MIRRORS_MEASURED) {
+            let dir = vcs.clone();
+            let found = tokio::task::spawn_blocking(move || evict::mirrors(&dir))
+                .await
+                .unwrap_or_default();
+            mirrors = found.iter().map(|m| m.bytes).sum();
+            measured = Some(std::time::Instant::now());
+        }
+        if store
+            .usage()
+            .is_some_and(|(bytes, _)| bytes + mirrors > max)
+        {
+            measured = None;
             let policy = evict::Policy {
                 max_size: Some(max),
                 low_water: Some(max / 10 * 9),
                 spare_used_within: Some(Duration::from_secs(60)),
                 ..evict::Policy::default()
             };
-            match evict::run(store.as_ref(), policy, std::time::SystemTime::now()).await {
+            let now = std::time::SystemTime::now();
+            match evict::run(store.as_ref(), Some(&vcs), policy, now).await {
                 Ok(report) => {
                     for failure in &report.failed {
                         tracing::warn!(%failure, "eviction could not remove a file");
@@ -197,6 +216,7 @@ impl Handler {
         if let Some(max) = settings.max_size {
             tokio::spawn(keep_under_budget(
                 Arc::clone(&store),
+                settings.data_dir.join(".vcs"),
                 max,
                 Arc::clone(&metrics),
             ));

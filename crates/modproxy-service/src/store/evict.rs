@@ -2,6 +2,10 @@
 //! storage), least recently used first: what `--max-size` applies
 //! continuously and `modproxy gc` on demand.
 //!
+//! The git mirrors of `direct` (`$data/.vcs/*`, local even with a bucket
+//! store) count toward the budget too and take their place in the same
+//! order, by their last use (a stamp file [`MIRROR_STAMP`] inside each).
+//!
 //! A version is its `.info`, `.mod`, `.zip` (and anything else named
 //! `VERSION.*` in its `@v/` directory). Its last use is the newest access
 //! or modification time of those objects: on disk, hits stamp the access
@@ -14,7 +18,7 @@
 //! its response).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -52,16 +56,21 @@ pub struct Entry {
     pub last_used: SystemTime,
 }
 
-/// One module version in the store.
+/// One module version in the store, or one git mirror.
 #[derive(Debug, Clone)]
 pub struct Version {
-    /// `module@version`.
+    /// `module@version`, or `git mirror of URL`.
     pub label: String,
-    /// The keys of its objects.
+    /// The keys of its objects (none for a mirror).
     pub files: Vec<String>,
     pub bytes: u64,
     pub last_used: SystemTime,
+    /// The directory of a git mirror.
+    pub mirror: Option<PathBuf>,
 }
+
+/// The file whose modification time is a mirror's last use.
+pub const MIRROR_STAMP: &str = "modproxy-used";
 
 /// What a scan found and an eviction did.
 #[derive(Debug, Default)]
@@ -75,20 +84,45 @@ pub struct Report {
     /// Objects that could not be removed, with why (their versions are not
     /// in `evicted`).
     pub failed: Vec<String>,
-    /// Every version, for `stats` (oldest use first).
+    /// Every version, for `stats` (oldest use first); mirrors included.
     pub versions: Vec<Version>,
+    /// Git mirrors found, and their bytes (part of `bytes_before`).
+    pub mirrors: usize,
+    pub mirror_bytes: u64,
 }
 
 /// Lists `store` and evicts by `policy`; the store's running count is
 /// replaced by what the listing measured, less what went.
-pub async fn run(store: &dyn Store, policy: Policy, now: SystemTime) -> std::io::Result<Report> {
-    let (mut versions, bytes_before, objects_before) = group(store.entries().await?);
+/// The git mirrors under `vcs` (`$data/.vcs`) are candidates too.
+pub async fn run(
+    store: &dyn Store,
+    vcs: Option<&Path>,
+    policy: Policy,
+    now: SystemTime,
+) -> std::io::Result<Report> {
+    let (mut versions, store_bytes, objects_before) = group(store.entries().await?);
+    let found = match vcs {
+        Some(dir) => {
+            let dir = dir.to_path_buf();
+            tokio::task::spawn_blocking(move || mirrors(&dir))
+                .await
+                .unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    let mirror_bytes: u64 = found.iter().map(|m| m.bytes).sum();
+    let mirror_count = found.len();
+    versions.extend(found);
     versions.sort_by_key(|v| v.last_used);
+    let bytes_before = store_bytes + mirror_bytes;
     let mut report = Report {
         bytes_before,
         objects_before,
+        mirrors: mirror_count,
+        mirror_bytes,
         ..Report::default()
     };
+    let mut mirror_bytes_evicted = 0u64;
     let mut remaining = bytes_before;
     let mut files_removed = 0u64;
     for v in &versions {
@@ -105,7 +139,17 @@ pub async fn run(store: &dyn Store, policy: Policy, now: SystemTime) -> std::io:
         if !(too_old || over_budget) {
             continue;
         }
-        if !policy.dry_run {
+        if let (Some(dir), false) = (&v.mirror, policy.dry_run) {
+            if let Err(e) = remove_mirror(dir) {
+                report
+                    .failed
+                    .push(format!("cannot remove {}: {e}", dir.display()));
+                continue;
+            }
+        }
+        if v.mirror.is_some() {
+            mirror_bytes_evicted += v.bytes;
+        } else if !policy.dry_run {
             // Keep going past an object that cannot be removed: the others
             // still free space. The version stays counted as stored.
             let mut errors = Vec::new();
@@ -125,13 +169,72 @@ pub async fn run(store: &dyn Store, policy: Policy, now: SystemTime) -> std::io:
         report.evicted.push(v.clone());
     }
     if !policy.dry_run {
+        let store_evicted = report.bytes_evicted - mirror_bytes_evicted;
         store.measured(
-            bytes_before.saturating_sub(report.bytes_evicted),
+            store_bytes.saturating_sub(store_evicted),
             objects_before.saturating_sub(files_removed),
         );
     }
     report.versions = versions;
     Ok(report)
+}
+
+/// The git mirrors under `vcs`: every directory but scratch ones, its
+/// size, and its last use (the stamp's time, else the directory's).
+pub fn mirrors(vcs: &Path) -> Vec<Version> {
+    let Ok(entries) = std::fs::read_dir(vcs) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // `tmp/` (zips being built), `NAME.tmp-PID` (being created),
+        // `NAME.evicted-PID` (being removed).
+        if name == "tmp" || name.contains('.') || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let dir = e.path();
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let last_used = modified(&dir.join(MIRROR_STAMP))
+            .or_else(|| modified(&dir))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let url = read_remote(&dir).unwrap_or(name);
+        out.push(Version {
+            label: format!("git mirror of {url}"),
+            files: Vec::new(),
+            bytes: dir_bytes(&dir),
+            last_used,
+            mirror: Some(dir),
+        });
+    }
+    out
+}
+
+/// The remote a mirror was made for (written when it is created).
+fn read_remote(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("modproxy-remote")).ok()?;
+    Some(super::super::upstream::redact(text.trim()))
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
+}
+
+/// Removes a mirror: renamed out of the way first (a request that comes
+/// next makes a new one), then deleted.
+fn remove_mirror(dir: &Path) -> std::io::Result<()> {
+    let gone = dir.with_extension(format!("evicted-{}", std::process::id()));
+    std::fs::rename(dir, &gone)?;
+    std::fs::remove_dir_all(&gone)
 }
 
 /// Groups a store's objects into module versions; also the store's total
@@ -156,6 +259,7 @@ pub fn group(entries: Vec<Entry>) -> (Vec<Version>, u64, u64) {
                 files: Vec::new(),
                 bytes: 0,
                 last_used: SystemTime::UNIX_EPOCH,
+                mirror: None,
             });
         slot.files.push(entry.key.clone());
         slot.bytes += entry.size;
@@ -293,9 +397,14 @@ mod tests {
             max_size: Some(400),
             ..Policy::default()
         };
-        let report = run(&DiskStore::open(&root).unwrap(), policy, SystemTime::now())
-            .await
-            .unwrap();
+        let report = run(
+            &DiskStore::open(&root).unwrap(),
+            None,
+            policy,
+            SystemTime::now(),
+        )
+        .await
+        .unwrap();
         assert_eq!((report.bytes_before, report.objects_before), (950, 11));
         let evicted: Vec<&str> = report.evicted.iter().map(|v| v.label.as_str()).collect();
         assert_eq!(evicted, ["example.com/A@v1.0.0", "example.com/A@v1.1.0"]);
@@ -306,6 +415,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn git_mirrors_count_and_go_in_the_same_order() {
+        let root = store();
+        let vcs = root.with_extension("vcs");
+        let _ = std::fs::remove_dir_all(&vcs);
+        // A mirror last used 20 days ago (between v1.0.0 and v1.1.0), one
+        // being made, and the zips' scratch directory.
+        write(&vcs, "0123abcd/HEAD", 10, 20);
+        write(&vcs, "0123abcd/objects/pack/p.pack", 490, 20);
+        write(&vcs, "0123abcd/modproxy-remote", 0, 20);
+        write(&vcs, &format!("0123abcd/{MIRROR_STAMP}"), 0, 20);
+        write(&vcs, "4567.tmp-1/HEAD", 10, 0);
+        write(&vcs, "tmp/x.zip", 10, 0);
+        std::fs::write(
+            vcs.join("0123abcd/modproxy-remote"),
+            "https://example.com/a",
+        )
+        .unwrap();
+        let policy = Policy {
+            max_size: Some(900),
+            ..Policy::default()
+        };
+        let store = DiskStore::open(&root).unwrap();
+        let report = run(&store, Some(&vcs), policy, SystemTime::now())
+            .await
+            .unwrap();
+        assert_eq!((report.mirrors, report.mirror_bytes), (1, 521));
+        let evicted: Vec<&str> = report.evicted.iter().map(|v| v.label.as_str()).collect();
+        assert_eq!(
+            evicted,
+            [
+                "example.com/A@v1.0.0",
+                "git mirror of https://example.com/a"
+            ]
+        );
+        assert!(!vcs.join("0123abcd").exists());
+        assert!(vcs.join("4567.tmp-1").exists() && vcs.join("tmp").exists());
+        // The store's own count leaves the mirror out.
+        assert_eq!(store.usage().map(|(b, _)| b), Some(950 - 300));
+        std::fs::remove_dir_all(&root).unwrap();
+        std::fs::remove_dir_all(&vcs).unwrap();
+    }
+
+    #[tokio::test]
     async fn age_limits_and_dry_runs() {
         let root = store();
         let policy = Policy {
@@ -313,9 +465,14 @@ mod tests {
             dry_run: true,
             ..Policy::default()
         };
-        let report = run(&DiskStore::open(&root).unwrap(), policy, SystemTime::now())
-            .await
-            .unwrap();
+        let report = run(
+            &DiskStore::open(&root).unwrap(),
+            None,
+            policy,
+            SystemTime::now(),
+        )
+        .await
+        .unwrap();
         let evicted: Vec<&str> = report.evicted.iter().map(|v| v.label.as_str()).collect();
         assert_eq!(evicted, ["example.com/A@v1.0.0"]);
         assert_eq!(report.bytes_evicted, 300);
@@ -336,9 +493,14 @@ mod tests {
                 spare_used_within: Some(Duration::from_secs(5 * 86400)),
                 ..Policy::default()
             };
-            let report = run(&DiskStore::open(&root).unwrap(), policy, SystemTime::now())
-                .await
-                .unwrap();
+            let report = run(
+                &DiskStore::open(&root).unwrap(),
+                None,
+                policy,
+                SystemTime::now(),
+            )
+            .await
+            .unwrap();
             std::fs::remove_dir_all(&root).unwrap();
             let labels: Vec<String> = report.evicted.into_iter().map(|v| v.label).collect();
             labels.join(" ")

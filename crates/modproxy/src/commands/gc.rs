@@ -41,9 +41,10 @@ pub fn run(args: &GcArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
             ago(now, v.last_used)
         ));
     }
+    let mirrors = report.evicted.iter().filter(|v| v.mirror.is_some()).count();
     printer::line(&format!(
-        "{verb} {} module versions ({}); the store held {} in {} objects, now {}",
-        report.evicted.len(),
+        "{verb} {} module versions and {mirrors} git mirrors ({}); the store (and git mirrors) held {} in {} objects, now {}",
+        report.evicted.len() - mirrors,
         human_bytes(report.bytes_evicted),
         human_bytes(report.bytes_before),
         report.objects_before,

@@ -27,8 +27,10 @@ pub fn evict(
     use anyhow::Context;
     block_on(async {
         let store = modproxy_service::store::open(settings).context("cannot open the store")?;
+        let vcs = settings.data_dir.join(".vcs");
         let report = modproxy_service::store::evict::run(
             store.as_ref(),
+            Some(&vcs),
             policy,
             std::time::SystemTime::now(),
         )

@@ -29,7 +29,12 @@ pub fn run(args: &StatsArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
     printer::line(&format!(
         "objects: {} ({} module versions)",
         report.objects_before,
-        report.versions.len()
+        report.versions.len() - report.mirrors
+    ));
+    printer::line(&format!(
+        "git mirrors: {} ({}, counted in the size)",
+        report.mirrors,
+        human_bytes(report.mirror_bytes)
     ));
     match report.versions.first() {
         Some(v) => printer::line(&format!(

@@ -395,3 +395,39 @@ fn each_version_fetches_its_own_commit_into_one_shallow_mirror() {
         .count();
     assert_eq!(count, 1);
 }
+
+#[test]
+fn git_mirrors_count_toward_the_budget_and_gc_evicts_them() {
+    let repos = Repos::new();
+    let w = repos.create("evictme");
+    repos.commit(
+        &w,
+        &[
+            ("go.mod", Some("module github.com/acme/evictme\n")),
+            ("e.go", Some("package evictme\n")),
+        ],
+    );
+    repos.tag(&w, "v1.0.0");
+    let data = TempDir::new("data");
+    let proxy = direct_proxy(&repos, data.path(), &[]);
+    let query = "github.com/acme/evictme@v1.0.0".to_string();
+    let first = download(&go_env(&repos), &proxy.url, std::slice::from_ref(&query));
+    assert!(first[&query].is_ok(), "{first:?}");
+
+    let (ok, out) = crate::util::run_modproxy("stats", data.path(), &[], &[]);
+    assert!(ok && out.contains("git mirrors: 1 ("), "{out}");
+    let (ok, out) = crate::util::run_modproxy("gc", data.path(), &["--max-size", "1B"], &[]);
+    assert!(
+        ok && out.contains("evicted git mirror of https://github.com/acme/evictme"),
+        "{out}"
+    );
+    let mirrors = std::fs::read_dir(data.path().join(".vcs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_dir() && e.file_name() != "tmp")
+        .count();
+    assert_eq!(mirrors, 0, "{out}");
+    // The running proxy makes the mirror again when it needs it.
+    let again = download(&go_env(&repos), &proxy.url, std::slice::from_ref(&query));
+    assert_eq!(again[&query], first[&query], "{}", proxy.logs());
+}

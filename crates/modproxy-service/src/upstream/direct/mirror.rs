@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,8 @@ use crate::upstream::redact;
 /// How long remote refs (`git ls-remote`) are reused: one `go` command
 /// asks for a list, `@latest` and a query within moments.
 const REFS_FOR: Duration = Duration::from_secs(10);
+/// A mirror's last use is written down at most this often.
+const STAMP_EVERY: Duration = Duration::from_secs(600);
 
 /// One commit: what `git log` says about it.
 #[derive(Debug, Clone)]
@@ -35,8 +37,8 @@ pub struct Mirror {
     pub url: String,
     dir: PathBuf,
     git: Arc<Git>,
-    /// The bare repository exists.
-    ready: AtomicBool,
+    /// When its last use was stamped (seconds since the Unix epoch).
+    stamped: AtomicU64,
     /// Remote refs and when they were listed.
     refs: Mutex<Option<(Instant, Arc<Refs>)>>,
     /// Held while fetching; the remote refs the last fetch brought in.
@@ -45,12 +47,11 @@ pub struct Mirror {
 
 impl Mirror {
     pub fn new(url: String, dir: PathBuf, git: Arc<Git>) -> Mirror {
-        let ready = dir.join("HEAD").exists();
         Mirror {
             url,
             dir,
             git,
-            ready: AtomicBool::new(ready),
+            stamped: AtomicU64::new(0),
             refs: Mutex::new(None),
             fetched: tokio::sync::Mutex::new(None),
         }
@@ -62,10 +63,11 @@ impl Mirror {
 
     /// Creates the bare repository if it is not there yet (atomically: a
     /// half-made one is never used). Called with the fetch lock held.
-    async fn ensure(&self) -> Result<(), GitError> {
-        if self.ready.load(Ordering::Acquire) || self.dir.join("HEAD").exists() {
-            self.ready.store(true, Ordering::Release);
-            return Ok(());
+    /// Whether it made one (then nothing fetched before is in it: the
+    /// mirror may have been evicted by `--max-size` or `gc`).
+    async fn ensure(&self) -> Result<bool, GitError> {
+        if self.exists() {
+            return Ok(false);
         }
         let tmp = self
             .dir
@@ -91,6 +93,8 @@ impl Mirror {
             "\n* -export-subst -export-ignore\n",
         )
         .map_err(io)?;
+        // What `gc` and `stats` call it (credentials hidden).
+        std::fs::write(tmp.join("modproxy-remote"), redact(&self.url)).map_err(io)?;
         match std::fs::rename(&tmp, &self.dir) {
             Ok(()) => {}
             // Another process made it first.
@@ -99,8 +103,7 @@ impl Mirror {
             }
             Err(e) => return Err(io(e)),
         }
-        self.ready.store(true, Ordering::Release);
-        Ok(())
+        Ok(true)
     }
 
     /// The remote's refs, listed at most every [`REFS_FOR`].
@@ -176,7 +179,9 @@ impl Mirror {
             &self.url,
             &refspec,
         ]);
-        self.run_fetch(&args).await
+        self.run_fetch(&args).await?;
+        self.used();
+        Ok(())
     }
 
     /// Fetches every branch and tag (and their history, refs deleted
@@ -202,7 +207,9 @@ impl Mirror {
 
     async fn fetch_locked(&self, remote: &Arc<Refs>, access: &[String]) -> Result<(), GitError> {
         let mut fetched = self.fetched.lock().await;
-        self.ensure().await?;
+        if self.ensure().await? {
+            *fetched = None;
+        }
         if fetched.as_ref().is_some_and(|f| f == remote) {
             return Ok(());
         }
@@ -233,6 +240,7 @@ impl Mirror {
             self.run_fetch(&args).await?;
         }
         *fetched = Some(Arc::clone(remote));
+        self.used();
         Ok(())
     }
 
@@ -246,9 +254,29 @@ impl Mirror {
         result
     }
 
+    /// The bare repository is there (it is made on the first fetch, and
+    /// may be evicted by `--max-size` or `gc` since).
+    fn exists(&self) -> bool {
+        self.dir.join("HEAD").exists()
+    }
+
+    /// Notes a use of the mirror for least-recently-used eviction: the
+    /// time of its stamp file, written at most every [`STAMP_EVERY`].
+    pub fn used(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.stamped.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < STAMP_EVERY.as_secs() || !self.exists() {
+            return;
+        }
+        self.stamped.store(now, Ordering::Relaxed);
+        let _ = std::fs::write(self.dir.join(crate::store::evict::MIRROR_STAMP), b"");
+    }
+
     /// `rev` in the local mirror, or `None` when it does not have it.
     pub async fn stat_local(&self, rev: &str) -> Result<Option<Commit>, GitError> {
-        if !self.ready.load(Ordering::Acquire) {
+        if !self.exists() {
             return Ok(None);
         }
         let out = self

@@ -224,6 +224,7 @@ impl Direct {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| RepoError::Io(format!("cannot create {}: {e}", self.dir.display())))?;
         let mirror = self.mirror(&root.url);
+        mirror.used();
         let mut repo = CodeRepo::new(mirror, &root.root, &root.subdir, module.as_str())?;
         repo.access = access;
         let text = |s: String| Ok(Fetched::local(http, NAME, Bytes::from(s)));

@@ -183,6 +183,12 @@ impl Git {
                 "http.lowSpeedLimit=1000",
                 "-c",
                 "http.lowSpeedTime=30",
+                // No housekeeping spawned after a fetch: the mirror is
+                // modproxy's own, and an answer is waiting.
+                "-c",
+                "maintenance.auto=false",
+                "-c",
+                "gc.auto=0",
             ])
             .args(args);
         for var in SCRUBBED {

@@ -108,46 +108,27 @@ impl AddressPolicy {
         }
     }
 
-    /// The redirect policy of the guarded client: no https → http, every
-    /// hop's address literal checked (names are checked on resolution),
-    /// at most [`MAX_REDIRECTS`] hops.
-    fn redirects(self: &Arc<Self>) -> reqwest::redirect::Policy {
-        let policy = Arc::clone(self);
-        reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-            }
-            let from_https = attempt
-                .previous()
-                .last()
-                .is_some_and(|u| u.scheme() == "https");
-            if from_https && attempt.url().scheme() != "https" {
-                let refused = Refused {
-                    host: attempt.url().host_str().unwrap_or("").to_string(),
-                    why: "is a redirect from https to plain http".into(),
-                };
-                return attempt.error(refused);
-            }
-            match policy.check_url(attempt.url().as_str()) {
-                Ok(()) => attempt.follow(),
-                Err(refused) => attempt.error(refused),
-            }
-        })
-    }
-
     /// Applies the policy to a client being built: its resolver and its
     /// redirects.
     pub fn guard(self: &Arc<Self>, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         builder
             .dns_resolver(Arc::new(GuardedDns(Arc::clone(self))))
-            .redirect(self.redirects())
+            .redirect(redirects(Some(Arc::clone(self))))
     }
 }
 
-/// The redirect policy of the trusted client (configured upstreams): any
-/// address, but never from https to plain http, at most [`MAX_REDIRECTS`].
+/// The redirect policy of the trusted client (configured upstreams):
+/// any address, but never from https to plain http, at most
+/// [`MAX_REDIRECTS`] hops.
 pub fn trusted_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
+    redirects(None)
+}
+
+/// Never from https to plain http, at most [`MAX_REDIRECTS`] hops, and
+/// with `check`, every hop's address literal checked (names are checked
+/// when they are resolved).
+fn redirects(check: Option<Arc<AddressPolicy>>) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() > MAX_REDIRECTS {
             return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
         }
@@ -156,9 +137,16 @@ pub fn trusted_redirects() -> reqwest::redirect::Policy {
             .last()
             .is_some_and(|u| u.scheme() == "https");
         if from_https && attempt.url().scheme() != "https" {
-            return attempt.error("refused a redirect from https to plain http");
+            let refused = Refused {
+                host: attempt.url().host_str().unwrap_or("").to_string(),
+                why: "is a redirect from https to plain http".into(),
+            };
+            return attempt.error(refused);
         }
-        attempt.follow()
+        match check.as_ref().map(|c| c.check_url(attempt.url().as_str())) {
+            Some(Err(refused)) => attempt.error(refused),
+            _ => attempt.follow(),
+        }
     })
 }
 

@@ -154,6 +154,27 @@ pub(crate) fn download(
 
 /// The go command with the test repositories' git configuration, no
 /// checksum database.
+/// Asserts that modproxy (`through`) said of every query what the go
+/// command said in direct mode (`direct`, every one a success).
+pub(crate) fn assert_as_direct(
+    queries: &[String],
+    direct: &BTreeMap<String, Result<Downloaded, String>>,
+    through: &BTreeMap<String, Result<Downloaded, String>>,
+    proxy: &Modproxy,
+) {
+    for query in queries {
+        let want = direct[query]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("go direct: {query}: {e}"));
+        assert_eq!(
+            through.get(query).map(Result::as_ref),
+            Some(Ok(want)),
+            "{query}\n{}",
+            proxy.logs()
+        );
+    }
+}
+
 pub(crate) fn go_env(repos: &Repos) -> GoEnv {
     GoEnv::new()
         .with_env("GIT_CONFIG_GLOBAL", repos.config.to_str().unwrap())

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use crate::direct::{direct_proxy, download, go_env, Repos};
+use crate::direct::{assert_as_direct, direct_proxy, download, go_env, Repos};
 use crate::util::{get_status, modproxy_command, Modproxy, TempDir};
 
 #[test]
@@ -202,17 +202,7 @@ fn vanity_paths_resolve_through_go_import_tags_of_kind_git_and_mod() {
         .env("NO_PROXY", "127.0.0.1");
     let proxy = Modproxy::spawn(cmd).expect("modproxy starts");
     let through = download(&go(), &proxy.url, &queries);
-    for query in &queries {
-        let want = direct[query]
-            .as_ref()
-            .unwrap_or_else(|e| panic!("go direct: {query}: {e}"));
-        assert_eq!(
-            through.get(query).map(Result::as_ref),
-            Some(Ok(want)),
-            "{query}\n{}",
-            proxy.logs()
-        );
-    }
+    assert_as_direct(&queries, &direct, &through, &proxy);
 }
 
 #[test]
@@ -297,15 +287,5 @@ fn a_remote_that_cannot_serve_its_whole_history_still_serves_its_tags() {
     let data = TempDir::new("data");
     let proxy = direct_proxy(&repos, data.path(), &[]);
     let through = download(&go_env(&repos), &proxy.url, &queries);
-    for query in &queries {
-        let want = direct[query]
-            .as_ref()
-            .unwrap_or_else(|e| panic!("go direct: {query}: {e}"));
-        assert_eq!(
-            through.get(query).map(Result::as_ref),
-            Some(Ok(want)),
-            "{query}\n{}",
-            proxy.logs()
-        );
-    }
+    assert_as_direct(&queries, &direct, &through, &proxy);
 }

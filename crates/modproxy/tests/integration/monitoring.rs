@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::util::{
-    get_status, get_text, hello_project, required_env, until, GoEnv, Modproxy, RefProxy, TempDir,
+    free_port, get_status, get_text, hello_project, required_env, until, wait_listening, GoEnv,
+    Modproxy, RefProxy, TempDir,
 };
 
 fn deploy() -> PathBuf {
@@ -46,15 +47,6 @@ fn encode(s: &str) -> String {
             }
         })
         .collect()
-}
-
-/// A free loopback port (for a server that takes its port as a flag).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Prometheus {
@@ -107,10 +99,10 @@ impl Prometheus {
             .expect("start prometheus");
         let base = format!("http://127.0.0.1:{port}");
         let prometheus = Prometheus { child, base };
-        let ready = until(Duration::from_secs(30), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && get_status(&format!("{}/-/ready", prometheus.base)).0 == 200
-        });
+        let ready = wait_listening(port, Duration::from_secs(30))
+            && until(Duration::from_secs(30), || {
+                get_status(&format!("{}/-/ready", prometheus.base)).0 == 200
+            });
         assert!(ready, "prometheus did not become ready");
         prometheus
     }

@@ -283,11 +283,7 @@ impl Nginx {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../deploy/replicas/nginx.conf");
         let shipped = std::fs::read_to_string(&path).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::util::free_port();
         let conf = shipped
             .replace("127.0.0.1:3001", replicas[0])
             .replace("127.0.0.1:3002", replicas[1])
@@ -307,9 +303,7 @@ impl Nginx {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start nginx");
-        let up = until(Duration::from_secs(20), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        let up = crate::util::wait_listening(port, Duration::from_secs(20));
         assert!(up, "nginx did not start with the example config");
         Nginx {
             child,

@@ -6,28 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{required_env, TempDir};
-
-/// A port free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Waits (at most `limit`) until something accepts on `port`.
-fn wait_listening(port: u16, limit: Duration) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
+use crate::util::{free_port, required_env, wait_listening, TempDir};
 
 /// A one-node Garage cluster with one bucket and one key.
 pub struct Garage {

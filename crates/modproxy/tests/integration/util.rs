@@ -409,6 +409,23 @@ pub fn served(url: &str, limit: Duration) -> bool {
     until(limit, || get_status(url).0 == 200)
 }
 
+/// A port free a moment ago on 127.0.0.1 (for a server that takes its
+/// port as a flag).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (at most `limit`) until something accepts on `port`.
+pub fn wait_listening(port: u16, limit: Duration) -> bool {
+    until(limit, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+}
+
 /// Polls `done` every 20 ms for up to `limit`; whether it came true.
 pub fn until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let started = std::time::Instant::now();

@@ -35,17 +35,44 @@ pub struct Refused {
 #[derive(Debug, Default)]
 pub struct AddressPolicy {
     allow: PathPatterns,
+    /// The HTTP proxies of the environment (`HTTPS_PROXY`…): the operator's
+    /// own, so they may be internal (what they reach is theirs to decide).
+    proxies: Vec<String>,
 }
 
 impl AddressPolicy {
     /// `allow`: host names (or address literals) that may resolve to
     /// internal addresses (`--allow-internal`, GOPRIVATE-style globs).
     pub fn new(allow: PathPatterns) -> AddressPolicy {
-        AddressPolicy { allow }
+        let proxies = [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .filter_map(|p| {
+            let url = if p.contains("://") {
+                p
+            } else {
+                format!("http://{p}")
+            };
+            Some(reqwest::Url::parse(&url).ok()?.host_str()?.to_string())
+        })
+        .collect();
+        AddressPolicy { allow, proxies }
     }
 
     fn allows_host(&self, host: &str) -> bool {
-        !self.allow.is_empty() && self.allow.matches(host.trim_matches(['[', ']']))
+        let host = host.trim_matches(['[', ']']);
+        (!self.allow.is_empty() && self.allow.matches(host))
+            || self
+                .proxies
+                .iter()
+                .any(|p| p.trim_matches(['[', ']']) == host)
     }
 
     /// Checks a URL before a request: its scheme, and its host when that
@@ -63,7 +90,7 @@ impl AddressPolicy {
             if !is_public(ip) {
                 return Err(Refused {
                     host,
-                    why: format!("is the internal address {ip}"),
+                    why: "is an internal address".into(),
                 });
             }
         }
@@ -71,40 +98,73 @@ impl AddressPolicy {
     }
 
     /// The addresses `host` resolved to that may be used; refused when
-    /// none may (an internal address among public ones is dropped).
-    pub fn filter(&self, host: &str, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, Refused> {
+    /// none may (an internal address among public ones is dropped; with
+    /// `strict`, for a tool that resolves the name again itself, any
+    /// internal one refuses them all). The addresses go to the log only:
+    /// the client is not told what internal names resolve to.
+    pub fn filter(
+        &self,
+        host: &str,
+        addrs: Vec<SocketAddr>,
+        strict: bool,
+    ) -> Result<Vec<SocketAddr>, Refused> {
         if self.allows_host(host) {
             return Ok(addrs);
         }
         let (public, internal): (Vec<SocketAddr>, Vec<SocketAddr>) =
             addrs.into_iter().partition(|a| is_public(a.ip()));
-        if public.is_empty() {
-            let shown: Vec<String> = internal.iter().map(|a| a.ip().to_string()).collect();
+        if public.is_empty() || (strict && !internal.is_empty()) {
+            tracing::warn!(
+                host,
+                ?internal,
+                "address policy: refused a host with internal addresses"
+            );
             return Err(Refused {
                 host: host.to_string(),
-                why: format!("resolves to the internal address {}", shown.join(", ")),
+                why: "resolves to an internal address".into(),
             });
         }
         Ok(public)
     }
 
-    /// Resolves `host:port` (bounded by `limit`) and checks the answer:
-    /// `Ok(None)` when it does not resolve now (the caller's tool will
-    /// fail on its own, or an operator's rewrite sends it elsewhere).
+    /// Resolves `host:port` (bounded by `limit`) and checks the answer,
+    /// for a tool (git, ssh) that connects by itself: its addresses, to
+    /// pin where the tool can be told to use them (`strict` where it
+    /// cannot), or `None` for an allowed host (no check, nothing pinned).
+    /// A name that cannot be resolved now is refused: where it leads
+    /// cannot be checked, and the tool's own lookup might go elsewhere.
     pub async fn resolve(
         self: &Arc<Self>,
         host: &str,
         port: u16,
         limit: Duration,
+        strict: bool,
     ) -> Result<Option<Vec<SocketAddr>>, Refused> {
+        if self.allows_host(host) {
+            return Ok(None);
+        }
+        if host.ends_with('.') {
+            return Err(Refused {
+                host: host.to_string(),
+                why: "ends with a dot (fully qualified names are not pinned)".into(),
+            });
+        }
         if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
-            return self.filter(host, vec![SocketAddr::new(ip, port)]).map(Some);
+            let addr = SocketAddr::new(ip, port);
+            return self.filter(host, vec![addr], strict).map(Some);
         }
         let name = format!("{host}:{port}");
         let lookup = tokio::task::spawn_blocking(move || name.to_socket_addrs());
         match tokio::time::timeout(limit, lookup).await {
-            Ok(Ok(Ok(addrs))) => self.filter(host, addrs.collect()).map(Some),
-            _ => Ok(None),
+            Ok(Ok(Ok(addrs))) => self.filter(host, addrs.collect(), strict).map(Some),
+            Ok(Ok(Err(e))) => Err(Refused {
+                host: host.to_string(),
+                why: format!("cannot be resolved now ({e}), so where it leads cannot be checked"),
+            }),
+            _ => Err(Refused {
+                host: host.to_string(),
+                why: "did not resolve in time, so where it leads cannot be checked".into(),
+            }),
         }
     }
 
@@ -174,7 +234,7 @@ impl reqwest::dns::Resolve for GuardedDns {
             let addrs = tokio::task::spawn_blocking(move || (lookup.as_str(), 0).to_socket_addrs())
                 .await
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)??;
-            let allowed = policy.filter(&host, addrs.collect())?;
+            let allowed = policy.filter(&host, addrs.collect(), false)?;
             let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
         })
@@ -225,6 +285,8 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         // Documentation 2001:db8::/32; IPv4-compatible ::/96.
         || (s[0] == 0x2001 && s[1] == 0x0db8)
         || s[..6].iter().all(|&x| x == 0)
+        // Local-use NAT64 64:ff9b:1::/48 translates to anything.
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
         // NAT64 64:ff9b::/96: the embedded IPv4 address decides.
         || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|&x| x == 0) && {
             let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
@@ -257,6 +319,7 @@ mod tests {
             "::ffff:10.1.2.3",
             "64:ff9b::7f00:1",
             "ff02::1",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(!is_public(internal.parse().unwrap()), "{internal}");
         }
@@ -275,8 +338,10 @@ mod tests {
         let allowing = AddressPolicy::new(PathPatterns::parse("127.0.0.1,*.corp.example").unwrap());
         assert!(allowing.check_url("http://127.0.0.1:9/").is_ok());
         let addrs = vec!["10.1.1.1:443".parse().unwrap()];
-        assert!(allowing.filter("git.corp.example", addrs.clone()).is_ok());
-        let refused = policy.filter("evil.example", addrs).unwrap_err();
+        assert!(allowing
+            .filter("git.corp.example", addrs.clone(), true)
+            .is_ok());
+        let refused = policy.filter("evil.example", addrs, false).unwrap_err();
         assert!(
             refused.to_string().contains("--allow-internal"),
             "{refused}"
@@ -286,7 +351,11 @@ mod tests {
             "10.1.1.1:443".parse().unwrap(),
             "8.8.8.8:443".parse().unwrap(),
         ];
-        let kept = policy.filter("mixed.example", mixed).unwrap();
+        let kept = policy
+            .filter("mixed.example", mixed.clone(), false)
+            .unwrap();
         assert_eq!(kept, vec!["8.8.8.8:443".parse::<SocketAddr>().unwrap()]);
+        // …unless the tool resolves the name again itself (ssh).
+        assert!(policy.filter("mixed.example", mixed, true).is_err());
     }
 }

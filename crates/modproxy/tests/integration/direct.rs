@@ -186,7 +186,17 @@ pub(crate) fn go_env(repos: &Repos) -> GoEnv {
 /// modproxy with `direct` as its only upstream and the test repositories'
 /// git configuration.
 pub(crate) fn direct_proxy(repos: &Repos, data: &Path, extra: &[&str]) -> Modproxy {
-    let mut args = vec!["--upstream", "direct", "--sumdb", "off"];
+    // The repositories are behind git's insteadOf: github.com itself does
+    // not resolve on this machine, and the address policy refuses a name
+    // whose addresses it cannot check, unless the host is allowed.
+    let mut args = vec![
+        "--upstream",
+        "direct",
+        "--sumdb",
+        "off",
+        "--allow-internal",
+        "github.com",
+    ];
     args.extend_from_slice(extra);
     let mut cmd = modproxy_command(data, &args);
     cmd.env("GIT_CONFIG_GLOBAL", &repos.config)

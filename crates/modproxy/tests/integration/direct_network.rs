@@ -190,9 +190,10 @@ fn vanity_paths_resolve_through_go_import_tags_of_kind_git_and_mod() {
             "--insecure",
             insecure,
             // The mod tag's proxy (the reference proxy) is on loopback,
-            // which public module paths may not reach otherwise.
+            // which public module paths may not reach otherwise; the git
+            // host is behind insteadOf (it does not resolve here).
             "--allow-internal",
-            "127.0.0.1",
+            "127.0.0.1,git.vanity.test",
         ],
     );
     cmd.env("GIT_CONFIG_GLOBAL", &repos.config)

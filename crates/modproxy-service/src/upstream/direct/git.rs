@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::process::{kill_process_group, Pid, Signal};
@@ -129,8 +130,8 @@ impl GitError {
 #[derive(Debug)]
 pub struct Git {
     timeout: Duration,
-    network_jobs: Semaphore,
-    local_jobs: Semaphore,
+    network_jobs: Arc<Semaphore>,
+    local_jobs: Arc<Semaphore>,
     /// Commands that talked to a remote (`ls-remote`, `fetch`).
     pub network: AtomicU64,
 }
@@ -139,8 +140,8 @@ impl Git {
     pub fn new(timeout: Duration) -> Git {
         Git {
             timeout,
-            network_jobs: Semaphore::new(NETWORK_JOBS),
-            local_jobs: Semaphore::new(LOCAL_JOBS),
+            network_jobs: Arc::new(Semaphore::new(NETWORK_JOBS)),
+            local_jobs: Arc::new(Semaphore::new(LOCAL_JOBS)),
             network: AtomicU64::new(0),
         }
     }
@@ -167,10 +168,13 @@ impl Git {
         } else {
             &self.local_jobs
         };
-        let _job = jobs.acquire().await.map_err(|e| GitError::Spawn {
-            what: what.clone(),
-            error: e.to_string(),
-        })?;
+        let job = Arc::clone(jobs)
+            .acquire_owned()
+            .await
+            .map_err(|e| GitError::Spawn {
+                what: what.clone(),
+                error: e.to_string(),
+            })?;
         // git runs in a process group of its own: at the time limit the
         // whole group (git-remote-https, ssh, index-pack…) gets TERM, then
         // KILL 2 s later.
@@ -225,25 +229,36 @@ impl Git {
                 let _ = pipe.write_all(&input).await;
             });
         }
-        // The process is always waited for (no zombies), even when the
-        // request that wanted it is gone: the wait runs on its own task.
-        let mut waited = tokio::spawn(child.wait_with_output());
+        // The process is supervised by a task of its own: it is always
+        // waited for (no zombies), and killed at the time limit, also when
+        // the request that wanted it is gone; its job slot is held until
+        // it has ended.
+        let limit = self.timeout;
+        let supervised = tokio::spawn(async move {
+            let _job = job;
+            let mut waited = tokio::spawn(child.wait_with_output());
+            match tokio::time::timeout(limit, &mut waited).await {
+                Ok(joined) => Some(joined),
+                Err(_) => {
+                    signal_group(group, Signal::TERM);
+                    if tokio::time::timeout(KILL_AFTER, &mut waited).await.is_err() {
+                        signal_group(group, Signal::KILL);
+                    }
+                    None
+                }
+            }
+        });
         let timed_out = || GitError::Timeout {
             repo: redact(repo),
             what: what.clone(),
             after: self.timeout,
         };
-        let output = match tokio::time::timeout(self.timeout, &mut waited).await {
-            Ok(Ok(Ok(output))) => output,
-            Ok(Ok(Err(e))) => return Err(spawn_error(e)),
-            Ok(Err(e)) => return Err(spawn_error(std::io::Error::other(e))),
-            Err(_) => {
-                signal_group(group, Signal::TERM);
-                if tokio::time::timeout(KILL_AFTER, &mut waited).await.is_err() {
-                    signal_group(group, Signal::KILL);
-                }
-                return Err(timed_out());
-            }
+        let output = match supervised.await {
+            Ok(Some(Ok(Ok(output)))) => output,
+            Ok(None) => return Err(timed_out()),
+            Ok(Some(Ok(Err(e)))) => return Err(spawn_error(e)),
+            Ok(Some(Err(e))) => return Err(spawn_error(std::io::Error::other(e))),
+            Err(e) => return Err(spawn_error(std::io::Error::other(e))),
         };
         match output.status.code() {
             Some(0) => Ok(output.stdout),

@@ -153,8 +153,11 @@ impl Mirror {
         hash: &str,
         access: &[String],
     ) -> Result<(), GitError> {
-        let _fetching = self.fetched.lock().await;
-        self.ensure().await?;
+        let mut fetched = self.fetched.lock().await;
+        if self.ensure().await? {
+            // Made anew (evicted since): nothing fetched before is here.
+            *fetched = None;
+        }
         if self.stat_local(hash).await?.is_some_and(|c| c.hash == hash) {
             return Ok(());
         }

@@ -34,6 +34,7 @@ use repo::{CodeRepo, RepoError};
 use resolve::Resolver;
 
 use super::address::AddressPolicy;
+use super::redact;
 use super::{Fetched, Http, UpstreamError};
 
 /// What `direct` needs from the settings.
@@ -179,22 +180,30 @@ impl Direct {
     /// again itself).
     async fn remote_access(&self, url: &str, http: &Http) -> Result<Vec<String>, RepoError> {
         let mut access = vec!["-c".to_string(), "http.followRedirects=false".to_string()];
-        let Ok(parsed) = reqwest::Url::parse(url) else {
-            return Ok(access);
+        let refused = |why: String| RepoError::Refused(format!("git: {why}"));
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            refused(format!(
+                "{} is not a URL whose host can be checked ({e})",
+                redact(url)
+            ))
+        })?;
+        let Some(host) = parsed.host_str() else {
+            return Err(refused(format!("{} names no host to check", redact(url))));
         };
-        let (Some(host), scheme) = (parsed.host_str(), parsed.scheme()) else {
-            return Ok(access);
-        };
+        let scheme = parsed.scheme();
         let port = parsed.port_or_known_default().unwrap_or(match scheme {
             "git" => 9418,
             _ => 22,
         });
+        // Only http(s) can be pinned to the checked addresses: for ssh
+        // and git://, any internal address among them refuses the host.
+        let pinnable = matches!(scheme, "http" | "https");
         let resolved = self
             .addresses
-            .resolve(host, port, http.policy.connect)
+            .resolve(host, port, http.policy.connect, !pinnable)
             .await
-            .map_err(|refused| RepoError::Refused(format!("git: {refused}")))?;
-        if let (Some(addrs), "http" | "https") = (resolved, scheme) {
+            .map_err(|r| refused(r.to_string()))?;
+        if let (Some(addrs), true) = (resolved, pinnable) {
             if !host.starts_with('[') && host.parse::<std::net::IpAddr>().is_err() {
                 let pinned: Vec<String> = addrs
                     .iter()

@@ -348,10 +348,17 @@ impl CodeRepo {
             Some(r) => self.mirror.fetch_one(r, &hash, &self.access).await,
             None => false,
         };
-        if !shallow {
-            self.mirror.fetch(&refs, &self.access).await?;
+        let mut found = None;
+        if shallow {
+            // A branch moved since it was listed: its old commit is not
+            // what the shallow fetch brought.
+            found = self.mirror.stat_local(&hash).await?;
         }
-        let commit = self.mirror.stat_local(&hash).await?.ok_or_else(unknown)?;
+        if found.is_none() {
+            self.mirror.fetch(&refs, &self.access).await?;
+            found = self.mirror.stat_local(&hash).await?;
+        }
+        let commit = found.ok_or_else(unknown)?;
         if !commit.hash.starts_with(&hash) {
             return Err(unknown());
         }

@@ -349,10 +349,11 @@ async fn module_cache(
         .ok()?;
     }
     for problem in &report.problems {
-        let fixed = problem
-            .remove
-            .iter()
-            .all(|p| report.removed.contains(p) || std::fs::symlink_metadata(p).is_err());
+        let fixed = !problem.remove.is_empty()
+            && problem
+                .remove
+                .iter()
+                .all(|p| report.removed.contains(p) || std::fs::symlink_metadata(p).is_err());
         let (severity, label) = if repair && fixed {
             (Severity::Info, "repaired")
         } else {
@@ -404,16 +405,18 @@ async fn against_proxy(
         .then(|| modproxy_service::sumdb::open_tree_note(&answer.body, &config.key).ok())
         .flatten();
     // Same size, another hash: two different trees, one of them forked.
+    // Which one cannot be told here, so nothing is removed: the go
+    // command's head is what lets it notice a fork.
     // (A larger tree's consistency needs the database's tiles: the go
     // command proves that itself on its next lookup.)
     if let Some(served) = served.filter(|s| s.n == cached.n && s.hash != cached.hash) {
         report.problems.push(modcache::Problem {
             module: latest.display().to_string(),
             what: format!(
-                "the cached tree head of {name} (size {}) is not the one {proxy} serves for the same size: this machine once talked to a different or forked database",
+                "the go command's tree head of {name} (size {}) is not the one {proxy} serves for the same size: one of them is a different or forked database; find out which before trusting either (--repair leaves it alone)",
                 served.n
             ),
-            remove: vec![latest],
+            remove: Vec::new(),
         });
     }
 }

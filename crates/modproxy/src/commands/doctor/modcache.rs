@@ -154,13 +154,28 @@ pub fn check(dir: &Path, gopath: &Path, sumdb: &str, limit: Duration) -> CacheRe
 /// Removes what the problems name (making read-only directories writable
 /// first, as `go clean -modcache` does).
 pub fn repair(report: &mut CacheReport) {
+    // Only in what is a module cache (a GOMODCACHE pointed elsewhere must
+    // not have directories removed).
+    if !report.dir.join("cache/download").is_dir() {
+        if !report.problems.is_empty() {
+            report.warnings.push(format!(
+                "{} has no cache/download: not a module cache, nothing removed",
+                report.dir.display()
+            ));
+        }
+        return;
+    }
     let mut removed = Vec::new();
     for problem in &report.problems {
         for path in &problem.remove {
-            if removed.contains(path) || std::fs::symlink_metadata(path).is_err() {
+            let Ok(meta) = std::fs::symlink_metadata(path) else {
+                continue;
+            };
+            if removed.contains(path) || !path.starts_with(&report.dir) {
                 continue;
             }
-            let result = if path.is_dir() {
+            // A link is removed itself, never followed.
+            let result = if meta.is_dir() {
                 make_writable(path);
                 std::fs::remove_dir_all(path)
             } else {
@@ -399,7 +414,7 @@ fn walk_trees(root: &Path, dir: &Path, jobs: &mut Vec<Job>, report: &mut CacheRe
         if !meta.is_dir() {
             continue;
         }
-        if name.contains(".tmp-") {
+        if name.contains('@') && name.contains(".tmp-") {
             report.problems.push(Problem {
                 module: path.display().to_string(),
                 what: "a temporary directory left by an interrupted extraction".into(),

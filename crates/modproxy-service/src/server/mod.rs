@@ -97,6 +97,10 @@ pub struct Server {
     max_connections: u32,
 }
 
+/// HTTP/2 keep-alive pings, and how long an answer to one may take.
+const H2_PING_EVERY: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How often the store's size is held against `--max-size`.
 const BUDGET_CHECK: Duration = Duration::from_secs(5);
 /// How often the git mirrors are measured for it.
@@ -287,6 +291,12 @@ impl Server {
             .max_buf_size(HTTP1_WRITE_BUFFER)
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_timeout);
+        // HTTP/2: a peer that stops answering pings is dropped.
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(H2_PING_EVERY))
+            .keep_alive_timeout(H2_PING_TIMEOUT);
         let slots = Arc::new(Semaphore::new(self.max_connections as usize));
         let (mut accept_errors, mut at_limit) = (Throttled::default(), Throttled::default());
         tokio::pin!(shutdown);

@@ -29,6 +29,15 @@ pub struct Target {
 }
 
 impl Target {
+    /// `host:port`, an IPv6 address in brackets.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
     pub fn parse(url: &str) -> Option<Target> {
         let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
             (true, r)
@@ -156,6 +165,12 @@ pub async fn check(url: String, depth: Depth, limit: Duration, via: Option<Strin
         return report;
     }
     let mut request_target = target.path.clone();
+    // Plain http through a proxy: its credentials go with the request.
+    let proxy_auth = proxy
+        .as_ref()
+        .filter(|_| !target.https)
+        .and_then(|p| p.credentials.as_deref())
+        .map_or(String::new(), basic_proxy_auth);
     if let (Some(proxy), true) = (&proxy, target.https) {
         let started = Instant::now();
         match tokio::time::timeout(limit, tunnel(&mut tcp, proxy, &target)).await {
@@ -171,7 +186,7 @@ pub async fn check(url: String, depth: Depth, limit: Duration, via: Option<Strin
         }
     } else if proxy.is_some() {
         // Plain http through a proxy: the whole URL in the request line.
-        request_target = format!("http://{}:{}{}", target.host, target.port, target.path);
+        request_target = format!("http://{}{}", target.authority(), target.path);
     }
     if target.https {
         let started = Instant::now();
@@ -180,7 +195,7 @@ pub async fn check(url: String, depth: Depth, limit: Duration, via: Option<Strin
                 report
                     .steps
                     .push(done("tls", started, "handshake complete".into()));
-                exchange(stream, &target, &request_target, limit, &mut report).await;
+                exchange(stream, &target, &request_target, "", limit, &mut report).await;
             }
             Ok(Err(e)) => report.steps.push(failed("tls", Some(started), e)),
             Err(_) => report.steps.push(timed_out("tls", limit)),
@@ -192,20 +207,33 @@ pub async fn check(url: String, depth: Depth, limit: Duration, via: Option<Strin
             ms: None,
             detail: "plain http".into(),
         });
-        exchange(tcp, &target, &request_target, limit, &mut report).await;
+        exchange(
+            tcp,
+            &target,
+            &request_target,
+            &proxy_auth,
+            limit,
+            &mut report,
+        )
+        .await;
     }
     report
+}
+
+/// A `Proxy-Authorization` header line for `user:password`.
+fn basic_proxy_auth(credentials: &str) -> String {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(credentials);
+    format!("Proxy-Authorization: Basic {token}\r\n")
 }
 
 /// Asks the proxy for a tunnel to `target` (`CONNECT host:port`), with
 /// the proxy URL's credentials if it has some; what it answered.
 async fn tunnel(tcp: &mut TcpStream, proxy: &Target, target: &Target) -> Result<String, String> {
-    use base64::Engine as _;
-    let authority = format!("{}:{}", target.host, target.port);
+    let authority = target.authority();
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(credentials) = &proxy.credentials {
-        let token = base64::engine::general_purpose::STANDARD.encode(credentials);
-        request.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
+        request.push_str(&basic_proxy_auth(credentials));
     }
     request.push_str("\r\n");
     tcp.write_all(request.as_bytes())
@@ -360,13 +388,14 @@ async fn exchange<S>(
     mut stream: S,
     target: &Target,
     request_target: &str,
+    proxy_auth: &str,
     limit: Duration,
     report: &mut Report,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let request = format!(
-        "GET {request_target} HTTP/1.1\r\nHost: {}\r\nUser-Agent: modproxy-doctor\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
+        "GET {request_target} HTTP/1.1\r\nHost: {}\r\nUser-Agent: modproxy-doctor\r\nAccept-Encoding: identity\r\n{proxy_auth}Connection: close\r\n\r\n",
         target.host
     );
     let started = Instant::now();
@@ -516,6 +545,7 @@ mod tests {
         );
         let t = Target::parse("http://[::1]:8080/").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", 8080));
+        assert_eq!(t.authority(), "[::1]:8080");
         let t = Target::parse("http://user:p@ss@proxy.corp:3128").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("proxy.corp", 3128));
         assert!(Target::parse("ftp://x").is_none());

@@ -290,3 +290,58 @@ fn a_remote_that_cannot_serve_its_whole_history_still_serves_its_tags() {
     let through = download(&go_env(&repos), &proxy.url, &queries);
     assert_as_direct(&queries, &direct, &through, &proxy);
 }
+
+#[test]
+fn public_module_paths_get_none_of_the_operators_git_credentials() {
+    use std::io::Write;
+    let repos = Repos::new();
+    // A remote that asks every client for credentials.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten().take(50) {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    for name in ["public", "private"] {
+        repos.map(
+            &format!("https://github.com/acme/{name}"),
+            &format!("http://127.0.0.1:{port}/{name}.git"),
+        );
+    }
+    // The operator's credential helper, which notes every use.
+    let log = repos.path("helper.log");
+    let mut config = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&repos.config)
+        .unwrap();
+    writeln!(
+        config,
+        "[credential]\n\thelper = \"!f() {{ echo used >> '{}'; echo username=ci; echo password=token; }}; f\"",
+        log.display()
+    )
+    .unwrap();
+    let data = TempDir::new("data");
+    let proxy = direct_proxy(
+        &repos,
+        data.path(),
+        &["--private", "github.com/acme/private"],
+    );
+    let (status, body) = get_status(&format!("{}/github.com/acme/public/@v/list", proxy.url));
+    assert!(status >= 400, "{status}: {body}");
+    assert!(
+        !log.exists(),
+        "the operator's credential helper was used for a public module path"
+    );
+    // The same remote for a --private module: the helper is used.
+    let _ = get_status(&format!("{}/github.com/acme/private/@v/list", proxy.url));
+    assert!(
+        log.exists(),
+        "the private module's fetch did not use the helper: the test proves nothing\n{}",
+        proxy.logs()
+    );
+}

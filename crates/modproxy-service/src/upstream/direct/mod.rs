@@ -89,11 +89,19 @@ impl Direct {
         self.git.network.load(Ordering::Relaxed)
     }
 
-    /// The mirror of the repository at `url` (one per URL, shared).
-    fn mirror(&self, url: &str) -> Arc<Mirror> {
+    /// The mirror of the repository at `url`, shared by every module in
+    /// it: one for `--private` modules (`trusted`, fetched with the
+    /// operator's credentials) and another for public ones, so a public
+    /// module path never reads what credentials fetched.
+    fn mirror(&self, url: &str, trusted: bool) -> Arc<Mirror> {
+        let key = if trusted {
+            format!("{url}\0private")
+        } else {
+            url.to_string()
+        };
         let mut mirrors = self.mirrors.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = mirrors.entry(url.to_string()).or_insert_with(|| {
-            let digest = sha2::Sha256::digest(url.as_bytes());
+        let entry = mirrors.entry(key.clone()).or_insert_with(|| {
+            let digest = sha2::Sha256::digest(key.as_bytes());
             let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
             Arc::new(Mirror::new(
                 url.to_string(),
@@ -131,9 +139,9 @@ impl Direct {
             Err(e) => Err(e),
         };
         let answer = match &root {
-            Ok(root) if is_trusted => self.answer(http, module, root, Vec::new(), tail).await,
+            Ok(root) if is_trusted => self.answer(http, module, root, None, tail).await,
             Ok(root) => match self.remote_access(&root.url, http).await {
-                Ok(access) => self.answer(http, module, root, access, tail).await,
+                Ok(access) => self.answer(http, module, root, Some(access), tail).await,
                 Err(e) => Err(e),
             },
             Err(e) => Err(e.clone()),
@@ -179,7 +187,17 @@ impl Direct {
     /// nowhere. An ssh host is checked the same way (ssh resolves it
     /// again itself).
     async fn remote_access(&self, url: &str, http: &Http) -> Result<Vec<String>, RepoError> {
-        let mut access = vec!["-c".to_string(), "http.followRedirects=false".to_string()];
+        // No redirects, and none of the operator's credential helpers: a
+        // public module path must not get what they would unlock.
+        let mut access: Vec<String> = [
+            "-c",
+            "http.followRedirects=false",
+            "-c",
+            "credential.helper=",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let refused = |why: String| RepoError::Refused(format!("git: {why}"));
         let parsed = reqwest::Url::parse(url).map_err(|e| {
             refused(format!(
@@ -227,15 +245,16 @@ impl Direct {
         http: &Http,
         module: &ModulePath,
         root: &resolve::Root,
-        access: Vec<String>,
+        // `None`: a `--private` module; else the public one's git options.
+        access: Option<Vec<String>>,
         tail: &str,
     ) -> Result<Fetched, RepoError> {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| RepoError::Io(format!("cannot create {}: {e}", self.dir.display())))?;
-        let mirror = self.mirror(&root.url);
+        let mirror = self.mirror(&root.url, access.is_none());
         mirror.used();
         let mut repo = CodeRepo::new(mirror, &root.root, &root.subdir, module.as_str())?;
-        repo.access = access;
+        repo.access = access.unwrap_or_default();
         let text = |s: String| Ok(Fetched::local(http, NAME, Bytes::from(s)));
         if tail == "@v/list" {
             let mut list = repo.versions().await?.join("\n");

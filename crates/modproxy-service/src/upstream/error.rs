@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use super::address::refused_in;
+use crate::settings::UpstreamPolicy;
+
 /// Why an upstream did not deliver a file.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -94,6 +97,56 @@ impl UpstreamError {
             UpstreamError::Invalid { reason, .. } => reason.starts_with("connection closed"),
             _ => false,
         }
+    }
+}
+
+/// Names the step a request failed at: DNS lookup, TCP connect, TLS
+/// handshake, or the request itself. The connector says "dns error" and
+/// "tcp connect error"; any other connect failure on https is the handshake.
+pub(super) fn network_error(
+    upstream: &str,
+    e: reqwest::Error,
+    after: Duration,
+    tls: bool,
+    policy: &UpstreamPolicy,
+) -> UpstreamError {
+    if let Some(refused) = refused_in(&e) {
+        return UpstreamError::Refused {
+            upstream: upstream.to_string(),
+            message: refused.to_string(),
+        };
+    }
+    if e.is_connect() && e.is_timeout() {
+        return UpstreamError::Timeout {
+            upstream: upstream.to_string(),
+            step: "connect timed out",
+            after: policy.connect,
+        };
+    }
+    let mut chain = String::new();
+    let mut cause: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(c) = cause {
+        chain.push_str(&c.to_string().to_ascii_lowercase());
+        chain.push(' ');
+        cause = c.source();
+    }
+    let step = if chain.contains("dns error") {
+        "DNS lookup"
+    } else if chain.contains("tcp connect error") {
+        "TCP connect"
+    } else if e.is_connect() && tls {
+        "TLS handshake"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "request"
+    };
+    UpstreamError::Network {
+        upstream: upstream.to_string(),
+        step: step.into(),
+        after,
+        // The upstream is named already; its URL may hold credentials.
+        source: e.without_url(),
     }
 }
 

@@ -14,8 +14,9 @@ use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
 use tokio::time::{timeout, Instant};
 
-use super::address::{refused_in, AddressPolicy, Refused};
+use super::address::{AddressPolicy, Refused};
 use super::breaker::{Admission, Breaker};
+use super::error::network_error;
 use super::UpstreamError;
 use crate::metrics::UpstreamStats;
 use crate::settings::UpstreamPolicy;
@@ -488,56 +489,6 @@ impl Fetched {
         } else {
             text.lines().take(4).collect::<Vec<_>>().join("; ")
         }
-    }
-}
-
-/// Names the step a request failed at: DNS lookup, TCP connect, TLS
-/// handshake, or the request itself. The connector says "dns error" and
-/// "tcp connect error"; any other connect failure on https is the handshake.
-fn network_error(
-    upstream: &str,
-    e: reqwest::Error,
-    after: Duration,
-    tls: bool,
-    policy: &UpstreamPolicy,
-) -> UpstreamError {
-    if let Some(refused) = refused_in(&e) {
-        return UpstreamError::Refused {
-            upstream: upstream.to_string(),
-            message: refused.to_string(),
-        };
-    }
-    if e.is_connect() && e.is_timeout() {
-        return UpstreamError::Timeout {
-            upstream: upstream.to_string(),
-            step: "connect timed out",
-            after: policy.connect,
-        };
-    }
-    let mut chain = String::new();
-    let mut cause: Option<&dyn std::error::Error> = Some(&e);
-    while let Some(c) = cause {
-        chain.push_str(&c.to_string().to_ascii_lowercase());
-        chain.push(' ');
-        cause = c.source();
-    }
-    let step = if chain.contains("dns error") {
-        "DNS lookup"
-    } else if chain.contains("tcp connect error") {
-        "TCP connect"
-    } else if e.is_connect() && tls {
-        "TLS handshake"
-    } else if e.is_connect() {
-        "connect"
-    } else {
-        "request"
-    };
-    UpstreamError::Network {
-        upstream: upstream.to_string(),
-        step: step.into(),
-        after,
-        // The upstream is named already; its URL may hold credentials.
-        source: e.without_url(),
     }
 }
 

@@ -9,6 +9,7 @@
 //! it, and (`--repair`) only that removed. Exit code: 0 healthy, 1
 //! degraded, 2 broken.
 
+mod advice;
 mod goenv;
 mod modcache;
 mod probe;
@@ -17,13 +18,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use modproxy_module::pattern::PathPatterns;
 use modproxy_module::{ProxyList, ProxySpec, SumDbSetting};
 use modproxy_service::upstream::redact;
 use serde::Serialize;
 
 use crate::cli::DoctorArgs;
 use crate::printer::{self, human_bytes};
+use advice::{fixes, judge};
 use goenv::GoEnv;
 use probe::Report;
 
@@ -447,205 +448,6 @@ async fn git_version(limit: Duration) -> Result<String, String> {
         Ok(Err(e)) => Err(format!("git is not usable: {e}")),
         Err(_) => Err(format!("git --version did not answer within {limit:?}")),
     }
-}
-
-fn judge(
-    env: &GoEnv,
-    proxies: &Proxies,
-    sumdb: Option<&str>,
-    checks: &[Check],
-    git: Option<Result<String, String>>,
-    findings: &mut Vec<Finding>,
-) {
-    let mut say = |severity, message: String| findings.push(Finding { severity, message });
-    if proxies.off {
-        say(
-            Severity::Broken,
-            "GOPROXY=off: the go command may not download any module".into(),
-        );
-    }
-    let by = |what: &'static str| checks.iter().filter(move |c| c.what == what);
-    for c in by("proxy").filter(|c| !c.report.ok()) {
-        say(
-            Severity::Warning,
-            format!("proxy {} is not usable: {}", c.base, failure(&c.report)),
-        );
-    }
-    let git_ok = matches!(git, Some(Ok(_)));
-    if let Some(Err(why)) = &git {
-        say(
-            Severity::Warning,
-            format!("GOPROXY lists direct but git is missing: {why}"),
-        );
-    }
-    let working = by("proxy").any(|c| c.report.ok());
-    if !working && !git_ok && !proxies.off {
-        say(
-            Severity::Broken,
-            "no GOPROXY entry works: every download will fail or hang".into(),
-        );
-    }
-    match sumdb {
-        None => say(
-            Severity::Warning,
-            "GOSUMDB=off: downloaded modules are not checked against the checksum database".into(),
-        ),
-        Some(name) => {
-            let direct_ok = by("checksum database").any(|c| c.report.ok());
-            let routed = by("checksum database via proxy")
-                .any(|c| c.report.ok() && c.report.status == Some(200));
-            if !direct_ok && !routed {
-                say(Severity::Broken, format!(
-                    "the checksum database {name} is unreachable and no proxy serves it (/sumdb/{name}/supported): the go command cannot verify new modules"
-                ));
-            } else if !direct_ok {
-                say(
-                    Severity::Info,
-                    format!(
-                        "the checksum database {name} is reached through a proxy (not directly)"
-                    ),
-                );
-            }
-        }
-    }
-    for c in by("HTTP proxy") {
-        let reached = c
-            .report
-            .steps
-            .iter()
-            .take_while(|s| s.ok())
-            .any(|s| s.step == "connect");
-        if !reached {
-            say(
-                Severity::Broken,
-                format!(
-                "HTTP(S)_PROXY {} is unreachable ({}): the go command sends every download there",
-                c.base,
-                failure(&c.report)
-            ),
-            );
-        }
-    }
-    let public = proxies.goproxy.iter().any(|u| is_public_proxy(u));
-    for (var, consequence, applies) in [
-        (
-            "GONOPROXY",
-            "are still fetched from a public proxy in GOPROXY",
-            public,
-        ),
-        (
-            "GONOSUMDB",
-            "are still looked up in the checksum database (names leak, lookups fail)",
-            sumdb.is_some(),
-        ),
-    ] {
-        for pattern in missing_private(env, var).into_iter().filter(|_| applies) {
-            say(
-                Severity::Warning,
-                format!("GOPRIVATE pattern {pattern} is not in {var}: its modules {consequence}"),
-            );
-        }
-    }
-}
-
-/// Hosts of public module proxies: private module paths must not go there.
-const PUBLIC_PROXIES: [&str; 5] = [
-    "proxy.golang.org",
-    "goproxy.io",
-    "goproxy.cn",
-    "proxy.golang.com.cn",
-    "mirrors.aliyun.com",
-];
-
-fn is_public_proxy(url: &str) -> bool {
-    probe::Target::parse(url).is_some_and(|t| PUBLIC_PROXIES.contains(&t.host.as_str()))
-}
-
-/// The GOPRIVATE patterns that `var` (GONOPROXY or GONOSUMDB) leaves out.
-fn missing_private(env: &GoEnv, var: &str) -> Vec<String> {
-    let Ok(exempt) = PathPatterns::parse(env.get(var)) else {
-        return Vec::new();
-    };
-    env.get("GOPRIVATE")
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && !exempt.matches(p))
-        .map(str::to_string)
-        .collect()
-}
-
-/// The line that sets `var`: `go env -w`, unless the variable is set in
-/// the environment, which `go env -w` cannot override.
-fn set_line(var: &str, value: &str) -> String {
-    if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
-        format!("export {var}={value}")
-    } else {
-        format!("go env -w {var}={value}")
-    }
-}
-
-/// The settings to use: GOPROXY's working proxies, fastest first.
-fn fixes(env: &GoEnv, proxies: &Proxies, checks: &[Check], findings: &[Finding]) -> Vec<String> {
-    let mut fix = Vec::new();
-    let mut working: Vec<&Check> = checks
-        .iter()
-        .filter(|c| c.what == "proxy" && c.report.ok() && proxies.goproxy.contains(&c.base))
-        .collect();
-    working.sort_by(|a, b| a.report.total_ms().total_cmp(&b.report.total_ms()));
-    let mut entries: Vec<String> = working.iter().map(|c| c.base.clone()).collect();
-    let git_missing = findings
-        .iter()
-        .any(|f| f.message.contains("git is missing"));
-    if proxies.direct && !git_missing {
-        entries.push("direct".into());
-    }
-    // Each kept entry keeps the separator the user wrote after it.
-    let mut goproxy = String::new();
-    for (i, entry) in entries.iter().enumerate() {
-        if i > 0 {
-            let pipe = proxies.pipe_after.contains(&entries[i - 1]);
-            goproxy.push(if pipe { '|' } else { ',' });
-        }
-        goproxy.push_str(entry);
-    }
-    if entries.is_empty() {
-        fix.push(format!(
-            "modproxy serve   # then: {}",
-            set_line("GOPROXY", "http://127.0.0.1:3000")
-        ));
-    } else if goproxy != env.get("GOPROXY") {
-        fix.push(set_line("GOPROXY", &goproxy));
-    }
-    if env.get("GOSUMDB") == "off" {
-        fix.push(set_line("GOSUMDB", "sum.golang.org"));
-    }
-    for var in ["GONOPROXY", "GONOSUMDB"] {
-        if findings
-            .iter()
-            .any(|f| f.message.contains(&format!("is not in {var}")))
-        {
-            let mut patterns: Vec<String> = env
-                .get(var)
-                .split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(str::to_string)
-                .collect();
-            patterns.extend(missing_private(env, var));
-            fix.push(set_line(var, &patterns.join(",")));
-        }
-    }
-    fix
-}
-
-fn failure(report: &Report) -> String {
-    report
-        .steps
-        .iter()
-        .find(|s| !s.ok())
-        .map_or("failed".into(), |s| {
-            format!("{} {}: {}", s.step, s.verdict, s.detail)
-        })
 }
 
 fn print(d: &Diagnosis) {

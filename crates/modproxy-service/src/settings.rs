@@ -1,7 +1,8 @@
 //! The one validated configuration the service runs with.
 //!
-//! The binary builds it from flags, `MODPROXY_*` variables and the TOML file;
-//! nothing in the service reads the environment itself.
+//! The binary builds it from flags, `MODPROXY_*` variables and the TOML file,
+//! where every setting and its default is declared once; nothing in the
+//! service reads the environment itself or has defaults of its own.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,10 +69,9 @@ pub struct Settings {
 }
 
 /// Where published objects live (`--store`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreLocation {
     /// The directory given by `--data`.
-    #[default]
     Disk,
     /// An S3-compatible bucket, under `prefix` ("" for the whole bucket).
     S3 { bucket: String, prefix: String },
@@ -109,12 +109,11 @@ pub struct TlsFiles {
 
 /// Predictive prefetch (`--prefetch`): when a `.mod` is served, fetch its
 /// requirements' files before the go command asks for them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrefetchMode {
     Off,
     /// `.info` and `.mod` of the requirements, recursively, and the zip of
     /// a version in that graph whose `.info` a client asks for.
-    #[default]
     Mod,
     /// Also every requirement's `.zip`.
     Zip,
@@ -147,16 +146,6 @@ pub struct CachePolicy {
     pub negative_ttl: Duration,
 }
 
-impl Default for CachePolicy {
-    fn default() -> Self {
-        CachePolicy {
-            fresh_for: Duration::from_secs(5 * 60),
-            max_stale: Duration::from_secs(30 * 24 * 3600),
-            negative_ttl: Duration::from_secs(60),
-        }
-    }
-}
-
 /// How upstream requests are bounded and retried, so a fetch never hangs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpstreamPolicy {
@@ -183,22 +172,6 @@ pub struct UpstreamPolicy {
     pub hedge_after: Option<Duration>,
 }
 
-impl Default for UpstreamPolicy {
-    fn default() -> Self {
-        UpstreamPolicy {
-            connect: Duration::from_secs(3),
-            headers: Duration::from_secs(10),
-            stall: Duration::from_secs(30),
-            deadline: Duration::from_secs(5 * 60),
-            retries: 2,
-            retry_base: Duration::from_millis(100),
-            breaker_threshold: 3,
-            breaker_cooldown: Duration::from_secs(30),
-            hedge_after: None,
-        }
-    }
-}
-
 /// Largest configuration or tokens file read.
 pub const MAX_SETTINGS_FILE: u64 = 1 << 20;
 
@@ -220,16 +193,6 @@ pub fn read_settings_file(path: &std::path::Path) -> Result<String, String> {
     }
     String::from_utf8(data).map_err(|_| "it is not UTF-8 text".into())
 }
-
-/// Default longest wait for a client's request headers.
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Default time in-flight requests get to finish at shutdown.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// How long one git command of `direct` may run before it is killed: the
-/// first fetch of a big repository takes minutes. A transfer that stalls
-/// (under 1 KB/s for 30 s) is abandoned by git much sooner.
-pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Settings {
     /// The base URL a `go` command should use, for the start-up banner.

@@ -1,14 +1,10 @@
-//! The command line, first stage: raw values as the user typed them (flags
-//! or `MODPROXY_*` variables), plus where each came from. Validation and
-//! merging with the configuration file happen in [`crate::settings`].
+//! The command line: the subcommands and their own arguments (clap's
+//! derive), plus each subcommand's settings, added from their declarations
+//! in [`crate::settings::defs`] (so `gc --help` lists only what gc reads).
 
-use std::collections::HashSet;
+use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use clap::parser::ValueSource;
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-
-use crate::settings::env;
-
+use crate::settings::defs::{self, Form, Sub};
 #[derive(Debug, Parser)]
 #[command(
     name = "modproxy",
@@ -23,7 +19,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the proxy (default address 127.0.0.1:3000).
-    Serve(ServeArgs),
+    Serve,
     /// Re-check the store against the checksum database; exit 1 if anything is bad.
     Verify(VerifyArgs),
     /// Fetch everything a build needs into the store; exit 1 if anything failed.
@@ -31,14 +27,14 @@ pub enum Command {
     /// Evict module versions (least recently used first) down to --max-size and/or --older-than
     Gc(GcArgs),
     /// Print the store's size, objects, oldest module version and the running proxy's hit ratio
-    Stats(StatsArgs),
+    Stats,
     /// Check the network path to every proxy and checksum database, and the
     /// go command's settings; exit 0 healthy, 1 degraded, 2 broken.
     Doctor(DoctorArgs),
 }
 
-/// Options of `gc`: the store options of `serve` (its `--max-size` is the
-/// budget), an age limit, and a dry run.
+/// Options of `gc` besides the store settings (its `--max-size` is the
+/// budget): an age limit and a dry run.
 #[derive(Debug, Args)]
 pub struct GcArgs {
     /// Evict module versions not used for this long, e.g. 90d
@@ -47,23 +43,12 @@ pub struct GcArgs {
     /// Only print what would be evicted
     #[arg(long)]
     pub dry_run: bool,
-    #[command(flatten)]
-    pub store: ServeArgs,
 }
 
-/// Options of `stats`: the store options of `serve`.
-#[derive(Debug, Args)]
-pub struct StatsArgs {
-    #[command(flatten)]
-    pub store: ServeArgs,
-}
-
-/// Options of `doctor`.
+/// Options of `doctor` besides `--upstream` (modproxy's upstreams, checked
+/// too when given) and `--config`.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// modproxy's upstreams to check too, GOPROXY syntax (GOPROXY is always checked)
-    #[arg(long, env = env::UPSTREAM, value_name = "LIST")]
-    pub upstream: Option<String>,
     /// Longest wait for each step of a check (DNS, connect, TLS, first byte, download)
     #[arg(long, default_value = "5s", value_parser = crate::settings::values::positive_duration, value_name = "DURATION")]
     pub timeout: std::time::Duration,
@@ -84,7 +69,8 @@ pub struct DoctorArgs {
     pub cache_timeout: std::time::Duration,
 }
 
-/// Options of `warm`: what to warm, how, and the store options of `serve`.
+/// Options of `warm` besides the store and upstream settings: what to warm
+/// and how.
 #[derive(Debug, Args)]
 pub struct WarmArgs {
     /// go.mod, go.sum, go.work or list files (module@version per line),
@@ -111,8 +97,6 @@ pub struct WarmArgs {
     /// than it adds the toolchain that go command switches to [default: the go on PATH]
     #[arg(long, value_name = "VERSION")]
     pub go_version: Option<String>,
-    #[command(flatten)]
-    pub store: ServeArgs,
 }
 
 impl WarmArgs {
@@ -162,119 +146,12 @@ fn platform(s: &str) -> Result<String, String> {
     }
 }
 
-/// Options of `verify`: the store options of `serve`, and `--repair`.
+/// Options of `verify` besides the store and checksum database settings.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    #[command(flatten)]
-    pub store: ServeArgs,
     /// Remove what fails, so the next request fetches it again
     #[arg(long)]
     pub repair: bool,
-}
-
-/// Options of `serve`. Each is also a `MODPROXY_*` variable and a key of the
-/// configuration file; flags win over variables, variables over the file.
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:3000]
-    #[arg(long, env = env::LISTEN, value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// Directory of the store [default: the user's cache directory + /modproxy]
-    #[arg(long, env = env::DATA, value_name = "DIR")]
-    pub data: Option<String>,
-    /// Upstreams in GOPROXY syntax [default: https://proxy.golang.org,direct]
-    #[arg(long, env = env::UPSTREAM, value_name = "LIST")]
-    pub upstream: Option<String>,
-    /// Upstreams for private module paths, GOPROXY syntax [default: direct]
-    #[arg(long, env = env::PRIVATE_UPSTREAM, value_name = "LIST")]
-    pub private_upstream: Option<String>,
-    /// Checksum database in GOSUMDB syntax, or "off" [default: sum.golang.org]
-    #[arg(long, env = env::SUMDB, value_name = "NAME+KEY [URL]")]
-    pub sumdb: Option<String>,
-    /// Private module path patterns, GOPRIVATE syntax
-    #[arg(long, env = env::PRIVATE, value_name = "PATTERNS")]
-    pub private: Option<String>,
-    /// Module path patterns exempt from checksum verification, GONOSUMDB syntax
-    #[arg(long, env = env::NOSUMDB, value_name = "PATTERNS")]
-    pub nosumdb: Option<String>,
-    /// Where published files live: disk (the --data directory) or s3://BUCKET[/PREFIX] [default: disk]
-    #[arg(long, env = env::STORE, value_name = "STORE")]
-    pub store: Option<String>,
-    /// Cross-replica fetch locks: redis://HOST:PORT [default: none]
-    #[arg(long, env = env::LOCK, value_name = "URL")]
-    pub lock: Option<String>,
-    /// Module path patterns whose repositories `direct` may reach over plain HTTP, GOINSECURE syntax
-    #[arg(long, env = env::INSECURE, value_name = "PATTERNS")]
-    pub insecure: Option<String>,
-    /// Host patterns (GOPRIVATE syntax) that public module paths may reach at internal addresses (loopback, private networks) [default: none]
-    #[arg(long, env = env::ALLOW_INTERNAL, value_name = "HOSTS")]
-    pub allow_internal: Option<String>,
-    /// Every git command of `direct` is killed after this long [default: 10m]
-    #[arg(long, env = env::GIT_TIMEOUT, value_name = "DURATION")]
-    pub git_timeout: Option<String>,
-    /// Serve only what is stored; never contact an upstream
-    #[arg(long, env = env::CACHED_ONLY, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub cached_only: Option<String>,
-    /// Size budget of the store, e.g. 20GiB
-    #[arg(long, env = env::MAX_SIZE, value_name = "SIZE")]
-    pub max_size: Option<String>,
-    /// Serve the protocol under this path, e.g. /go
-    #[arg(long, env = env::PATH_PREFIX, value_name = "P")]
-    pub path_prefix: Option<String>,
-    /// Serve HTTPS with this PEM certificate chain (with --tls-key)
-    #[arg(long, env = env::TLS_CERT, value_name = "FILE")]
-    pub tls_cert: Option<String>,
-    /// The PEM private key of --tls-cert
-    #[arg(long, env = env::TLS_KEY, value_name = "FILE")]
-    pub tls_key: Option<String>,
-    /// Clients allowed in: lines `name secret [module patterns]` [default: everyone]
-    #[arg(long, env = env::AUTH_FILE, value_name = "FILE")]
-    pub auth_file: Option<String>,
-    /// TOML configuration file
-    #[arg(long, env = env::CONFIG, value_name = "FILE")]
-    pub config: Option<String>,
-    /// Log format: text or json [default: text]
-    #[arg(long, env = env::LOG_FORMAT, value_name = "FORMAT")]
-    pub log_format: Option<String>,
-    /// Upstream TCP/TLS connect timeout [default: 3s]
-    #[arg(long, env = env::CONNECT_TIMEOUT, value_name = "DURATION")]
-    pub connect_timeout: Option<String>,
-    /// Upstream time to response headers [default: 10s]
-    #[arg(long, env = env::HEADERS_TIMEOUT, value_name = "DURATION")]
-    pub headers_timeout: Option<String>,
-    /// Longest wait for more upstream body bytes [default: 30s]
-    #[arg(long, env = env::STALL_TIMEOUT, value_name = "DURATION")]
-    pub stall_timeout: Option<String>,
-    /// Overall deadline of one upstream fetch [default: 5m]
-    #[arg(long, env = env::FETCH_DEADLINE, value_name = "DURATION")]
-    pub fetch_deadline: Option<String>,
-    /// Retries after connection errors, 429, 5xx or a broken body [default: 2]
-    #[arg(long, env = env::RETRIES, value_name = "N")]
-    pub retries: Option<String>,
-    /// First retry backoff, doubled per attempt, jittered [default: 100ms]
-    #[arg(long, env = env::RETRY_BASE, value_name = "DURATION")]
-    pub retry_base: Option<String>,
-    /// Consecutive failed fetches that open an upstream's circuit breaker [default: 3]
-    #[arg(long, env = env::BREAKER_THRESHOLD, value_name = "N")]
-    pub breaker_threshold: Option<String>,
-    /// How long an open circuit breaker skips its upstream [default: 30s]
-    #[arg(long, env = env::BREAKER_COOLDOWN, value_name = "DURATION")]
-    pub breaker_cooldown: Option<String>,
-    /// With `|` lists: race the next upstream after this long without headers [default: off]
-    #[arg(long, env = env::HEDGE_AFTER, value_name = "DURATION")]
-    pub hedge_after: Option<String>,
-    /// Fetch ahead of the go command: off, mod (.info/.mod of requirements) or zip (also zips) [default: mod]
-    #[arg(long, env = env::PREFETCH, value_name = "MODE")]
-    pub prefetch: Option<String>,
-    /// Time in-flight requests get to finish on SIGTERM/SIGINT [default: 30s]
-    #[arg(long, env = env::SHUTDOWN_GRACE, value_name = "DURATION")]
-    pub shutdown_grace: Option<String>,
-    /// Longest a client may take to send its request headers, or to start its next request on a kept-alive connection [default: 30s]
-    #[arg(long, env = env::HEADER_TIMEOUT, value_name = "DURATION")]
-    pub header_timeout: Option<String>,
-    /// Client connections open at once; more wait to be accepted [default: half the open-files limit]
-    #[arg(long, env = env::MAX_CONNECTIONS, value_name = "N")]
-    pub max_connections: Option<String>,
 }
 
 /// A module path, checked and in its escaped (URL) form.
@@ -295,46 +172,100 @@ fn http_url(s: &str) -> Result<String, String> {
     }
 }
 
-/// Which options came from `MODPROXY_*` variables rather than flags, so that
-/// an error names what the user actually set.
-#[derive(Debug, Default)]
-pub struct Sources {
-    from_env: HashSet<String>,
-}
-
-impl Sources {
-    /// `--flag` or `MODPROXY_VAR`, whichever supplied the option `id`.
-    pub fn label(&self, id: &str, var: &str) -> String {
-        if self.from_env.contains(id) {
-            var.to_string()
-        } else {
-            format!("--{}", id.replace('_', "-"))
-        }
-    }
-}
-
-/// A parsed command line.
+/// A parsed command line: the subcommand, its own arguments, and the
+/// matches its settings are read from.
 pub struct Invocation {
     pub command: Command,
-    pub sources: Sources,
+    pub sub: Sub,
+    pub matches: ArgMatches,
 }
 
 impl Invocation {
     /// Parses the process arguments; exits with clap's message on misuse.
     pub fn parse() -> Invocation {
-        let matches = Cli::command().get_matches();
+        let matches = command().get_matches();
         let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-        let mut sources = Sources::default();
-        if let Some((_, sub)) = matches.subcommand() {
-            for id in sub.ids() {
-                if sub.value_source(id.as_str()) == Some(ValueSource::EnvVariable) {
-                    sources.from_env.insert(id.as_str().to_string());
-                }
-            }
-        }
+        let (name, sub_matches) = matches.subcommand().expect("a subcommand is required");
+        let sub = Sub::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .expect("every subcommand is a Sub");
         Invocation {
             command: cli.command,
-            sources,
+            sub,
+            matches: sub_matches.clone(),
         }
+    }
+}
+
+/// The whole command line: the derived subcommands, each with the flags
+/// (and variables) of the settings it reads.
+fn command() -> clap::Command {
+    let mut command = Cli::command();
+    for sub in Sub::ALL {
+        command = command.mut_subcommand(sub.name(), |c| c.args(setting_args(sub)));
+    }
+    command
+}
+
+/// The flags (and variables) of the settings `sub` reads.
+fn setting_args(sub: Sub) -> Vec<Arg> {
+    defs::ALL
+        .iter()
+        .filter(|d| d.used_by(sub) && d.on_command_line())
+        .map(|d| {
+            let arg = Arg::new(d.name)
+                .long(d.flag())
+                .env(d.var())
+                .value_name(d.value_name)
+                .help(d.help_line())
+                .help_heading(d.group)
+                .action(ArgAction::Set);
+            match d.form {
+                Form::Switch => arg.num_args(0..=1).default_missing_value("true"),
+                _ => arg,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn help(sub: &str) -> String {
+        command()
+            .find_subcommand_mut(sub)
+            .unwrap()
+            .render_long_help()
+            .to_string()
+    }
+
+    #[test]
+    fn each_subcommand_offers_only_its_settings() {
+        let gc = help("gc");
+        for flag in [
+            "--max-size",
+            "--data",
+            "--store",
+            "--config",
+            "--older-than",
+        ] {
+            assert!(gc.contains(flag), "gc lacks {flag}:\n{gc}");
+        }
+        for flag in ["--listen", "--tls-cert", "--hedge-after", "--upstream"] {
+            assert!(!gc.contains(flag), "gc offers {flag}:\n{gc}");
+        }
+        let doctor = help("doctor");
+        assert!(doctor.contains("--upstream") && doctor.contains("--config"));
+        assert!(!doctor.contains("--data"), "{doctor}");
+        let serve = help("serve");
+        assert!(serve.contains("[default: 127.0.0.1:3000]"), "{serve}");
+        assert!(serve.contains("MODPROXY_HEDGE_AFTER"), "{serve}");
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        command().debug_assert();
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
-use crate::settings::env;
+use crate::settings::defs::LOG_FILTER_VAR;
 
 /// The log line format (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,9 +26,9 @@ impl std::str::FromStr for LogFormat {
 /// Installs the global subscriber. The level filter comes from
 /// `MODPROXY_LOG` (EnvFilter syntax), `info` by default.
 pub fn init(format: LogFormat) -> anyhow::Result<()> {
-    let filter = match std::env::var(env::LOG) {
+    let filter = match std::env::var(LOG_FILTER_VAR) {
         Ok(spec) => EnvFilter::try_new(&spec)
-            .with_context(|| format!("{}: invalid log filter {spec:?}", env::LOG))?,
+            .with_context(|| format!("{}: invalid log filter {spec:?}", LOG_FILTER_VAR))?,
         Err(_) => EnvFilter::new("info"),
     };
     let builder = tracing_subscriber::fmt()

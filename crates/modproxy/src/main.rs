@@ -23,12 +23,18 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<ExitCode> {
     let invocation = cli::Invocation::parse();
+    let layers = settings::Layers::read(invocation.sub, &invocation.matches)?;
+    if let cli::Command::Doctor(args) = &invocation.command {
+        // Only the upstream list: doctor checks the network, not a store.
+        return commands::doctor::run(args, layers.raw(&settings::defs::UPSTREAM));
+    }
+    let resolved = settings::resolve(layers)?;
     match invocation.command {
-        cli::Command::Serve(args) => commands::serve::run(&args, &invocation.sources),
-        cli::Command::Verify(args) => commands::verify::run(&args, &invocation.sources),
-        cli::Command::Warm(args) => commands::warm::run(&args, &invocation.sources),
-        cli::Command::Doctor(args) => commands::doctor::run(&args),
-        cli::Command::Gc(args) => commands::gc::run(&args, &invocation.sources),
-        cli::Command::Stats(args) => commands::stats::run(&args, &invocation.sources),
+        cli::Command::Serve => commands::serve::run(resolved),
+        cli::Command::Verify(args) => commands::verify::run(&args, &resolved.service),
+        cli::Command::Warm(args) => commands::warm::run(&args, resolved.service),
+        cli::Command::Gc(args) => commands::gc::run(&args, &resolved.service),
+        cli::Command::Stats => commands::stats::run(&resolved.service),
+        cli::Command::Doctor(_) => unreachable!("handled above"),
     }
 }

@@ -528,7 +528,18 @@ mod tests {
 
     #[test]
     fn names_never_show_credentials() {
-        let policy = crate::settings::UpstreamPolicy::default();
+        let second = std::time::Duration::from_secs(1);
+        let policy = crate::settings::UpstreamPolicy {
+            connect: second,
+            headers: second,
+            stall: second,
+            deadline: second,
+            retries: 0,
+            retry_base: second,
+            breaker_threshold: 1,
+            breaker_cooldown: second,
+            hedge_after: None,
+        };
         let p = ProxyUpstream::new("https://ci:s3cret@goproxy.example.com/mod/", &policy);
         assert_eq!(p.name(), "***@goproxy.example.com/mod");
         assert_eq!(

@@ -9,13 +9,13 @@ use std::time::SystemTime;
 use anyhow::bail;
 use modproxy_service::store::evict::Policy;
 
-use crate::cli::{GcArgs, Sources};
+use crate::cli::GcArgs;
 use crate::commands::stats::ago;
+use crate::printer;
 use crate::printer::human_bytes;
-use crate::{printer, settings};
+use modproxy_service::Settings;
 
-pub fn run(args: &GcArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
-    let settings = settings::resolve(&args.store, sources)?.service;
+pub fn run(args: &GcArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     if settings.max_size.is_none() && args.older_than.is_none() {
         bail!("nothing to do: give --max-size (or set max_size) and/or --older-than");
     }
@@ -26,7 +26,7 @@ pub fn run(args: &GcArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
         ..Policy::default()
     };
     // A running server re-measures its own count on its next scan.
-    let (report, _) = super::evict(&settings, policy)?;
+    let (report, _) = super::evict(settings, policy)?;
     let verb = if args.dry_run {
         "would evict"
     } else {

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use modproxy_service::server::{Server, StartError};
 
-use crate::cli::{ServeArgs, Sources};
+use crate::settings::defs;
 use crate::settings::Resolved;
-use crate::{logging, printer, settings};
+use crate::{logging, printer};
 
 /// Threads for blocking file I/O (store reads and writes, spool reads),
 /// per core. Tokio's default (512 in all) let hundreds of clients of one
@@ -17,15 +17,17 @@ use crate::{logging, printer, settings};
 /// readers stay together and share recent pieces).
 const BLOCKING_THREADS_PER_CORE: usize = 8;
 
-pub fn run(args: &ServeArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
-    let resolved = settings::resolve(args, sources)?;
+pub fn run(resolved: Resolved) -> anyhow::Result<ExitCode> {
     logging::init(resolved.log_format)?;
     let Resolved {
         service: settings,
-        data_key,
-        listen_key,
+        layers,
         ..
     } = resolved;
+    let data_key = match layers.raw(&defs::DATA) {
+        Some(raw) => raw.origin.to_string(),
+        None => "the default data directory".to_string(),
+    };
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(BLOCKING_THREADS_PER_CORE * cores)
@@ -35,14 +37,21 @@ pub fn run(args: &ServeArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let server = Server::bind(&settings).await.map_err(|e| {
             let key = match &e {
-                StartError::Store(_) => {
-                    format!("check the data directory ({data_key}) and --store")
+                StartError::Store(_) => format!(
+                    "check the data directory ({data_key}) and {}",
+                    layers.label(&defs::STORE_AT)
+                ),
+                StartError::Listen { .. } => {
+                    format!("check the listen address ({})", layers.label(&defs::LISTEN))
                 }
-                StartError::Listen { .. } => format!("check the listen address ({listen_key})"),
                 StartError::Client(_) => "check the system's TLS certificates".to_string(),
-                StartError::Tls(_) => "check --tls-cert and --tls-key".to_string(),
-                StartError::Auth(_) => "check --auth-file".to_string(),
-                StartError::Lock(_) => "check --lock".to_string(),
+                StartError::Tls(_) => format!(
+                    "check {} and {}",
+                    layers.label(&defs::TLS_CERT),
+                    layers.label(&defs::TLS_KEY)
+                ),
+                StartError::Auth(_) => format!("check {}", layers.label(&defs::AUTH_FILE)),
+                StartError::Lock(_) => format!("check {}", layers.label(&defs::LOCK)),
             };
             anyhow::Error::new(e).context(key)
         })?;

@@ -9,15 +9,14 @@ use std::time::{Duration, SystemTime};
 
 use modproxy_service::store::evict::Policy;
 
-use crate::cli::{Sources, StatsArgs};
+use crate::printer;
 use crate::printer::human_bytes;
-use crate::{printer, settings};
+use modproxy_service::Settings;
 
-pub fn run(args: &StatsArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
-    let settings = settings::resolve(&args.store, sources)?.service;
+pub fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
     let now = SystemTime::now();
     // A scan with nothing to evict.
-    let (report, store) = super::evict(&settings, Policy::default())?;
+    let (report, store) = super::evict(settings, Policy::default())?;
     printer::line(&format!("store: {store}"));
     let budget = settings.max_size.map_or(String::new(), |m| {
         format!(" of {} (--max-size)", human_bytes(m))

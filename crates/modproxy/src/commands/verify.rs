@@ -6,14 +6,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use modproxy_service::audit::{audit, Verdict};
 
-use crate::cli::{Sources, VerifyArgs};
-use crate::{printer, settings};
+use crate::cli::VerifyArgs;
+use crate::printer;
+use modproxy_service::Settings;
 
-pub fn run(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
-    let resolved = settings::resolve(&args.store, sources)?;
-    let settings = resolved.service;
+pub fn run(args: &VerifyArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     let (mut good, mut unverified, mut bad) = (0u64, 0u64, 0u64);
-    super::block_on(audit(&settings, args.repair, |checked| {
+    super::block_on(audit(settings, args.repair, |checked| {
         let path = &checked.key;
         match &checked.verdict {
             Verdict::Good => good += 1,

@@ -1,484 +1,151 @@
-//! The command line, second stage: flags and `MODPROXY_*` variables (from
-//! [`crate::cli`]) merged over the TOML file (see [`file`]) over defaults,
-//! validated once into the service's [`Settings`]. Every error names the key
-//! it is about: the flag, the variable, or the file key.
+//! Settings: each declared once in [`defs`], given as flags, `MODPROXY_*`
+//! variables or keys of the TOML file ([`layers`]: flags and variables
+//! over the file over the default), parsed here once into the service's
+//! [`Settings`]. Every error names where the wrong value came from: the
+//! flag, the variable, or the file and key.
 
-pub mod env;
-mod file;
+pub mod defs;
+pub mod layers;
 pub mod values;
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use modproxy_module::goproxy::{ProxyList, ProxySpec};
 use modproxy_module::pattern::PathPatterns;
 use modproxy_module::sumdb_setting::SumDbSetting;
-use modproxy_service::settings::{
-    CachePolicy, PrefetchMode, Settings, StoreLocation, TlsFiles, UpstreamPolicy,
-    DEFAULT_GIT_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SHUTDOWN_GRACE,
-};
+use modproxy_service::settings::{CachePolicy, Settings, TlsFiles, UpstreamPolicy};
 
-use crate::cli::{ServeArgs, Sources};
 use crate::logging::LogFormat;
-use file::FileConfig;
+pub use layers::Layers;
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
-pub const DEFAULT_UPSTREAM: &str = "https://proxy.golang.org,direct";
-pub const DEFAULT_PRIVATE_UPSTREAM: &str = "direct";
-pub const DEFAULT_SUMDB: &str = "sum.golang.org";
-
-/// Everything `serve` needs: the service settings and how to log.
+/// Everything a subcommand needs: the service settings, how to log, and
+/// where each value came from (for start-up errors). Settings the
+/// subcommand does not use hold their defaults.
 pub struct Resolved {
     pub service: Settings,
     pub log_format: LogFormat,
-    /// Where `data` and `listen` came from, for start-up errors.
-    pub data_key: String,
-    pub listen_key: String,
+    pub layers: Layers,
 }
 
-/// A raw value and the name of the key it came from.
-struct Raw {
-    value: String,
-    key: String,
-}
-
-/// Picks flag/variable over file over nothing, remembering the key name.
-struct Merge<'a> {
-    sources: &'a Sources,
-    file_name: Option<String>,
-}
-
-impl Merge<'_> {
-    fn pick(&self, id: &str, var: &str, cli: &Option<String>, file: Option<String>) -> Option<Raw> {
-        if let Some(value) = cli {
-            return Some(Raw {
-                value: value.clone(),
-                key: self.sources.label(id, var),
-            });
-        }
-        file.map(|value| Raw {
-            value,
-            key: self.file_key(id),
-        })
-    }
-
-    fn file_key(&self, key: &str) -> String {
-        match &self.file_name {
-            Some(f) => format!("`{key}` in {f}"),
-            None => format!("`{key}`"),
-        }
-    }
-
-    /// Parses a value, or the default when the key is unset.
-    fn parse<T>(
-        &self,
-        raw: Option<Raw>,
-        default: impl FnOnce() -> T,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> anyhow::Result<T> {
-        match raw {
-            None => Ok(default()),
-            Some(raw) => parse(&raw.value).map_err(|e| anyhow!("invalid {}: {e}", raw.key)),
-        }
-    }
-}
-
-pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> {
-    let file = match &args.config {
-        Some(path) => FileConfig::load(Path::new(path))
-            .with_context(|| format!("while reading {}", sources.label("config", env::CONFIG)))?,
-        None => FileConfig::default(),
-    };
-    let m = Merge {
-        sources,
-        file_name: args.config.clone(),
-    };
-
-    let listen_raw = m.pick("listen", env::LISTEN, &args.listen, file.listen.clone());
-    let listen_key = listen_raw
-        .as_ref()
-        .map_or("--listen".to_string(), |r| r.key.clone());
-    let listen: SocketAddr = m.parse(
-        listen_raw,
-        || DEFAULT_LISTEN.parse().expect("default address parses"),
-        |s| {
-            s.trim()
-                .parse()
-                .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:3000 or [::1]:3000"))
-        },
-    )?;
-    let data_raw = m.pick("data", env::DATA, &args.data, file.data.clone());
-    let data_key = data_raw
-        .as_ref()
-        .map_or("the default data directory".to_string(), |r| r.key.clone());
-    let data_dir = m.parse(data_raw, default_data_dir, |s| {
-        if s.trim().is_empty() {
-            return Err("must not be empty".to_string());
-        }
-        Ok(Some(PathBuf::from(s)))
-    })?;
-    let data_dir = data_dir.ok_or_else(|| {
-        anyhow!(
-            "no data directory: set --data (or {}), or HOME or XDG_CACHE_HOME",
-            env::DATA
-        )
-    })?;
-
-    let upstream_raw = m.pick(
-        "upstream",
-        env::UPSTREAM,
-        &args.upstream,
-        file.upstream_list(),
-    );
-    let upstream_key = upstream_raw
-        .as_ref()
-        .map_or("--upstream".to_string(), |r| r.key.clone());
-    let upstream = m.parse(
-        upstream_raw,
-        || proxy_list(DEFAULT_UPSTREAM),
-        parse_proxy_list,
-    )?;
-    let private_raw = m.pick(
-        "private_upstream",
-        env::PRIVATE_UPSTREAM,
-        &args.private_upstream,
-        file.private_upstream.clone(),
-    );
-    let private_key = private_raw
-        .as_ref()
-        .map_or("--private-upstream".to_string(), |r| r.key.clone());
-    let private_upstream = m.parse(
-        private_raw,
-        || proxy_list(DEFAULT_PRIVATE_UPSTREAM),
-        parse_proxy_list,
-    )?;
-    check_no_loop(&upstream, listen, &upstream_key, &listen_key)?;
-    check_no_loop(&private_upstream, listen, &private_key, &listen_key)?;
-
-    let sumdb = m.parse(
-        m.pick("sumdb", env::SUMDB, &args.sumdb, file.sumdb.clone()),
-        || SumDbSetting::parse(DEFAULT_SUMDB).expect("default sumdb parses"),
-        |s| SumDbSetting::parse(s).map_err(|e| e.to_string()),
-    )?;
+pub fn resolve(layers: Layers) -> anyhow::Result<Resolved> {
+    use defs::*;
+    let l = &layers;
     let patterns = |s: &str| PathPatterns::parse(s).map_err(|e| e.to_string());
-    let private = m.parse(
-        m.pick("private", env::PRIVATE, &args.private, file.private.clone()),
-        PathPatterns::default,
-        patterns,
-    )?;
-    let nosumdb = m.parse(
-        m.pick("nosumdb", env::NOSUMDB, &args.nosumdb, file.nosumdb.clone()),
-        PathPatterns::default,
-        patterns,
-    )?;
-    let store = m.parse(
-        m.pick("store", env::STORE, &args.store, file.store.clone()),
-        StoreLocation::default,
-        str::parse,
-    )?;
-    let lock = m.parse(
-        m.pick("lock", env::LOCK, &args.lock, file.lock.clone()),
-        || None,
-        |s| {
-            if s.starts_with("redis://") {
-                Ok(Some(s.to_string()))
-            } else {
-                Err(format!(
-                    "{s:?} is not a lock service: use redis://HOST:PORT"
-                ))
-            }
-        },
-    )?;
-    let insecure = m.parse(
-        m.pick(
-            "insecure",
-            env::INSECURE,
-            &args.insecure,
-            file.insecure.clone(),
-        ),
-        PathPatterns::default,
-        patterns,
-    )?;
-    let allow_internal = m.parse(
-        m.pick(
-            "allow_internal",
-            env::ALLOW_INTERNAL,
-            &args.allow_internal,
-            file.allow_internal.clone(),
-        ),
-        PathPatterns::default,
-        patterns,
-    )?;
-    let cached_only = m.parse(
-        m.pick(
-            "cached_only",
-            env::CACHED_ONLY,
-            &args.cached_only,
-            file.cached_only.map(|b| b.to_string()),
-        ),
-        || false,
-        values::boolean,
-    )?;
-    let max_size = m.parse(
-        m.pick(
-            "max_size",
-            env::MAX_SIZE,
-            &args.max_size,
-            file.max_size.as_ref().map(|v| v.as_text()),
-        ),
-        || None,
-        |s| values::size(s).map(Some),
-    )?;
-    let path_prefix = m.parse(
-        m.pick(
-            "path_prefix",
-            env::PATH_PREFIX,
-            &args.path_prefix,
-            file.path_prefix.clone(),
-        ),
-        String::new,
-        parse_path_prefix,
-    )?;
-    let log_format = m.parse(
-        m.pick(
-            "log_format",
-            env::LOG_FORMAT,
-            &args.log_format,
-            file.log_format.clone(),
-        ),
-        || LogFormat::Text,
-        str::parse,
-    )?;
-
-    let d = |key: &str, value: &Option<String>, default| {
-        let raw = value.clone().map(|value| Raw {
-            value,
-            key: m.file_key(key),
-        });
-        m.parse(raw, || default, values::duration)
+    let patterns_or_none = |def: &Def| -> anyhow::Result<PathPatterns> {
+        Ok(l.get(def, patterns)?.unwrap_or_default())
     };
-    let defaults = CachePolicy::default();
-    let cache = CachePolicy {
-        fresh_for: d("cache.fresh_for", &file.cache.fresh_for, defaults.fresh_for)?,
-        max_stale: d("cache.max_stale", &file.cache.max_stale, defaults.max_stale)?,
-        negative_ttl: d(
-            "cache.negative_ttl",
-            &file.cache.negative_ttl,
-            defaults.negative_ttl,
-        )?,
+    let listen = l.value(&LISTEN, parse_listen)?;
+    let data_dir = match l.get(&DATA, parse_dir)? {
+        Some(dir) => dir,
+        None => default_data_dir().ok_or_else(|| {
+            anyhow!(
+                "no data directory: set --data (or {}), or HOME or XDG_CACHE_HOME",
+                DATA.var()
+            )
+        })?,
     };
-    // Upstream bounds: flags and variables over the file's [upstream] table.
-    let table = file.upstream_table();
-    let up = |id: &str,
-              var: &str,
-              cli: &Option<String>,
-              field: fn(&file::UpstreamTable) -> Option<String>| {
-        if cli.is_some() {
-            return m.pick(id, var, cli, None);
-        }
-        table.and_then(field).map(|value| Raw {
-            value,
-            key: m.file_key(&format!("upstream.{id}")),
-        })
-    };
-    let dur = |raw: Option<Raw>, default| m.parse(raw, || default, values::positive_duration);
-    let count = |raw: Option<Raw>, default| m.parse(raw, || default, values::count);
-    let defaults = UpstreamPolicy::default();
-    let upstream_policy = UpstreamPolicy {
-        connect: dur(
-            up(
-                "connect_timeout",
-                env::CONNECT_TIMEOUT,
-                &args.connect_timeout,
-                |t| t.connect_timeout.clone(),
-            ),
-            defaults.connect,
-        )?,
-        headers: dur(
-            up(
-                "headers_timeout",
-                env::HEADERS_TIMEOUT,
-                &args.headers_timeout,
-                |t| t.headers_timeout.clone(),
-            ),
-            defaults.headers,
-        )?,
-        stall: dur(
-            up(
-                "stall_timeout",
-                env::STALL_TIMEOUT,
-                &args.stall_timeout,
-                |t| t.stall_timeout.clone(),
-            ),
-            defaults.stall,
-        )?,
-        deadline: dur(
-            up(
-                "fetch_deadline",
-                env::FETCH_DEADLINE,
-                &args.fetch_deadline,
-                |t| t.fetch_deadline.clone(),
-            ),
-            defaults.deadline,
-        )?,
-        retries: count(
-            up("retries", env::RETRIES, &args.retries, |t| {
-                t.retries.as_ref().map(file::Scalar::as_text)
-            }),
-            defaults.retries,
-        )?,
-        retry_base: dur(
-            up("retry_base", env::RETRY_BASE, &args.retry_base, |t| {
-                t.retry_base.clone()
-            }),
-            defaults.retry_base,
-        )?,
-        breaker_threshold: count(
-            up(
-                "breaker_threshold",
-                env::BREAKER_THRESHOLD,
-                &args.breaker_threshold,
-                |t| t.breaker_threshold.as_ref().map(file::Scalar::as_text),
-            ),
-            defaults.breaker_threshold,
-        )?,
-        breaker_cooldown: dur(
-            up(
-                "breaker_cooldown",
-                env::BREAKER_COOLDOWN,
-                &args.breaker_cooldown,
-                |t| t.breaker_cooldown.clone(),
-            ),
-            defaults.breaker_cooldown,
-        )?,
-        hedge_after: m.parse(
-            up("hedge_after", env::HEDGE_AFTER, &args.hedge_after, |t| {
-                t.hedge_after.clone()
-            }),
-            || None,
-            |s| values::positive_duration(s).map(Some),
-        )?,
-    };
-    let prefetch = m.parse(
-        m.pick(
-            "prefetch",
-            env::PREFETCH,
-            &args.prefetch,
-            file.prefetch.clone(),
-        ),
-        PrefetchMode::default,
-        str::parse,
-    )?;
-    let shutdown_grace = dur(
-        m.pick(
-            "shutdown_grace",
-            env::SHUTDOWN_GRACE,
-            &args.shutdown_grace,
-            file.shutdown_grace.clone(),
-        ),
-        DEFAULT_SHUTDOWN_GRACE,
-    )?;
-    let header_timeout = dur(
-        m.pick(
-            "header_timeout",
-            env::HEADER_TIMEOUT,
-            &args.header_timeout,
-            file.header_timeout.clone(),
-        ),
-        DEFAULT_HEADER_TIMEOUT,
-    )?;
-    let max_connections = m.parse(
-        m.pick(
-            "max_connections",
-            env::MAX_CONNECTIONS,
-            &args.max_connections,
-            file.max_connections.as_ref().map(file::Scalar::as_text),
-        ),
-        || None,
-        |s| match values::count(s)? {
-            0 => Err(format!("{s:?} must be more than zero")),
-            n => Ok(Some(n)),
-        },
-    )?;
-    let git_timeout = dur(
-        m.pick(
-            "git_timeout",
-            env::GIT_TIMEOUT,
-            &args.git_timeout,
-            file.git_timeout.clone(),
-        ),
-        DEFAULT_GIT_TIMEOUT,
-    )?;
-
-    let tls_cert = m.pick(
-        "tls_cert",
-        env::TLS_CERT,
-        &args.tls_cert,
-        file.tls_cert.clone(),
-    );
-    let tls_key = m.pick("tls_key", env::TLS_KEY, &args.tls_key, file.tls_key.clone());
-    let tls = match (tls_cert, tls_key) {
+    let upstream = l.value(&UPSTREAM, parse_proxy_list)?;
+    let private_upstream = l.value(&PRIVATE_UPSTREAM, parse_proxy_list)?;
+    // Only a server can be its own upstream (warm's listens elsewhere).
+    if layers.sub == Sub::Serve {
+        check_no_loop(&upstream, listen, l, &UPSTREAM)?;
+        check_no_loop(&private_upstream, listen, l, &PRIVATE_UPSTREAM)?;
+    }
+    let dur = |def: &Def| l.value(def, values::positive_duration);
+    let count = |def: &Def| l.value(def, values::count);
+    let cache_dur = |def: &Def| l.value(def, values::duration);
+    let tls = match (l.raw(&TLS_CERT), l.raw(&TLS_KEY)) {
         (None, None) => None,
         (Some(cert), Some(key)) => Some(TlsFiles {
-            cert: PathBuf::from(cert.value),
-            key: PathBuf::from(key.value),
+            cert: PathBuf::from(&cert.value),
+            key: PathBuf::from(&key.value),
         }),
         (Some(cert), None) => bail!(
             "{} is set but no private key: set --tls-key (or {}) too",
-            cert.key,
-            env::TLS_KEY
+            cert.origin,
+            TLS_KEY.var()
         ),
         (None, Some(key)) => bail!(
             "{} is set but no certificate: set --tls-cert (or {}) too",
-            key.key,
-            env::TLS_CERT
+            key.origin,
+            TLS_CERT.var()
         ),
     };
-
-    let auth_file = m
-        .pick(
-            "auth_file",
-            env::AUTH_FILE,
-            &args.auth_file,
-            file.auth_file.clone(),
-        )
-        .map(|raw| PathBuf::from(raw.value));
-
-    Ok(Resolved {
-        service: Settings {
-            listen,
-            data_dir,
-            upstream,
-            private_upstream,
-            sumdb,
-            private,
-            nosumdb,
-            cached_only,
-            path_prefix,
-            cache,
-            upstream_policy,
-            shutdown_grace,
-            header_timeout,
-            max_connections,
-            prefetch,
-            tls,
-            auth_file,
-            max_size,
-            insecure,
-            allow_internal,
-            git_timeout,
-            store,
-            lock,
+    let service = Settings {
+        listen,
+        data_dir,
+        upstream,
+        private_upstream,
+        sumdb: l.value(&SUMDB, |s| {
+            SumDbSetting::parse(s).map_err(|e| e.to_string())
+        })?,
+        private: patterns_or_none(&PRIVATE)?,
+        nosumdb: patterns_or_none(&NOSUMDB)?,
+        cached_only: l.value(&CACHED_ONLY, values::boolean)?,
+        path_prefix: l.get(&PATH_PREFIX, parse_path_prefix)?.unwrap_or_default(),
+        cache: CachePolicy {
+            fresh_for: cache_dur(&FRESH_FOR)?,
+            max_stale: cache_dur(&MAX_STALE)?,
+            negative_ttl: cache_dur(&NEGATIVE_TTL)?,
         },
+        upstream_policy: UpstreamPolicy {
+            connect: dur(&CONNECT_TIMEOUT)?,
+            headers: dur(&HEADERS_TIMEOUT)?,
+            stall: dur(&STALL_TIMEOUT)?,
+            deadline: dur(&FETCH_DEADLINE)?,
+            retries: count(&RETRIES)?,
+            retry_base: dur(&RETRY_BASE)?,
+            breaker_threshold: count(&BREAKER_THRESHOLD)?,
+            breaker_cooldown: dur(&BREAKER_COOLDOWN)?,
+            hedge_after: l.get(&HEDGE_AFTER, values::positive_duration)?,
+        },
+        shutdown_grace: dur(&SHUTDOWN_GRACE)?,
+        header_timeout: dur(&HEADER_TIMEOUT)?,
+        max_connections: l.get(&MAX_CONNECTIONS, |s| match values::count(s)? {
+            0 => Err(format!("{s:?} must be more than zero")),
+            n => Ok(n),
+        })?,
+        prefetch: l.value(&PREFETCH, str::parse)?,
+        tls,
+        auth_file: l.raw(&AUTH_FILE).map(|r| PathBuf::from(&r.value)),
+        max_size: l.get(&MAX_SIZE, values::size)?,
+        insecure: patterns_or_none(&INSECURE)?,
+        allow_internal: patterns_or_none(&ALLOW_INTERNAL)?,
+        git_timeout: dur(&GIT_TIMEOUT)?,
+        store: l.value(&STORE_AT, str::parse)?,
+        lock: l.get(&LOCK, parse_lock)?,
+    };
+    let log_format = l.value(&LOG_FORMAT, str::parse)?;
+    Ok(Resolved {
+        service,
         log_format,
-        data_key,
-        listen_key,
+        layers,
     })
 }
 
-fn proxy_list(s: &str) -> ProxyList {
-    ProxyList::parse(s).expect("default upstream list parses")
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:3000 or [::1]:3000"))
+}
+
+fn parse_dir(s: &str) -> Result<PathBuf, String> {
+    if s.trim().is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    Ok(PathBuf::from(s))
+}
+
+fn parse_lock(s: &str) -> Result<String, String> {
+    if s.starts_with("redis://") {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a lock service: use redis://HOST:PORT"
+        ))
+    }
 }
 
 fn parse_proxy_list(s: &str) -> Result<ProxyList, String> {
@@ -504,10 +171,10 @@ fn parse_path_prefix(s: &str) -> Result<String, String> {
 
 /// The user's cache directory + `/modproxy`.
 fn default_data_dir() -> Option<PathBuf> {
-    let base = match std::env::var_os(env::XDG_CACHE_HOME) {
+    let base = match std::env::var_os(defs::XDG_CACHE_HOME) {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => {
-            let home = PathBuf::from(std::env::var_os(env::HOME)?);
+            let home = PathBuf::from(std::env::var_os(defs::HOME)?);
             if cfg!(target_os = "macos") {
                 home.join("Library/Caches")
             } else {
@@ -522,8 +189,8 @@ fn default_data_dir() -> Option<PathBuf> {
 fn check_no_loop(
     list: &ProxyList,
     listen: SocketAddr,
-    key: &str,
-    listen_key: &str,
+    layers: &Layers,
+    def: &defs::Def,
 ) -> anyhow::Result<()> {
     if listen.port() == 0 {
         return Ok(());
@@ -534,7 +201,9 @@ fn check_no_loop(
         };
         if points_at(url, listen) {
             bail!(
-                "invalid {key}: {url} is this proxy itself ({listen_key} is {listen}); requests would loop. Use the upstream's own address"
+                "invalid {}: {url} is this proxy itself ({} is {listen}); requests would loop. Use the upstream's own address",
+                layers.label(def),
+                layers.label(&defs::LISTEN),
             );
         }
     }

@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::cli::DoctorArgs;
 use crate::printer::{self, human_bytes};
+use crate::settings::layers::Raw;
 use advice::{fixes, judge};
 use goenv::GoEnv;
 use probe::Report;
@@ -68,13 +69,15 @@ struct Check {
     report: Report,
 }
 
-pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+/// `upstream`: modproxy's upstream list, when one is configured (checked
+/// too).
+pub fn run(args: &DoctorArgs, upstream: Option<&Raw>) -> anyhow::Result<ExitCode> {
     let limit = args.timeout.max(Duration::from_millis(100));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let diagnosis = runtime.block_on(diagnose(args, limit));
+    let diagnosis = runtime.block_on(diagnose(args, upstream, limit));
     // A resolver thread stuck in a DNS lookup (timed out above) must not
     // hold the exit.
     runtime.shutdown_background();
@@ -145,12 +148,13 @@ fn proxies(lists: &[(&str, &str)], findings: &mut Vec<Finding>) -> Proxies {
     p
 }
 
-async fn diagnose(args: &DoctorArgs, limit: Duration) -> Diagnosis {
+async fn diagnose(args: &DoctorArgs, upstream: Option<&Raw>, limit: Duration) -> Diagnosis {
     let env = goenv::read(limit.max(Duration::from_secs(10))).await;
     let mut findings = Vec::new();
     let mut lists = vec![("GOPROXY", env.get("GOPROXY"))];
-    if let Some(upstream) = &args.upstream {
-        lists.push(("--upstream", upstream.as_str()));
+    let upstream_label = upstream.map(|raw| raw.origin.to_string());
+    if let (Some(raw), Some(label)) = (upstream, &upstream_label) {
+        lists.push((label.as_str(), raw.value.as_str()));
     }
     let proxies = proxies(&lists, &mut findings);
     let sumdb = match SumDbSetting::parse(env.get("GOSUMDB")) {

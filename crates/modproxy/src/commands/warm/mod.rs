@@ -15,11 +15,12 @@ use modproxy_service::server::Server;
 use modproxy_service::settings::PrefetchMode;
 use modproxy_service::warm::{Got, Outcome, Plan, Warmer};
 
-use crate::cli::{Sources, WarmArgs};
+use crate::cli::WarmArgs;
+use crate::printer;
 use crate::printer::human_bytes;
-use crate::{printer, settings};
+use modproxy_service::Settings;
 
-pub fn run(args: &WarmArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
+pub fn run(args: &WarmArgs, settings: Settings) -> anyhow::Result<ExitCode> {
     let go_version = match &args.go_version {
         Some(v) => Some(v.trim_start_matches("go").to_string()),
         None => local_go_version(),
@@ -36,7 +37,7 @@ pub fn run(args: &WarmArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
     let outcomes = runtime.block_on(async {
         match &args.proxy {
             Some(url) => warm(url, args, plan).await,
-            None => warm_local(args, sources, plan).await,
+            None => warm_local(args, settings, plan).await,
         }
     })?;
     // A resolver thread stuck in a DNS lookup must not hold the exit.
@@ -83,10 +84,9 @@ fn local_go_version() -> Option<String> {
 /// Starts the proxy on the local store (loopback, any port) for the run.
 async fn warm_local(
     args: &WarmArgs,
-    sources: &Sources,
+    mut settings: Settings,
     plan: Plan,
 ) -> anyhow::Result<Vec<Outcome>> {
-    let mut settings = settings::resolve(&args.store, sources)?.service;
     settings.listen = ([127, 0, 0, 1], 0).into();
     // warm walks the graph itself; prefetch would only add noise.
     settings.prefetch = PrefetchMode::Off;

@@ -228,11 +228,9 @@ fn check_http_url(url: &str) -> Result<(), UrlProblem> {
 
 /// `[userinfo@]hostname[:port]` or `[userinfo@][ipv6][:port]`.
 fn check_host(host: &str) -> Result<(), UrlProblem> {
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let (name, port) = if let Some(v6) = host.strip_prefix('[') {
-        let Some((addr, after)) = v6.split_once(']') else {
-            return Err(UrlProblem::Invalid("unterminated IPv6 address"));
-        };
+    let authority = crate::authority::parse(host).map_err(UrlProblem::Invalid)?;
+    let addr = authority.host;
+    if authority.bracketed {
         if addr.is_empty()
             || !addr
                 .bytes()
@@ -240,29 +238,15 @@ fn check_host(host: &str) -> Result<(), UrlProblem> {
         {
             return Err(UrlProblem::Invalid("invalid IPv6 address"));
         }
-        match after {
-            "" => ("v6", None),
-            _ => match after.strip_prefix(':') {
-                Some(port) => ("v6", Some(port)),
-                None => return Err(UrlProblem::Invalid("invalid character after IPv6 address")),
-            },
-        }
-    } else {
-        match host.split_once(':') {
-            Some((name, port)) => (name, Some(port)),
-            None => (host, None),
-        }
-    };
-    if name.is_empty() {
+    } else if addr.is_empty() {
         return Err(UrlProblem::Invalid("missing host"));
-    }
-    if !name
+    } else if !addr
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b))
     {
         return Err(UrlProblem::Invalid("invalid character in host"));
     }
-    if let Some(port) = port {
+    if let Some(port) = authority.port {
         if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
             return Err(UrlProblem::Invalid("invalid port"));
         }

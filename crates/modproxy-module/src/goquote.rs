@@ -1,5 +1,6 @@
 //! Go-style quoting (`%q` of `fmt`, i.e. `strconv.Quote` / `QuoteRune`), so
-//! that error messages read exactly like the Go toolchain's.
+//! that error messages read exactly like the Go toolchain's, and Go's
+//! `strconv.Unquote` for the quoted strings of go.mod files.
 
 /// Reports whether `c` is printed literally by `strconv.Quote`
 /// (an approximation of Go's `unicode.IsPrint`).
@@ -54,6 +55,89 @@ pub(crate) fn quote_rune(c: char) -> String {
     push_escaped(&mut out, c, '\'');
     out.push('\'');
     out
+}
+
+/// Go's `strconv.Unquote` for `"..."` and `` `...` `` strings; the whole
+/// input must be exactly one quoted string.
+pub(crate) fn unquote(s: &[u8]) -> Option<Vec<u8>> {
+    if s.len() < 2 || s[0] != s[s.len() - 1] {
+        return None;
+    }
+    let body = &s[1..s.len() - 1];
+    if s[0] == b'`' {
+        if body.contains(&b'`') {
+            return None;
+        }
+        return Some(body.iter().copied().filter(|&b| b != b'\r').collect());
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'"' | b'\n' => return None,
+            b'\\' => i += unquote_escape(&body[i + 1..], &mut out)? + 1,
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Decodes one escape sequence (after the backslash) of a double-quoted Go
+/// string into `out`; returns the number of bytes consumed.
+fn unquote_escape(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    let c = *s.first()?;
+    let simple = match c {
+        b'a' => Some(7),
+        b'b' => Some(8),
+        b'f' => Some(12),
+        b'n' => Some(b'\n'),
+        b'r' => Some(b'\r'),
+        b't' => Some(b'\t'),
+        b'v' => Some(11),
+        b'\\' => Some(b'\\'),
+        b'"' => Some(b'"'),
+        _ => None,
+    };
+    if let Some(b) = simple {
+        out.push(b);
+        return Some(1);
+    }
+    match c {
+        b'x' | b'u' | b'U' => {
+            let n = match c {
+                b'x' => 2,
+                b'u' => 4,
+                _ => 8,
+            };
+            let hex = std::str::from_utf8(s.get(1..1 + n)?).ok()?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            let v = u32::from_str_radix(hex, 16).ok()?;
+            if c == b'x' {
+                out.push(v as u8);
+            } else {
+                let ch = char::from_u32(v)?;
+                out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+            }
+            Some(1 + n)
+        }
+        b'0'..=b'7' => {
+            let digits = s.get(..3)?;
+            if !digits.iter().all(|b| (b'0'..=b'7').contains(b)) {
+                return None;
+            }
+            let v = digits
+                .iter()
+                .fold(0u32, |acc, &d| acc * 8 + u32::from(d - b'0'));
+            out.push(u8::try_from(v).ok()?);
+            Some(3)
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

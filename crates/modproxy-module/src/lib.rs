@@ -10,6 +10,7 @@
 mod goquote;
 mod unicode_tables;
 
+pub mod authority;
 pub mod gomod;
 pub mod goproxy;
 pub mod graph;

@@ -4,7 +4,7 @@
 //! resolve what a build downloads; lines that do not parse are skipped
 //! (the go command is the judge of a broken file, not a cache warmer).
 
-use crate::gomod::unquote;
+use crate::goquote::unquote;
 
 /// One `require` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,6 +307,17 @@ fn closing_quote(line: &[u8], start: usize) -> Option<usize> {
     None
 }
 
+/// The `require` directives of a `go.mod` file (single lines and blocks),
+/// as `(module path, version)` pairs in file order. Lines that do not parse
+/// are skipped: a proxy uses this to prefetch, never to decide anything.
+pub fn requirements(gomod: &[u8]) -> Vec<(String, String)> {
+    GoMod::parse(gomod)
+        .require
+        .into_iter()
+        .map(|r| (r.path, r.version))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,5 +458,23 @@ retract v1.0.1
             (work.go.as_deref(), work.toolchain.as_deref()),
             (Some("1.22"), Some("go1.23.0"))
         );
+    }
+}
+
+#[cfg(test)]
+mod requirement_tests {
+    use super::requirements;
+
+    #[test]
+    fn single_lines_blocks_comments_and_quotes() {
+        let gomod = b"module example.com/m\n\ngo 1.21\n\nrequire rsc.io/quote v1.5.2\n\nrequire (\n\tgolang.org/x/text v0.3.0 // indirect\n\t\"rsc.io/sampler\" v1.3.0\n\t// a comment\n)\nreplace a.b/c => ../c\nrequirefoo x v1\n";
+        let r = requirements(gomod);
+        let want = [
+            ("rsc.io/quote", "v1.5.2"),
+            ("golang.org/x/text", "v0.3.0"),
+            ("rsc.io/sampler", "v1.3.0"),
+        ];
+        let got: Vec<(&str, &str)> = r.iter().map(|(p, v)| (p.as_str(), v.as_str())).collect();
+        assert_eq!(got, want);
     }
 }

@@ -84,7 +84,7 @@ pub async fn audit(
     }
     // The tree heads accepted on the way are kept for the next run.
     if let Some(db) = &sumdb {
-        db.background.settled().await;
+        crate::sync::settled(&db.background).await;
     }
     Ok(())
 }

@@ -11,7 +11,6 @@
 //! - [`upstream`] fetches from the GOPROXY-style upstream chain.
 
 pub mod audit;
-pub mod background;
 pub mod cache;
 pub mod error;
 pub mod metrics;
@@ -20,6 +19,7 @@ pub mod server;
 pub mod settings;
 pub mod store;
 pub mod sumdb;
+pub mod sync;
 pub mod upstream;
 pub mod warm;
 

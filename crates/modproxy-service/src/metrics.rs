@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Endpoints requests are counted by (the last is everything else:
-/// `/`, `/metrics`, health checks, bad paths).
-const ENDPOINTS: [&str; 8] = [
-    "list", "latest", "info", "mod", "zip", "query", "sumdb", "other",
-];
+/// `/`, `/metrics`, health checks, bad paths). A query (`@v/master.info`)
+/// counts as `info`.
+const ENDPOINTS: [&str; 7] = ["list", "latest", "info", "mod", "zip", "sumdb", "other"];
 /// Statuses requests are counted by; anything else counts as "other".
 const STATUSES: [u16; 12] = [200, 400, 401, 403, 404, 405, 410, 500, 502, 503, 504, 0];
 /// `X-Cache-Status` values of module file answers.

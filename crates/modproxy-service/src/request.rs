@@ -59,18 +59,6 @@ impl Endpoint {
         }
     }
 
-    /// A short label for logs and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Endpoint::List => "list",
-            Endpoint::Latest => "latest",
-            Endpoint::Info(_) => "info",
-            Endpoint::Query(_) => "query",
-            Endpoint::Mod(_) => "mod",
-            Endpoint::Zip(_) => "zip",
-        }
-    }
-
     /// The `Content-Type` the go command expects for this file.
     pub fn content_type(&self) -> &'static str {
         match self {

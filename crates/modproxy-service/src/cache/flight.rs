@@ -25,8 +25,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::{broadcast, watch};
 
-use crate::background::Background;
 use crate::error::ServeError;
+use crate::sync::Locked;
+use tokio_util::task::TaskTracker;
 
 /// Largest and smallest piece a waiter reads from a spool file itself
 /// (when no recent piece has its bytes): hundreds of waiters may each hold
@@ -77,7 +78,7 @@ impl SpoolFile {
     /// Keeps `piece`, just written or read at `offset`, dropping the oldest
     /// pieces beyond [`RECENT_BYTES`].
     pub fn remember(&self, offset: u64, piece: Bytes) {
-        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut recent = self.recent.locked();
         if self.readers.load(Ordering::Relaxed) < 2 {
             // Nobody to share with (a prefetch, a single client).
             *recent = Recent::default();
@@ -95,7 +96,7 @@ impl SpoolFile {
 
     /// The remembered bytes from `offset` on, up to `available`.
     fn recent_from(&self, offset: u64, available: u64) -> Option<Bytes> {
-        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = self.recent.locked();
         let (start, piece) = recent
             .pieces
             .iter()
@@ -163,7 +164,7 @@ pub struct Flights {
     /// Fetches that have written to the store so far (see [`Flights::landed`]).
     landed: AtomicU64,
     /// Every fetch task, so shutdown can wait for them to land.
-    pub background: Background,
+    pub background: TaskTracker,
 }
 
 impl Flights {
@@ -189,7 +190,7 @@ impl Flights {
         F: FnOnce(Progress, Relay) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = self.running.locked();
         if let Some(r) = running.get(key) {
             return Joined {
                 rx: r.rx.clone(),
@@ -197,7 +198,7 @@ impl Flights {
             };
         }
         let id = {
-            let mut next = self.next_id.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = self.next_id.locked();
             *next += 1;
             *next
         };
@@ -256,11 +257,7 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let mut running = self
-            .flights
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut running = self.flights.running.locked();
         if running.get(&self.key).is_some_and(|r| r.id == self.id) {
             running.remove(&self.key);
         }

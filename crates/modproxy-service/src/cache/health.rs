@@ -5,6 +5,8 @@
 use std::io;
 use std::sync::Mutex;
 
+use crate::sync::Locked;
+
 #[derive(Debug, Default)]
 pub struct StoreHealth {
     failing: Mutex<Option<io::ErrorKind>>,
@@ -13,7 +15,7 @@ pub struct StoreHealth {
 impl StoreHealth {
     /// A write failed; logs it unless the same cause was already logged.
     pub fn failed(&self, kind: io::ErrorKind, error: &dyn std::fmt::Display) {
-        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failing = self.failing.locked();
         if *failing != Some(kind) {
             tracing::error!(%error, "store write failed; serving without caching until writes work again");
             *failing = Some(kind);
@@ -22,7 +24,7 @@ impl StoreHealth {
 
     /// A write worked; if writes were failing, says caching is back.
     pub fn succeeded(&self) {
-        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failing = self.failing.locked();
         if failing.take().is_some() {
             tracing::info!("store writable again; caching resumed");
         }

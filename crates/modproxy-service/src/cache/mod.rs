@@ -13,11 +13,10 @@ mod fetch;
 mod flight;
 mod handled;
 mod health;
-pub(crate) mod hot;
+mod ingest;
 pub mod lock;
 mod negative;
 mod prefetch;
-mod verify;
 mod zip;
 
 use std::collections::HashMap;
@@ -33,12 +32,13 @@ use crate::error::ServeError;
 use crate::metrics::Metrics;
 use crate::request::ModuleRequest;
 use crate::settings::{CachePolicy, PrefetchMode};
+use crate::store::memory::HotCache;
 use crate::store::{ObjectBody, Store, StoredObject};
 use crate::sumdb::SumDb;
+use crate::sync::Locked;
 use crate::upstream::Upstreams;
 use flight::{FlightState, Flights, Joined, Landed};
 use health::StoreHealth;
-use hot::HotCache;
 use negative::NegativeCache;
 use prefetch::Prefetcher;
 
@@ -183,9 +183,9 @@ impl Cache {
     /// Resolves once every fetch and every store write started so far has
     /// ended (for shutdown: what was fetched and verified is kept).
     pub async fn settled(&self) {
-        self.flights.background.settled().await;
+        crate::sync::settled(&self.flights.background).await;
         if let Some(db) = &self.sumdb {
-            db.background.settled().await;
+            crate::sync::settled(&db.background).await;
         }
     }
 
@@ -342,10 +342,7 @@ impl Cache {
         seen: u64,
     ) -> CacheStatus {
         let failed_at = {
-            let failed = self
-                .refresh_failed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let failed = self.refresh_failed.locked();
             failed.get(key).copied()
         };
         let backoff = self.policy.negative_ttl.max(Duration::from_secs(1));
@@ -358,10 +355,7 @@ impl Cache {
         let key = key.to_string();
         tokio::spawn(async move {
             let result = flight::finished(&mut rx).await;
-            let mut failed = cache
-                .refresh_failed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut failed = cache.refresh_failed.locked();
             match result {
                 Ok(_) => failed.remove(&key),
                 Err(_) => failed.insert(key, Instant::now()),

@@ -6,6 +6,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::sync::Locked;
+
 /// At most this many answers are remembered; past it the oldest go first
 /// (every entry lives as long, so the oldest is the first to expire).
 const MAX_ENTRIES: usize = 8192;
@@ -29,7 +31,7 @@ struct Entries {
 impl NegativeCache {
     /// The remembered message for `key`, while it has not expired.
     pub fn get(&self, key: &str) -> Option<String> {
-        let mut entries = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.inner.locked();
         match entries.map.get(key) {
             Some((until, message)) if *until > Instant::now() => Some(message.clone()),
             Some(_) => {
@@ -54,7 +56,7 @@ impl NegativeCache {
         }
         let now = Instant::now();
         let until = now + ttl;
-        let mut entries = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.inner.locked();
         entries.map.insert(key.to_string(), (until, message));
         entries.order.push_back((key.to_string(), until));
         // Drop the expired and, past the bound, the oldest. The queue
@@ -79,7 +81,7 @@ impl NegativeCache {
     }
 
     pub fn remove(&self, key: &str) {
-        let mut entries = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut entries = self.inner.locked();
         entries.map.remove(key);
     }
 

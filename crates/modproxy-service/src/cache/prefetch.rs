@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use modproxy_module::gomod::requirements;
+use modproxy_module::modfile::requirements;
 use modproxy_module::path::ModulePath;
 use modproxy_module::semver;
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -28,6 +28,7 @@ use super::Cache;
 use crate::metrics::Metrics;
 use crate::request::{Endpoint, ModuleRequest};
 use crate::settings::PrefetchMode;
+use crate::sync::Locked;
 
 /// How far down the requirement graph a served go.mod reaches.
 const MAX_DEPTH: u32 = 8;
@@ -137,7 +138,7 @@ impl Prefetcher {
 
     /// A client asked for `key`: if prefetch fetched it, it was used.
     pub(super) fn claim(&self, key: &str, metrics: &Metrics) {
-        let mut unused = self.unused.lock().unwrap_or_else(|p| p.into_inner());
+        let mut unused = self.unused.locked();
         if unused.remove(key).is_some() {
             Metrics::inc(&metrics.prefetch_used);
         }
@@ -145,7 +146,7 @@ impl Prefetcher {
 
     fn mark_fetched(&self, key: &str, metrics: &Metrics) {
         let now = Instant::now();
-        let mut unused = self.unused.lock().unwrap_or_else(|p| p.into_inner());
+        let mut unused = self.unused.locked();
         let before = unused.len();
         unused.retain(|_, at| now.duration_since(*at) < USE_WINDOW);
         for _ in unused.len()..before {
@@ -157,7 +158,7 @@ impl Prefetcher {
     }
 
     fn forget_fetched(&self, key: &str) {
-        let mut unused = self.unused.lock().unwrap_or_else(|p| p.into_inner());
+        let mut unused = self.unused.locked();
         unused.remove(key);
     }
 
@@ -199,13 +200,13 @@ impl Prefetcher {
     /// `mod` mode (`zip` fetches every zip anyway), for a version of a
     /// module graph walked lately.
     fn zip_with_info(&self, module: &str, version: &str) -> bool {
-        let walked = self.walked.lock().unwrap_or_else(|p| p.into_inner());
+        let walked = self.walked.locked();
         self.mode == PrefetchMode::Mod && walked.contains(&format!("{module}@{version}"))
     }
 
     /// Forgets that `id` (a [`Job::id`]) was scheduled.
     fn unsee(&self, id: &str) {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.seen.locked();
         seen.remove(id);
         // The next answer naming it schedules it again.
         self.handled.forget_all();
@@ -214,7 +215,7 @@ impl Prefetcher {
     /// Adds `id` to a set bounded at [`SEEN_LIMIT`] (past it, the set
     /// starts over, and so do the books); whether it was new.
     fn remember(&self, set: &Mutex<HashSet<String>>, id: String) -> bool {
-        let mut set = set.lock().unwrap_or_else(|p| p.into_inner());
+        let mut set = set.locked();
         if set.len() >= SEEN_LIMIT {
             set.clear();
             self.handled.forget_all();
@@ -226,12 +227,7 @@ impl Prefetcher {
 impl Cache {
     /// Starts the prefetch workers (once).
     pub(super) fn start_prefetch(self: &Arc<Self>) {
-        let rx = self
-            .prefetch
-            .rx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let rx = self.prefetch.rx.locked().take();
         let Some(mut rx) = rx.filter(|_| self.prefetch.enabled()) else {
             return;
         };

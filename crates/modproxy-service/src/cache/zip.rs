@@ -22,7 +22,7 @@ use modproxy_module::path::ModulePath;
 
 use super::fetch::ToStore;
 use super::flight::{FlightState, Landed, Progress, Relay, SpoolFile, RELAY_CAPACITY};
-use super::verify::ZipSource;
+use super::ingest::ZipSource;
 use super::Cache;
 use crate::error::ServeError;
 use crate::request::ModuleRequest;

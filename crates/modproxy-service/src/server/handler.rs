@@ -11,16 +11,20 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::auth::{sumdb_module, Auth, Denied};
+use super::auth::{self, sumdb_module, Auth, Denied};
 use super::body::ResponseBody;
-use super::dashboard::{Activity, PAGE};
+use super::dashboard::{self, Activity, PAGE};
 use super::sumdb::SumDbProxy;
+use super::StartError;
 use crate::cache::{Cache, CacheStatus};
 use crate::error::ServeError;
 use crate::metrics::{endpoint_of, Metrics};
 use crate::request::{percent_decode, Endpoint, ModuleRequest, Route};
+use crate::settings::Settings;
 use crate::store::Store;
+use crate::sumdb::SumDb;
 use crate::upstream::Upstreams;
+use modproxy_module::sumdb_setting::SumDbSetting;
 
 const X_CACHE_STATUS: HeaderName = HeaderName::from_static("x-cache-status");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -119,6 +123,77 @@ impl Outcome {
             challenge: false,
             location: None,
         }
+    }
+}
+
+impl Handler {
+    /// Builds the whole service from settings: store, upstreams, cache.
+    pub fn new(settings: &Settings) -> Result<Handler, StartError> {
+        let store = crate::store::open(settings)?;
+        let upstreams = Arc::new(Upstreams::new(settings)?);
+        let sumdb = match &settings.sumdb {
+            SumDbSetting::Off => None,
+            SumDbSetting::Db(config) => Some(Arc::new(SumDb::new(
+                config,
+                Arc::clone(&store),
+                Arc::clone(&upstreams),
+                settings.private.clone(),
+                settings.nosumdb.clone(),
+            ))),
+        };
+        let metrics = Arc::new(Metrics::default());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        metrics
+            .started
+            .store(now.map_or(0, |d| d.as_secs()), Ordering::Relaxed);
+        let cache = Cache::new(
+            Arc::clone(&store),
+            Arc::clone(&upstreams),
+            sumdb.clone(),
+            Arc::clone(&metrics),
+            crate::cache::CacheConfig {
+                policy: settings.cache,
+                cached_only: settings.cached_only,
+                prefetch: settings.prefetch,
+                locks: settings
+                    .lock
+                    .as_deref()
+                    .map(crate::cache::lock::FetchLocks::new)
+                    .transpose()
+                    .map(|l| l.map(Arc::new))
+                    .map_err(StartError::Lock)?,
+            },
+        );
+        if let Some(every) = store.remeasure_every() {
+            tokio::spawn(crate::store::budget::remeasure(Arc::clone(&store), every));
+        }
+        if let Some(max) = settings.max_size {
+            tokio::spawn(crate::store::budget::keep_under_budget(
+                Arc::clone(&store),
+                settings.data_dir.join(".vcs"),
+                max,
+                Arc::clone(&metrics),
+            ));
+        }
+        Ok(Handler {
+            cache,
+            sumdb: SumDbProxy::new(sumdb),
+            metrics,
+            path_prefix: settings.path_prefix.clone(),
+            request_ids: RequestIds::new(),
+            upstreams,
+            store,
+            max_size: settings.max_size,
+            activity: dashboard::Activity::default(),
+            searches: tokio::sync::Semaphore::new(1),
+            ready: tokio::sync::Mutex::new(None),
+            auth: settings
+                .auth_file
+                .as_deref()
+                .map(auth::Auth::load)
+                .transpose()
+                .map_err(StartError::Auth)?,
+        })
     }
 }
 

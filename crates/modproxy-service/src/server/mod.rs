@@ -13,7 +13,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,16 +27,9 @@ use tokio::sync::Semaphore;
 pub use body::ResponseBody;
 pub use handler::Handler;
 
-use crate::cache::Cache;
-use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::store::{evict, Store, StoreError};
-use crate::sumdb::SumDb;
-use crate::upstream::Upstreams;
+use crate::store::StoreError;
 use conns::Throttled;
-use handler::RequestIds;
-use modproxy_module::sumdb_setting::SumDbSetting;
-use sumdb::SumDbProxy;
 
 /// Longest a client may take over its TLS handshake.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
@@ -100,152 +92,6 @@ pub struct Server {
 /// HTTP/2 keep-alive pings, and how long an answer to one may take.
 const H2_PING_EVERY: Duration = Duration::from_secs(30);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// How often the store's size is held against `--max-size`.
-const BUDGET_CHECK: Duration = Duration::from_secs(5);
-/// How often the git mirrors are measured for it.
-const MIRRORS_MEASURED: Duration = Duration::from_secs(60);
-
-/// Evicts least recently used module versions whenever the store is over
-/// `max` bytes (checked every [`BUDGET_CHECK`], from the store's running
-/// count, so an idle check costs nothing), down to 90% of `max` so the
-/// next few fetches do not trigger another scan. Versions used in the last
-/// minute go only if the store cannot get under `max` otherwise.
-async fn keep_under_budget(store: Arc<dyn Store>, vcs: PathBuf, max: u64, metrics: Arc<Metrics>) {
-    // The git mirrors' size, measured now and then (a walk of `.vcs`).
-    let mut mirrors = 0u64;
-    let mut measured: Option<std::time::Instant> = None;
-    loop {
-        if measured.is_none_or(|at| at.elapsed() >= MIRRORS_MEASURED) {
-            let dir = vcs.clone();
-            let found = tokio::task::spawn_blocking(move || evict::mirrors(&dir))
-                .await
-                .unwrap_or_default();
-            mirrors = found.iter().map(|m| m.bytes).sum();
-            measured = Some(std::time::Instant::now());
-        }
-        if store
-            .usage()
-            .is_some_and(|(bytes, _)| bytes + mirrors > max)
-        {
-            measured = None;
-            let policy = evict::Policy {
-                max_size: Some(max),
-                low_water: Some(max / 10 * 9),
-                spare_used_within: Some(Duration::from_secs(60)),
-                ..evict::Policy::default()
-            };
-            let now = std::time::SystemTime::now();
-            match evict::run(store.as_ref(), Some(&vcs), policy, now).await {
-                Ok(report) => {
-                    for failure in &report.failed {
-                        tracing::warn!(%failure, "eviction could not remove a file");
-                    }
-                    metrics
-                        .evictions
-                        .fetch_add(report.evicted.len() as u64, Ordering::Relaxed);
-                    metrics
-                        .evicted_bytes
-                        .fetch_add(report.bytes_evicted, Ordering::Relaxed);
-                    tracing::info!(
-                        versions = report.evicted.len(),
-                        bytes = report.bytes_evicted,
-                        max,
-                        "evicted least recently used module versions"
-                    );
-                }
-                Err(e) => tracing::warn!(error = %e, "eviction failed"),
-            }
-        }
-        tokio::time::sleep(BUDGET_CHECK).await;
-    }
-}
-
-/// Replaces the store's running count with a full listing every `every`
-/// (a bucket shared by replicas grows by their writes too).
-async fn remeasure(store: Arc<dyn Store>, every: Duration) {
-    loop {
-        tokio::time::sleep(every).await;
-        match store.entries().await {
-            Ok(entries) => {
-                let bytes = entries.iter().map(|e| e.size).sum();
-                store.measured(bytes, entries.len() as u64);
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot list the store to count it"),
-        }
-    }
-}
-
-impl Handler {
-    /// Builds the whole service from settings: store, upstreams, cache.
-    pub fn new(settings: &Settings) -> Result<Handler, StartError> {
-        let store = crate::store::open(settings)?;
-        let upstreams = Arc::new(Upstreams::new(settings)?);
-        let sumdb = match &settings.sumdb {
-            SumDbSetting::Off => None,
-            SumDbSetting::Db(config) => Some(Arc::new(SumDb::new(
-                config,
-                Arc::clone(&store),
-                Arc::clone(&upstreams),
-                settings.private.clone(),
-                settings.nosumdb.clone(),
-            ))),
-        };
-        let metrics = Arc::new(Metrics::default());
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-        metrics
-            .started
-            .store(now.map_or(0, |d| d.as_secs()), Ordering::Relaxed);
-        let cache = Cache::new(
-            Arc::clone(&store),
-            Arc::clone(&upstreams),
-            sumdb.clone(),
-            Arc::clone(&metrics),
-            crate::cache::CacheConfig {
-                policy: settings.cache,
-                cached_only: settings.cached_only,
-                prefetch: settings.prefetch,
-                locks: settings
-                    .lock
-                    .as_deref()
-                    .map(crate::cache::lock::FetchLocks::new)
-                    .transpose()
-                    .map(|l| l.map(Arc::new))
-                    .map_err(StartError::Lock)?,
-            },
-        );
-        if let Some(every) = store.remeasure_every() {
-            tokio::spawn(remeasure(Arc::clone(&store), every));
-        }
-        if let Some(max) = settings.max_size {
-            tokio::spawn(keep_under_budget(
-                Arc::clone(&store),
-                settings.data_dir.join(".vcs"),
-                max,
-                Arc::clone(&metrics),
-            ));
-        }
-        Ok(Handler {
-            cache,
-            sumdb: SumDbProxy::new(sumdb),
-            metrics,
-            path_prefix: settings.path_prefix.clone(),
-            request_ids: RequestIds::new(),
-            upstreams,
-            store,
-            max_size: settings.max_size,
-            activity: dashboard::Activity::default(),
-            searches: tokio::sync::Semaphore::new(1),
-            ready: tokio::sync::Mutex::new(None),
-            auth: settings
-                .auth_file
-                .as_deref()
-                .map(auth::Auth::load)
-                .transpose()
-                .map_err(StartError::Auth)?,
-        })
-    }
-}
 
 impl Server {
     pub async fn bind(settings: &Settings) -> Result<Server, StartError> {

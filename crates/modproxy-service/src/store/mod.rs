@@ -6,8 +6,10 @@
 //! object, or nothing, never a partial write. A lookup returns
 //! `Ok(Some)`, `Ok(None)` or an error; an error is never turned into a miss.
 
+pub(crate) mod budget;
 mod disk;
 pub mod evict;
+pub mod memory;
 mod s3;
 mod usage;
 mod walk;

@@ -29,11 +29,12 @@ use record::{hashes_for, parse_record};
 pub use record::{open_tree_note, Tree};
 use tiles::{full_tile, prefix, tile_key, Tiles};
 
-use crate::background::Background;
-use crate::cache::hot::HotCache;
+use crate::store::memory::HotCache;
 use crate::store::{Store, StoreError};
+use crate::sync::Locked;
 use crate::upstream::{ProxyUpstream, Source, UpstreamError, Upstreams};
 use std::sync::Arc;
+use tokio_util::task::TaskTracker;
 
 /// Largest checksum database answer accepted.
 const ANSWER_LIMIT: u64 = 1 << 20;
@@ -110,7 +111,7 @@ pub struct SumDb {
     recent: HotCache,
     /// The writes of `writing` and of accepted tree heads, so shutdown can
     /// wait for them.
-    pub background: Background,
+    pub background: TaskTracker,
 }
 
 impl SumDb {
@@ -138,7 +139,7 @@ impl SumDb {
             unsaved: AtomicBool::new(false),
             writing: Mutex::new(HashMap::new()),
             recent: HotCache::with_tiers(&[RECENT]),
-            background: Background::default(),
+            background: TaskTracker::new(),
         }
     }
 
@@ -149,11 +150,6 @@ impl SumDb {
     /// Whether `module` is checked: not private and not exempted.
     pub fn covers(&self, module: &ModulePath) -> bool {
         !self.private.matches(module.as_str()) && !self.nosumdb.matches(module.as_str())
-    }
-
-    /// Whether `module` is private (never named to the database).
-    pub fn is_private(&self, module: &ModulePath) -> bool {
-        self.private.matches(module.as_str())
     }
 
     /// The verified hashes of `module`@`version`, for a fetch of it.
@@ -230,19 +226,13 @@ impl SumDb {
     /// go.mod just made). A failed write only costs a later lookup.
     fn store_behind(self: &Arc<Self>, key: String, data: Bytes) {
         self.recent.insert(&key, data.clone());
-        self.writing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone(), data.clone());
+        self.writing.locked().insert(key.clone(), data.clone());
         let db = Arc::clone(self);
         self.background.spawn(async move {
             if let Err(e) = db.store.put(&key, data).await {
                 tracing::warn!(error = %e, "checksum database answer not cached");
             }
-            db.writing
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
+            db.writing.locked().remove(&key);
         });
     }
 
@@ -399,7 +389,7 @@ impl SumDb {
     /// An immutable answer kept in memory: on its way to the store, or
     /// used recently.
     fn remembered(&self, key: &str) -> Option<Bytes> {
-        let writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let writing = self.writing.locked();
         writing.get(key).cloned().or_else(|| self.recent.get(key))
     }
 
@@ -434,7 +424,7 @@ impl SumDb {
     /// The base URL of the database: the first upstream proxy supporting
     /// it, or the database itself where the list says `direct`.
     async fn route(&self) -> Result<ProxyUpstream, SumDbError> {
-        if let Some((at, route)) = &*self.route.lock().unwrap_or_else(|p| p.into_inner()) {
+        if let Some((at, route)) = &*self.route.locked() {
             if at.elapsed() < ROUTE_TTL {
                 return route.clone().ok_or_else(|| SumDbError::NoRoute {
                     db: self.name.clone(),
@@ -466,8 +456,7 @@ impl SumDb {
         }
         // Only a route found is remembered: a failure is retried next time.
         if let Some(route) = &found {
-            *self.route.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((Instant::now(), Some(route.clone())));
+            *self.route.locked() = Some((Instant::now(), Some(route.clone())));
         }
         found.ok_or_else(|| SumDbError::NoRoute {
             db: self.name.clone(),

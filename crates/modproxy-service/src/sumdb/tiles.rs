@@ -16,6 +16,8 @@ use tlog_tiles::{Error as TlogError, Tile, TileHashReader, TileReader};
 use super::record::Tree;
 use super::{SumDb, SumDbError};
 
+use crate::sync::Locked;
+
 /// Tile height of the Go checksum database.
 pub const HEIGHT: u8 = 8;
 /// Passes of run → fetch missing tiles → run again.
@@ -36,7 +38,7 @@ impl TileReader for Reader {
 
     fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, TlogError> {
         let mut out = Vec::with_capacity(tiles.len());
-        let mut missing = self.missing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut missing = self.missing.locked();
         for tile in tiles {
             match self.known.get(tile) {
                 Some(data) => out.push(data.clone()),
@@ -51,7 +53,7 @@ impl TileReader for Reader {
     }
 
     fn save_tiles(&self, tiles: &[Tile], data: &[Vec<u8>]) {
-        let mut saved = self.saved.lock().unwrap_or_else(|p| p.into_inner());
+        let mut saved = self.saved.locked();
         saved.extend(tiles.iter().copied().zip(data.iter().cloned()));
     }
 }
@@ -90,8 +92,8 @@ impl Tiles {
                 saved,
             } = reader;
             known = k;
-            let missing = missing.into_inner().unwrap_or_else(|p| p.into_inner());
-            let saved = saved.into_inner().unwrap_or_else(|p| p.into_inner());
+            let missing = crate::sync::into_inner(missing);
+            let saved = crate::sync::into_inner(saved);
             match result {
                 Ok(value) => {
                     let saved = saved

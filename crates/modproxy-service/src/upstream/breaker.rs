@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::UpstreamError;
 
+use crate::sync::Locked;
+
 /// Whether a request may go to the upstream.
 #[derive(Debug)]
 pub enum Admission {
@@ -50,7 +52,7 @@ impl Breaker {
     }
 
     pub fn admit(&self) -> Admission {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.state.locked();
         let Some(until) = s.open_until else {
             return Admission::Closed;
         };
@@ -69,20 +71,20 @@ impl Breaker {
 
     /// Whether the breaker is open now (without taking a probe).
     pub fn is_open(&self) -> bool {
-        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let s = self.state.locked();
         s.open_until.is_some_and(|until| Instant::now() < until)
     }
 
     /// Whether it opened and no fetch has succeeded since (open, or past
     /// its cool-down and waiting for the probe).
     pub fn is_failing(&self) -> bool {
-        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let s = self.state.locked();
         s.open_until.is_some()
     }
 
     /// The upstream answered (found or not found): close the breaker.
     pub fn success(&self) {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.state.locked();
         if s.open_until.is_some() {
             tracing::info!("upstream answers again; circuit closed");
         }
@@ -91,7 +93,7 @@ impl Breaker {
 
     /// The upstream failed; open the breaker when that is one too many.
     pub fn failure(&self, err: &UpstreamError) {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.state.locked();
         s.consecutive_failures += 1;
         s.probing = None;
         s.last_error = err.to_string();

@@ -213,13 +213,6 @@ impl Upstreams {
         self.fetch_from(at, 0).await.map_err(summarize)
     }
 
-    /// `direct`'s mirrors: git commands so far that talked to a remote.
-    pub fn direct_network_commands(&self) -> u64 {
-        self.direct
-            .as_ref()
-            .map_or(0, direct::Direct::network_commands)
-    }
-
     /// Tries entries `i..` of the chain; on failure, every error met.
     fn fetch_from<'a>(&'a self, at: Attempted<'a>, i: usize) -> Attempt<'a> {
         Box::pin(async move {

@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail};
+use modproxy_module::authority;
 use modproxy_module::goproxy::{ProxyList, ProxySpec};
 use modproxy_module::pattern::PathPatterns;
 use modproxy_module::sumdb_setting::SumDbSetting;
@@ -212,20 +213,16 @@ fn check_no_loop(
 
 /// Whether `url` addresses the socket `listen` on this machine.
 fn points_at(url: &str, listen: SocketAddr) -> bool {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((scheme, authority, _)) = authority::split_url(url) else {
         return false;
     };
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !p.contains(']') => (h, p.parse().ok()),
-        _ => (authority, None),
+    let Ok(authority) = authority::parse(authority) else {
+        return false;
     };
-    let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
-    if port != listen.port() {
+    if authority.port_or_default(scheme) != Some(listen.port()) {
         return false;
     }
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = authority.host;
     if host.eq_ignore_ascii_case("localhost") {
         return true;
     }

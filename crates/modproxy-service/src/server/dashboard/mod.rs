@@ -6,6 +6,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+use crate::sync::Locked;
+
 /// The page.
 pub const PAGE: &str = include_str!("index.html");
 
@@ -59,7 +61,7 @@ impl Activity {
 
     /// An error answer worth an operator's eye.
     pub fn failed(&self, what: String) {
-        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        let mut errors = self.errors.locked();
         if errors.len() >= ERRORS_KEPT {
             errors.pop_front();
         }
@@ -69,13 +71,13 @@ impl Activity {
     /// `{"top": [{"module", "requests"}…], "errors": […]}`, newest error first.
     pub fn json(&self) -> String {
         let mut top: Vec<(String, u64)> = {
-            let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+            let requests = self.requests.locked();
             requests.iter().map(|(m, n)| (m.clone(), *n)).collect()
         };
         top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         top.truncate(10);
         let errors: Vec<String> = {
-            let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+            let errors = self.errors.locked();
             errors.iter().rev().cloned().collect()
         };
         let top: Vec<serde_json::Value> = top

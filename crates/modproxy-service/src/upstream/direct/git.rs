@@ -8,7 +8,6 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,8 +131,6 @@ pub struct Git {
     timeout: Duration,
     network_jobs: Arc<Semaphore>,
     local_jobs: Arc<Semaphore>,
-    /// Commands that talked to a remote (`ls-remote`, `fetch`).
-    pub network: AtomicU64,
 }
 
 impl Git {
@@ -142,7 +139,6 @@ impl Git {
             timeout,
             network_jobs: Arc::new(Semaphore::new(NETWORK_JOBS)),
             local_jobs: Arc::new(Semaphore::new(LOCAL_JOBS)),
-            network: AtomicU64::new(0),
         }
     }
 
@@ -163,7 +159,6 @@ impl Git {
             .to_string();
         let network = matches!(what.as_str(), "fetch" | "ls-remote");
         let jobs = if network {
-            self.network.fetch_add(1, Ordering::Relaxed);
             &self.network_jobs
         } else {
             &self.local_jobs

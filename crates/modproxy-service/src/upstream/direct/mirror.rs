@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::git::{Git, GitError};
+use crate::sync::Locked;
 use crate::upstream::redact;
 
 /// How long remote refs (`git ls-remote`) are reused: one `go` command
@@ -108,7 +109,7 @@ impl Mirror {
 
     /// The remote's refs, listed at most every [`REFS_FOR`].
     pub async fn remote_refs(&self, access: &[String]) -> Result<Arc<Refs>, GitError> {
-        if let Some((at, refs)) = &*self.refs.lock().unwrap_or_else(|p| p.into_inner()) {
+        if let Some((at, refs)) = &*self.refs.locked() {
             if at.elapsed() < REFS_FOR {
                 return Ok(Arc::clone(refs));
             }
@@ -117,8 +118,7 @@ impl Mirror {
         args.extend(["ls-remote", "-q", "--end-of-options", &self.url]);
         let out = self.git.run(&self.url, None, &args, None).await?;
         let refs = Arc::new(parse_refs(&String::from_utf8_lossy(&out)));
-        *self.refs.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), Arc::clone(&refs)));
+        *self.refs.locked() = Some((Instant::now(), Arc::clone(&refs)));
         Ok(refs)
     }
 

@@ -19,7 +19,6 @@ mod zip;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,6 +35,8 @@ use resolve::Resolver;
 use super::address::AddressPolicy;
 use super::redact;
 use super::{Fetched, Http, UpstreamError};
+
+use crate::sync::Locked;
 
 /// What `direct` needs from the settings.
 #[derive(Debug, Clone)]
@@ -84,11 +85,6 @@ impl Direct {
         }
     }
 
-    /// git commands so far that talked to a remote (`ls-remote`, `fetch`).
-    pub fn network_commands(&self) -> u64 {
-        self.git.network.load(Ordering::Relaxed)
-    }
-
     /// The mirror of the repository at `url`, shared by every module in
     /// it: one for `--private` modules (`trusted`, fetched with the
     /// operator's credentials) and another for public ones, so a public
@@ -99,7 +95,7 @@ impl Direct {
         } else {
             url.to_string()
         };
-        let mut mirrors = self.mirrors.lock().unwrap_or_else(|p| p.into_inner());
+        let mut mirrors = self.mirrors.locked();
         let entry = mirrors.entry(key.clone()).or_insert_with(|| {
             let digest = sha2::Sha256::digest(key.as_bytes());
             let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();

@@ -16,6 +16,8 @@ use super::git::GitError;
 use super::mirror::{Commit, Mirror};
 use super::time::{pseudo_timestamp, rfc3339};
 
+use crate::sync::Locked;
+
 mod convert;
 mod find_dir;
 
@@ -198,19 +200,11 @@ impl CodeRepo {
     /// Whether `file` exists at `hash` (remembered per repository use).
     async fn exists(&self, hash: &str, file: &str) -> Result<bool> {
         let key = (hash.to_string(), file.to_string());
-        if let Some(known) = self
-            .has_file
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
+        if let Some(known) = self.has_file.locked().get(&key) {
             return Ok(*known);
         }
         let found = self.read(hash, file).await?.is_some();
-        self.has_file
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, found);
+        self.has_file.locked().insert(key, found);
         Ok(found)
     }
 

@@ -12,6 +12,7 @@ use modproxy_module::pattern::PathPatterns;
 use modproxy_module::vcs;
 
 use super::repo::RepoError;
+use crate::sync::Locked;
 use crate::upstream::address::{refused_in, Refused};
 use crate::upstream::{redact, Http};
 
@@ -49,20 +50,14 @@ impl Resolver {
 
     /// The repository of `module`.
     pub async fn resolve(&self, http: &Http, module: &str) -> Result<Root, RepoError> {
-        if let Some((at, root)) = self
-            .known
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(module)
-        {
+        if let Some((at, root)) = self.known.locked().get(module) {
             if at.elapsed() < REMEMBER {
                 return Ok(root.clone());
             }
         }
         let root = self.find(http, module).await?;
         self.known
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .insert(module.to_string(), (Instant::now(), root.clone()));
         Ok(root)
     }

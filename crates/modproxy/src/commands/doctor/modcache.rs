@@ -23,6 +23,7 @@ use modproxy_module::modzip::{check_zip, hash1, ZipError};
 use modproxy_module::path::{unescape_version, ModulePath};
 use modproxy_module::SumDbSetting;
 use modproxy_service::sumdb::Tree;
+use modproxy_service::sync::Locked;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -126,10 +127,7 @@ pub fn check(dir: &Path, gopath: &Path, sumdb: &str, limit: Duration) -> CacheRe
                     break;
                 }
                 if let Some(problem) = run(job) {
-                    found
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(problem);
+                    found.locked().push(problem);
                 }
                 checked.fetch_add(1, Ordering::Relaxed);
             });
@@ -146,7 +144,7 @@ pub fn check(dir: &Path, gopath: &Path, sumdb: &str, limit: Duration) -> CacheRe
     }
     report
         .problems
-        .extend(found.into_inner().unwrap_or_else(|p| p.into_inner()));
+        .extend(modproxy_service::sync::into_inner(found));
     report.problems.sort_by(|a, b| a.module.cmp(&b.module));
     report
 }

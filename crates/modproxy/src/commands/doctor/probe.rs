@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use modproxy_module::authority;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -39,43 +40,23 @@ impl Target {
     }
 
     pub fn parse(url: &str) -> Option<Target> {
-        let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
-            (true, r)
-        } else {
-            (false, url.strip_prefix("http://")?)
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
+        let (scheme, authority, path) = authority::split_url(url)?;
+        let https = match scheme {
+            "https" => true,
+            "http" => false,
+            _ => return None,
         };
         // `user:password@host`: credentials are not part of the address.
-        let (credentials, authority) = match authority.rsplit_once('@') {
-            Some((creds, host)) => (Some(creds.to_string()), host),
-            None => (None, authority),
-        };
-        let default_port = if https { 443 } else { 80 };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6.split_once(']')?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().ok()?,
-                None => default_port,
-            };
-            (host.to_string(), port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), p.parse().ok()?),
-                None => (authority.to_string(), default_port),
-            }
-        };
-        if host.is_empty() {
+        let authority = authority::parse(authority).ok()?;
+        if authority.host.is_empty() {
             return None;
         }
         Some(Target {
             https,
-            host,
-            port,
-            path: path.to_string(),
-            credentials,
+            host: authority.host.to_string(),
+            port: authority.port_or_default(scheme)?,
+            path: if path.is_empty() { "/" } else { path }.to_string(),
+            credentials: authority.userinfo.map(str::to_string),
         })
     }
 }

@@ -13,6 +13,8 @@ use std::sync::RwLock;
 
 use bytes::Bytes;
 
+use crate::sync::RwLocked;
+
 /// Small objects (`.info`, `.mod`, tiny zips): up to 64 KiB each, 16 MiB.
 const SMALL: (usize, usize) = (64 << 10, 16 << 20);
 /// Larger zips: up to 1 MiB each (what the disk store reads whole), 32 MiB.
@@ -51,7 +53,7 @@ impl Tier {
     }
 
     fn get(&self, key: &str) -> Option<Bytes> {
-        let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
+        let shard = self.shard(key).read_locked();
         shard.map.get(key).cloned()
     }
 
@@ -59,7 +61,7 @@ impl Tier {
         if value.len() > self.shard_budget {
             return;
         }
-        let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
+        let mut shard = self.shard(key).write_locked();
         if shard.map.contains_key(key) {
             return;
         }
@@ -78,10 +80,7 @@ impl Tier {
 
     #[cfg(test)]
     fn bytes(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).bytes)
-            .sum()
+        self.shards.iter().map(|s| s.read_locked().bytes).sum()
     }
 }
 

@@ -1,4 +1,4 @@
-//! Verify before publish: a `.mod` or `.zip` enters the store only if it
+//! Ingest checks, verify before publish: a `.mod` or `.zip` enters the store only if it
 //! matches the checksum database (unless the module is private or exempt,
 //! or the database is off) and, for zips, passes the module zip rules.
 //! A mismatch is a security event: logged on the `security` target, counted

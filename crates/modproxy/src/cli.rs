@@ -214,11 +214,18 @@ fn setting_args(sub: Sub) -> Vec<Arg> {
         .iter()
         .filter(|d| d.used_by(sub) && d.on_command_line())
         .map(|d| {
+            // doctor checks modproxy's upstreams only when they are given.
+            let help = if sub == Sub::Doctor && d.name == defs::UPSTREAM.name {
+                "modproxy's upstreams to check too, GOPROXY syntax (GOPROXY is always checked)"
+                    .to_string()
+            } else {
+                d.help_line()
+            };
             let arg = Arg::new(d.name)
                 .long(d.flag())
                 .env(d.var())
                 .value_name(d.value_name)
-                .help(d.help_line())
+                .help(help)
                 .help_heading(d.group)
                 .action(ArgAction::Set);
             match d.form {

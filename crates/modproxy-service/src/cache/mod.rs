@@ -14,7 +14,6 @@ mod flight;
 mod handled;
 mod health;
 pub(crate) mod hot;
-pub mod lock;
 mod negative;
 mod prefetch;
 mod verify;
@@ -31,6 +30,7 @@ use tokio::io::AsyncRead;
 
 use crate::error::ServeError;
 use crate::metrics::Metrics;
+use crate::replica_lock::FetchLocks;
 use crate::request::ModuleRequest;
 use crate::settings::{CachePolicy, PrefetchMode};
 use crate::store::{ObjectBody, Store, StoredObject};
@@ -113,7 +113,7 @@ pub struct CacheConfig {
     pub cached_only: bool,
     pub prefetch: PrefetchMode,
     /// Cross-replica fetch locks (`--lock`).
-    pub locks: Option<Arc<lock::FetchLocks>>,
+    pub locks: Option<Arc<FetchLocks>>,
 }
 
 /// The cache in front of the store and the upstreams.
@@ -134,7 +134,7 @@ pub struct Cache {
     prefetch: Prefetcher,
     hot: HotCache,
     /// Cross-replica fetch locks (`--lock`).
-    locks: Option<Arc<lock::FetchLocks>>,
+    locks: Option<Arc<FetchLocks>>,
 }
 
 impl Cache {

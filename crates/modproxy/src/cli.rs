@@ -200,7 +200,7 @@ pub struct ServeArgs {
     /// Where published files live: disk (the --data directory) or s3://BUCKET[/PREFIX] [default: disk]
     #[arg(long, env = env::STORE, value_name = "STORE")]
     pub store: Option<String>,
-    /// Cross-replica fetch locks: redis://HOST:PORT [default: none]
+    /// Cross-replica fetch locks: redis://HOST:PORT or rediss://HOST:PORT (TLS) [default: none]
     #[arg(long, env = env::LOCK, value_name = "URL")]
     pub lock: Option<String>,
     /// Module path patterns whose repositories `direct` may reach over plain HTTP, GOINSECURE syntax

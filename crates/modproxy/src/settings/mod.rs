@@ -181,7 +181,7 @@ pub fn resolve(args: &ServeArgs, sources: &Sources) -> anyhow::Result<Resolved> 
         m.pick("lock", env::LOCK, &args.lock, file.lock.clone()),
         || None,
         |s| {
-            if s.starts_with("redis://") {
+            if s.starts_with("redis://") || s.starts_with("rediss://") {
                 Ok(Some(s.to_string()))
             } else {
                 Err(format!(

@@ -9,11 +9,14 @@
 //!   misses into one upstream fetch and streams it to every waiter.
 //! - [`store`] keeps published objects (a GOPROXY tree on disk).
 //! - [`upstream`] fetches from the GOPROXY-style upstream chain.
+//! - [`replica_lock`] lets replicas sharing a store fetch a missing file
+//!   once between them (locks in Redis).
 
 pub mod audit;
 pub mod cache;
 pub mod error;
 pub mod metrics;
+pub mod replica_lock;
 pub mod request;
 pub mod server;
 pub mod settings;

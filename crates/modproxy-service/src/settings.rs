@@ -64,7 +64,7 @@ pub struct Settings {
     pub git_timeout: Duration,
     /// Where published objects live.
     pub store: StoreLocation,
-    /// Cross-replica fetch locks (`redis://HOST:PORT`), if any.
+    /// Cross-replica fetch locks (`redis://HOST:PORT` or `rediss://`), if any.
     pub lock: Option<String>,
 }
 

@@ -11,10 +11,10 @@ use bytes::Bytes;
 use modproxy_module::{pseudo, semver};
 
 use super::flight::{FlightState, Landed, Progress, Relay};
-use super::lock::{FetchLocks, Taken, LOCK_TTL};
 use super::Cache;
 use crate::error::ServeError;
 use crate::metrics::Metrics;
+use crate::replica_lock::{FetchLocks, Taken, LOCK_TTL};
 use crate::request::{Endpoint, ModuleRequest};
 
 /// Largest `.mod` accepted (the go command's own limit for go.mod files).

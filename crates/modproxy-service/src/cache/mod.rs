@@ -14,7 +14,6 @@ mod flight;
 mod handled;
 mod health;
 mod ingest;
-pub mod lock;
 mod negative;
 mod prefetch;
 mod zip;
@@ -113,7 +112,7 @@ pub struct CacheConfig {
     pub cached_only: bool,
     pub prefetch: PrefetchMode,
     /// Cross-replica fetch locks (`--lock`).
-    pub locks: Option<Arc<lock::FetchLocks>>,
+    pub locks: Option<Arc<crate::replica_lock::FetchLocks>>,
 }
 
 /// The cache in front of the store and the upstreams.
@@ -134,7 +133,7 @@ pub struct Cache {
     prefetch: Prefetcher,
     hot: HotCache,
     /// Cross-replica fetch locks (`--lock`).
-    locks: Option<Arc<lock::FetchLocks>>,
+    locks: Option<Arc<crate::replica_lock::FetchLocks>>,
 }
 
 impl Cache {

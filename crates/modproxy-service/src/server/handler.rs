@@ -158,7 +158,7 @@ impl Handler {
                 locks: settings
                     .lock
                     .as_deref()
-                    .map(crate::cache::lock::FetchLocks::new)
+                    .map(crate::replica_lock::FetchLocks::new)
                     .transpose()
                     .map(|l| l.map(Arc::new))
                     .map_err(StartError::Lock)?,

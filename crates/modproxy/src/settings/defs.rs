@@ -303,7 +303,7 @@ pub const LOCK: Def = value(
     "lock",
     "URL",
     Default::None,
-    "Cross-replica fetch locks: redis://HOST:PORT",
+    "Cross-replica fetch locks: redis://HOST:PORT or rediss://HOST:PORT (TLS)",
     FETCH,
     G_UPSTREAM,
 );

@@ -140,11 +140,11 @@ fn parse_dir(s: &str) -> Result<PathBuf, String> {
 }
 
 fn parse_lock(s: &str) -> Result<String, String> {
-    if s.starts_with("redis://") {
+    if s.starts_with("redis://") || s.starts_with("rediss://") {
         Ok(s.to_string())
     } else {
         Err(format!(
-            "{s:?} is not a lock service: use redis://HOST:PORT"
+            "{s:?} is not a lock service: use redis://HOST:PORT or rediss://HOST:PORT (TLS)"
         ))
     }
 }

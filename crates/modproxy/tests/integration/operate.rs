@@ -7,7 +7,7 @@ use crate::util::{goroot, hello_project, sample, GoEnv, Modproxy, RefProxy, Temp
 /// A self-signed certificate for 127.0.0.1 made by Go's own generator
 /// (once per test run: it compiles), written to a fresh directory:
 /// (directory, cert.pem, key.pem).
-fn self_signed() -> (TempDir, String, String) {
+pub fn self_signed() -> (TempDir, String, String) {
     static PEMS: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
     let (cert_pem, key_pem) = PEMS.get_or_init(|| {
         let dir = TempDir::new("tls-gen");

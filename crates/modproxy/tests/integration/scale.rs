@@ -19,6 +19,19 @@ fn replica(
     sumdb: &str,
     extra: &[&str],
 ) -> (Modproxy, TempDir) {
+    replica_with(garage, prefix, upstream, sumdb, extra, None)
+}
+
+/// [`replica`], trusting the certificates of the PEM file `ca` (as
+/// `SSL_CERT_FILE`), or with neither `SSL_CERT_FILE` nor `SSL_CERT_DIR`.
+fn replica_with(
+    garage: &Garage,
+    prefix: &str,
+    upstream: &str,
+    sumdb: &str,
+    extra: &[&str],
+    ca: Option<&str>,
+) -> (Modproxy, TempDir) {
     let scratch = TempDir::new("replica");
     let store = garage.store(prefix);
     let mut args = vec!["--store", &store, "--upstream", upstream, "--sumdb", sumdb];
@@ -26,6 +39,10 @@ fn replica(
     let mut cmd = modproxy_command(scratch.path(), &args);
     for (k, v) in garage.env() {
         cmd.env(k, v);
+    }
+    cmd.env_remove("SSL_CERT_FILE").env_remove("SSL_CERT_DIR");
+    if let Some(ca) = ca {
+        cmd.env("SSL_CERT_FILE", ca);
     }
     (Modproxy::spawn(cmd).expect("replica starts"), scratch)
 }
@@ -113,6 +130,71 @@ fn fifty_requests_over_two_replicas_make_one_upstream_fetch_with_a_lock() {
 }
 
 #[test]
+fn replicas_share_fetch_locks_in_a_redis_that_speaks_only_tls() {
+    let garage = Garage::start();
+    // The server's certificate is self-signed: its own CA, which the
+    // replicas trust through SSL_CERT_FILE, as an operator with a private
+    // CA would.
+    let (_certs, cert, key) = crate::operate::self_signed();
+    let redis = Redis::start_tls(&cert, &key);
+    assert!(
+        redis.url.starts_with("rediss://127.0.0.1:"),
+        "{}",
+        redis.url
+    );
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let path = "/example.com/tls/@v/v1.0.0.zip";
+    // Slow enough that every request arrives while the first fetch runs.
+    let size: usize = 4 << 20;
+    let mut slow = Synthetic::fast(size as u64, 11);
+    slow.chunk = 128 << 10;
+    slow.delay = Duration::from_millis(50);
+    server.add_synthetic(path, slow);
+    let lock = ["--lock", redis.url.as_str()];
+    let (one, _s1) = replica_with(&garage, "tls", &server.url, "off", &lock, Some(&cert));
+    let (two, _s2) = replica_with(&garage, "tls", &server.url, "off", &lock, Some(&cert));
+    let clients: Vec<_> = (0..20)
+        .map(|i| format!("{}{path}", if i % 2 == 0 { &one.url } else { &two.url }))
+        .map(|u| std::thread::spawn(move || fetch(&u)))
+        .collect();
+    for client in clients {
+        let (status, _, len) = client.join().unwrap();
+        assert_eq!((status, len), (200, size));
+    }
+    assert_eq!(server.count(path), 1, "upstream fetches");
+    for replica in [&one, &two] {
+        let logs = replica.logs();
+        assert!(!logs.contains("fetch lock unavailable"), "{logs}");
+    }
+    // The lock went through Redis (its only port is the TLS one): taken
+    // with SET, released with a script once the zip is stored.
+    let released = until(Duration::from_secs(30), || {
+        redis
+            .cli(&["--scan", "--pattern", "modproxy:fetch:*"])
+            .trim()
+            .is_empty()
+    });
+    assert!(released, "the lock was never released");
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_set:calls="), "{stats}");
+    assert!(stats.contains("cmdstat_eval:calls="), "{stats}");
+
+    // A replica that does not trust the server's certificate gets no
+    // lock, and serves all the same.
+    let other = "/example.com/untrusted/@v/v1.0.0.zip";
+    server.add_synthetic(other, Synthetic::fast(256 << 10, 12));
+    let (three, _s3) = replica_with(&garage, "tls", &server.url, "off", &lock, None);
+    let (status, _, len) = fetch(&format!("{}{other}", three.url));
+    assert_eq!((status, len), (200, 256 << 10));
+    let refused = until(Duration::from_secs(10), || {
+        let logs = three.logs();
+        logs.contains("fetch lock unavailable") && logs.contains("certificate")
+    });
+    assert!(refused, "{}", three.logs());
+}
+
+#[test]
 fn a_replica_killed_mid_upload_leaves_nothing_half_written() {
     let garage = Garage::start();
     let upstream = RefProxy::start();
@@ -190,17 +272,11 @@ fn stopping_redis_mid_run_keeps_every_request_succeeding() {
     let lock = ["--lock", redis.url.as_str()];
     let (one, _s1) = replica(&garage, "outage", &server.url, "off", &lock);
     let (two, _s2) = replica(&garage, "outage", &server.url, "off", &lock);
-    for round in 0..20u64 {
-        if round == 7 {
-            redis.stop();
-        }
-        if round == 14 {
-            redis.restart();
-        }
+    // A new zip asked of both replicas at once, so one of them waits on
+    // the other's lock while Redis is up; how many upstream fetches.
+    let round = |round: u64| {
         let path = format!("/example.com/r{round}/@v/v1.0.0.zip");
         server.add_synthetic(&path, Synthetic::fast(256 << 10, round + 100));
-        // Both replicas at once, so one of them waits on the other's lock
-        // while Redis is up.
         let clients: Vec<_> = [&one, &two]
             .iter()
             .map(|r| {
@@ -212,10 +288,29 @@ fn stopping_redis_mid_run_keeps_every_request_succeeding() {
             let (status, _, len) = client.join().unwrap();
             assert_eq!((status, len), (200, 256 << 10), "round {round}");
         }
-        if round < 7 {
-            assert_eq!(server.count(&path), 1, "round {round}: upstream fetches");
+        server.count(&path)
+    };
+    for n in 0..20u64 {
+        if n == 7 {
+            redis.stop();
+        }
+        if n == 14 {
+            redis.restart();
+        }
+        let fetches = round(n);
+        if n < 7 {
+            assert_eq!(fetches, 1, "round {n}: upstream fetches");
         }
     }
+    // Redis is back and left alone no longer (10 s after its last
+    // failure): the replicas lock again.
+    std::thread::sleep(Duration::from_secs(11));
+    assert_eq!(round(20), 1, "after the outage: upstream fetches");
+    // Restarted between two requests: the connection each replica kept
+    // is dead, and the next lock is taken on a new one at once.
+    redis.stop();
+    redis.restart();
+    assert_eq!(round(21), 1, "after a restart: upstream fetches");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Real storage servers for the scale-out tests, started on loopback by
 //! the tests themselves: Garage (an S3-compatible object store; built by
 //! `scripts/env.sh`, `MODPROXY_TEST_GARAGE`) with a bucket and key made by
-//! its own CLI, and Redis (`MODPROXY_TEST_REDIS`, Debian's redis-server).
+//! its own CLI, and Redis (`MODPROXY_TEST_REDIS`, Debian's redis-server,
+//! plain or TLS only; its `redis-cli` beside it).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -148,16 +149,30 @@ impl Drop for Garage {
 pub struct Redis {
     child: Option<Child>,
     port: u16,
+    /// With TLS only: the certificate (also its CA) and key files.
+    tls: Option<(String, String)>,
     pub url: String,
 }
 
 impl Redis {
     pub fn start() -> Redis {
+        Redis::start_with(None)
+    }
+
+    /// Speaking TLS only (no plain port), with the certificate and key
+    /// files `cert` and `key`; clients need no certificate.
+    pub fn start_tls(cert: &str, key: &str) -> Redis {
+        Redis::start_with(Some((cert.to_string(), key.to_string())))
+    }
+
+    fn start_with(tls: Option<(String, String)>) -> Redis {
         let port = free_port();
+        let scheme = if tls.is_some() { "rediss" } else { "redis" };
         let mut redis = Redis {
             child: None,
             port,
-            url: format!("redis://127.0.0.1:{port}"),
+            tls,
+            url: format!("{scheme}://127.0.0.1:{port}"),
         };
         redis.restart();
         redis
@@ -165,8 +180,17 @@ impl Redis {
 
     /// Starts it again on the same port.
     pub fn restart(&mut self) {
-        let child = Command::new(required_env("MODPROXY_TEST_REDIS"))
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+        let port = self.port.to_string();
+        let mut command = Command::new(required_env("MODPROXY_TEST_REDIS"));
+        command.args(["--bind", "127.0.0.1"]);
+        match &self.tls {
+            None => command.args(["--port", &port]),
+            Some((cert, key)) => command
+                .args(["--port", "0", "--tls-port", &port])
+                .args(["--tls-cert-file", cert, "--tls-key-file", key])
+                .args(["--tls-ca-cert-file", cert, "--tls-auth-clients", "no"]),
+        };
+        let child = command
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -177,6 +201,24 @@ impl Redis {
             wait_listening(self.port, Duration::from_secs(10)),
             "redis did not start"
         );
+    }
+
+    /// Runs `redis-cli` (beside `MODPROXY_TEST_REDIS`) with `args` against
+    /// it, over TLS when it speaks TLS; its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let server = std::path::PathBuf::from(required_env("MODPROXY_TEST_REDIS"));
+        let mut command = Command::new(server.with_file_name("redis-cli"));
+        command.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
+        if let Some((cert, _)) = &self.tls {
+            command.args(["--tls", "--cacert", cert]);
+        }
+        let out = command.args(args).output().expect("run redis-cli");
+        assert!(
+            out.status.success(),
+            "redis-cli {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Stops it (an outage).

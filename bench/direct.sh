@@ -44,7 +44,10 @@ go_run() {  # $1: module cache; prints seconds for the first and second version
 }
 modproxy_run() {  # $1: data dir
   local data="$1" a b c url
+  # --private: the remote is on this machine (file://), which a public
+  # module path may not reach (the address policy).
   "$BIN" serve --listen 127.0.0.1:0 --data "$data" --upstream direct --sumdb off \
+    --private github.com/bench \
     --prefetch off >"$T/serve.out" 2>"$T/serve.err" &
   PIDS+=($!)
   local pid=$!

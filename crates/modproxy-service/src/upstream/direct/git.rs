@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustix::process::{kill_process_group, Pid, Signal};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 use crate::upstream::redact;
@@ -42,6 +42,12 @@ fn signal_group(leader: Option<u32>, signal: Signal) {
     }
 }
 
+/// Most output read from one git command (a remote's `ls-remote` of a
+/// million refs is about 100 MB); past it the command is killed and fails.
+pub const MAX_OUTPUT: usize = 256 << 20;
+/// Most of git's error output kept for a message.
+const MAX_STDERR: usize = 64 << 10;
+
 /// Commands that talk to a remote at once, and local reads at once.
 const NETWORK_JOBS: usize = 4;
 const LOCAL_JOBS: usize = 8;
@@ -64,6 +70,12 @@ pub enum GitError {
     },
     /// Could not be started at all.
     Spawn { what: String, error: String },
+    /// Wrote more than it was allowed to, and was killed.
+    TooMuchOutput {
+        repo: String,
+        what: String,
+        cap: usize,
+    },
 }
 
 impl std::fmt::Display for GitError {
@@ -78,6 +90,11 @@ impl std::fmt::Display for GitError {
                 write!(f, "{repo}: git {what} failed: {}", stderr.trim())
             }
             GitError::Spawn { what, error } => write!(f, "cannot run git {what}: {error}"),
+            GitError::TooMuchOutput {
+                repo, what, cap, ..
+            } => {
+                write!(f, "{repo}: git {what} wrote more than {cap} bytes")
+            }
         }
     }
 }
@@ -143,13 +160,27 @@ impl Git {
     }
 
     /// Runs `git ARGS` in the bare repository `dir` (if any), feeding
-    /// `stdin`; its standard output. `repo` names the remote in errors.
+    /// `stdin`; its standard output (at most [`MAX_OUTPUT`] bytes). `repo`
+    /// names the remote in errors.
     pub async fn run(
         &self,
         repo: &str,
         dir: Option<&Path>,
         args: &[&str],
         stdin: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, GitError> {
+        self.run_capped(repo, dir, args, stdin, MAX_OUTPUT).await
+    }
+
+    /// [`Git::run`] reading at most `cap` bytes of output: a command that
+    /// writes more is killed and fails with [`GitError::TooMuchOutput`].
+    pub async fn run_capped(
+        &self,
+        repo: &str,
+        dir: Option<&Path>,
+        args: &[&str],
+        stdin: Option<Vec<u8>>,
+        cap: usize,
     ) -> Result<Vec<u8>, GitError> {
         let what = args
             .iter()
@@ -229,9 +260,17 @@ impl Git {
         // the request that wanted it is gone; its job slot is held until
         // it has ended.
         let limit = self.timeout;
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let supervised = tokio::spawn(async move {
             let _job = job;
-            let mut waited = tokio::spawn(child.wait_with_output());
+            let mut waited = tokio::spawn(async move {
+                let (out, err) = tokio::join!(
+                    read_capped(stdout, cap, group),
+                    read_capped(stderr, MAX_STDERR, None)
+                );
+                let status = child.wait().await?;
+                Ok::<_, std::io::Error>((status, out?, err?.0))
+            });
             match tokio::time::timeout(limit, &mut waited).await {
                 Ok(joined) => Some(joined),
                 Err(_) => {
@@ -248,30 +287,69 @@ impl Git {
             what: what.clone(),
             after: self.timeout,
         };
-        let output = match supervised.await {
+        let (status, (stdout, overflowed), stderr) = match supervised.await {
             Ok(Some(Ok(Ok(output)))) => output,
             Ok(None) => return Err(timed_out()),
             Ok(Some(Ok(Err(e)))) => return Err(spawn_error(e)),
             Ok(Some(Err(e))) => return Err(spawn_error(std::io::Error::other(e))),
             Err(e) => return Err(spawn_error(std::io::Error::other(e))),
         };
-        match output.status.code() {
-            Some(0) => Ok(output.stdout),
+        if overflowed {
+            return Err(GitError::TooMuchOutput {
+                repo: redact(repo),
+                what,
+                cap,
+            });
+        }
+        match status.code() {
+            Some(0) => Ok(stdout),
             // Killed by a signal (not ours: ours is reported above).
             None => Err(timed_out()),
             code => Err(GitError::Failed {
                 repo: redact(repo),
                 what,
                 code,
-                stderr: redact(&String::from_utf8_lossy(&output.stderr)),
+                stderr: redact(&String::from_utf8_lossy(&stderr)),
             }),
         }
     }
 }
 
+/// Reads `pipe` to its end, keeping at most `cap` bytes; whether there
+/// was more. A process that writes more is killed (its group, `group`),
+/// rather than read on.
+async fn read_capped(
+    pipe: Option<impl AsyncRead + Unpin>,
+    cap: usize,
+    group: Option<u32>,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut buf = Vec::new();
+    if let Some(pipe) = pipe {
+        pipe.take(cap as u64 + 1).read_to_end(&mut buf).await?;
+    }
+    let over = buf.len() > cap;
+    if over {
+        signal_group(group, Signal::KILL);
+        buf.truncate(cap);
+    }
+    Ok((buf, over))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn output_past_the_cap_fails_the_command() {
+        let git = Git::new(Duration::from_secs(30));
+        let out = git.run_capped("r", None, &["version"], None, 1000).await;
+        assert!(out.unwrap().starts_with(b"git version"));
+        let out = git.run_capped("r", None, &["version"], None, 5).await;
+        assert!(
+            matches!(out, Err(GitError::TooMuchOutput { cap: 5, .. })),
+            "{out:?}"
+        );
+    }
 
     #[test]
     fn missing_repositories_are_told_from_other_failures() {

@@ -158,7 +158,12 @@ impl Mirror {
             // Made anew (evicted since): nothing fetched before is here.
             *fetched = None;
         }
-        if self.stat_local(hash).await?.is_some_and(|c| c.hash == hash) {
+        // Already here (a concurrent request fetched it, or it came with
+        // another ref): a tag the mirror does not have is fetched without
+        // a look, since tags do not move.
+        let tag_missing =
+            reference.starts_with("refs/tags/") && self.has_ref(reference) == Some(false);
+        if !tag_missing && self.stat_local(hash).await?.is_some_and(|c| c.hash == hash) {
             return Ok(());
         }
         // `HEAD` is fetched by hash under a name of its own (which also
@@ -277,6 +282,30 @@ impl Mirror {
         let _ = std::fs::write(self.dir.join(crate::store::evict::MIRROR_STAMP), b"");
     }
 
+    /// Whether the mirror has the ref `name` (`refs/tags/v1.2.3`), read
+    /// from its files without running git: `None` when that cannot be told
+    /// (a ref storage other than git's files, an unreadable file). A ref
+    /// that is not there needs no `git log` to find it missing.
+    pub fn has_ref(&self, name: &str) -> Option<bool> {
+        if !self.exists() {
+            return Some(false);
+        }
+        if self.dir.join("reftable").exists() || name.contains("..") || name.starts_with('/') {
+            return None;
+        }
+        if self.dir.join(name).is_file() {
+            return Some(true);
+        }
+        match std::fs::read(self.dir.join("packed-refs")) {
+            Ok(packed) => Some(packed.split(|&b| b == b'\n').any(|line| {
+                line.strip_suffix(name.as_bytes())
+                    .is_some_and(|head| head.len() == 41 && head.ends_with(b" "))
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
+            Err(_) => None,
+        }
+    }
+
     /// `rev` in the local mirror, or `None` when it does not have it.
     pub async fn stat_local(&self, rev: &str) -> Result<Option<Commit>, GitError> {
         if !self.exists() {
@@ -331,33 +360,43 @@ impl Mirror {
         path: &str,
         limit: u64,
     ) -> Result<Option<Vec<u8>>, GitError> {
+        // One command: `<oid> <type> <size>` and the content, or `<spec>
+        // missing`; output past the limit (plus that line) stops git.
         let spec = format!("{hash}:{path}");
-        let check = self
+        let cap = usize::try_from(limit).unwrap_or(usize::MAX - 4096) + spec.len() + 128;
+        let out = self
             .git
-            .run(
+            .run_capped(
                 &self.url,
                 Some(&self.dir),
-                &["cat-file", "--batch-check"],
+                &["cat-file", "--batch"],
                 Some(format!("{spec}\n").into_bytes()),
+                cap,
             )
-            .await?;
-        // `<oid> <type> <size>`, or `<spec> missing`.
-        let check = String::from_utf8_lossy(&check).into_owned();
-        let fields: Vec<&str> = check.split_whitespace().collect();
+            .await;
+        let too_large = || GitError::Failed {
+            repo: redact(&self.url),
+            what: "cat-file".into(),
+            code: None,
+            stderr: format!("{path} is larger than {limit} bytes"),
+        };
+        let out = match out {
+            Ok(out) => out,
+            Err(GitError::TooMuchOutput { .. }) => return Err(too_large()),
+            Err(e) => return Err(e),
+        };
+        let header_end = out.iter().position(|&b| b == b'\n').unwrap_or(out.len());
+        let header = String::from_utf8_lossy(&out[..header_end]);
+        let fields: Vec<&str> = header.split_whitespace().collect();
         let [_, "blob", size] = fields[..] else {
             return Ok(None);
         };
-        if size.parse::<u64>().map_or(true, |n| n > limit) {
-            return Err(GitError::Failed {
-                repo: redact(&self.url),
-                what: "cat-file".into(),
-                code: None,
-                stderr: format!("{path} is larger than {limit} bytes"),
-            });
+        let size: u64 = size.parse().map_err(|_| too_large())?;
+        if size > limit {
+            return Err(too_large());
         }
-        self.git(&["cat-file", "blob", "--end-of-options", &spec])
-            .await
-            .map(Some)
+        let body = out.get(header_end + 1..header_end + 1 + size as usize);
+        Ok(body.map(<[u8]>::to_vec))
     }
 
     /// Tags reachable from `hash` (its history, itself included).

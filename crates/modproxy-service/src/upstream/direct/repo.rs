@@ -302,7 +302,7 @@ impl CodeRepo {
         }
         // Tags do not move: a tag the mirror has needs no network.
         let tag_ref = format!("refs/tags/{rev}");
-        if !hash_like && !rev.is_empty() {
+        if !hash_like && !rev.is_empty() && self.mirror.has_ref(&tag_ref) != Some(false) {
             if let Some(c) = self.mirror.stat_local(&tag_ref).await? {
                 return Ok((c, Some(tag_ref)));
             }

@@ -1,6 +1,5 @@
 //! Log setup: `tracing` to stderr, as text or JSON lines.
 
-use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::env;
@@ -27,8 +26,10 @@ impl std::str::FromStr for LogFormat {
 /// `MODPROXY_LOG` (EnvFilter syntax), `info` by default.
 pub fn init(format: LogFormat) -> anyhow::Result<()> {
     let filter = match std::env::var(env::LOG) {
+        // The filter's own error repeats its cause as its source: its
+        // message is taken whole, not chained.
         Ok(spec) => EnvFilter::try_new(&spec)
-            .with_context(|| format!("{}: invalid log filter {spec:?}", env::LOG))?,
+            .map_err(|e| anyhow::anyhow!("{}: invalid log filter {spec:?}: {e}", env::LOG))?,
         Err(_) => EnvFilter::new("info"),
     };
     let builder = tracing_subscriber::fmt()

@@ -27,8 +27,10 @@ use tokio::sync::Semaphore;
 
 pub use body::ResponseBody;
 pub use handler::Handler;
+pub use tls::TlsError;
 
 use crate::cache::Cache;
+use crate::error::chain;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::store::{evict, Store, StoreError};
@@ -50,15 +52,15 @@ const HTTP1_WRITE_BUFFER: usize = 64 * 1024;
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot build the HTTP client: {0}")]
+    #[error("cannot build the HTTP client")]
     Client(#[from] reqwest::Error),
-    #[error("TLS: {0}")]
-    Tls(String),
+    #[error("TLS")]
+    Tls(#[from] TlsError),
     #[error("clients file: {0}")]
     Auth(String),
     #[error("--lock: {0}")]
     Lock(String),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
         #[source]
@@ -154,7 +156,7 @@ async fn keep_under_budget(store: Arc<dyn Store>, vcs: PathBuf, max: u64, metric
                         "evicted least recently used module versions"
                     );
                 }
-                Err(e) => tracing::warn!(error = %e, "eviction failed"),
+                Err(e) => tracing::warn!(error = %chain(&e), "eviction failed"),
             }
         }
         tokio::time::sleep(BUDGET_CHECK).await;
@@ -171,7 +173,7 @@ async fn remeasure(store: Arc<dyn Store>, every: Duration) {
                 let bytes = entries.iter().map(|e| e.size).sum();
                 store.measured(bytes, entries.len() as u64);
             }
-            Err(e) => tracing::warn!(error = %e, "cannot list the store to count it"),
+            Err(e) => tracing::warn!(error = %chain(&e), "cannot list the store to count it"),
         }
     }
 }
@@ -249,12 +251,7 @@ impl Handler {
 
 impl Server {
     pub async fn bind(settings: &Settings) -> Result<Server, StartError> {
-        let tls = settings
-            .tls
-            .as_ref()
-            .map(tls::acceptor)
-            .transpose()
-            .map_err(StartError::Tls)?;
+        let tls = settings.tls.as_ref().map(tls::acceptor).transpose()?;
         let handler = Arc::new(Handler::new(settings)?);
         let listener =
             TcpListener::bind(settings.listen)

@@ -31,6 +31,7 @@ use tiles::{full_tile, prefix, tile_key, Tiles};
 
 use crate::background::Background;
 use crate::cache::hot::HotCache;
+use crate::error::{chain, ErrorKind, SumDbFailure};
 use crate::store::{Store, StoreError};
 use crate::upstream::{ProxyUpstream, Source, UpstreamError, Upstreams};
 use std::sync::Arc;
@@ -55,7 +56,7 @@ pub struct SumHashes {
 /// Why a module could not be checked.
 #[derive(Debug, thiserror::Error)]
 pub enum SumDbError {
-    #[error("checksum database {db}: {source}")]
+    #[error("checksum database {db}")]
     Upstream {
         db: String,
         #[source]
@@ -74,14 +75,17 @@ pub enum SumDbError {
 }
 
 impl SumDbError {
-    /// The database says it has no such module version (404/410).
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, SumDbError::Upstream { source, .. } if source.is_not_found())
-    }
-
-    /// The database did not answer in time.
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, SumDbError::Upstream { source, .. } if source.is_timeout())
+    /// What failed: the upstream's failure on the way to the database
+    /// (`NotFound` when it has no such module version), or the database's.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SumDbError::Upstream { source, .. } => source.kind(),
+            SumDbError::NoRoute { .. } => ErrorKind::SumDb(SumDbFailure::NoRoute),
+            SumDbError::Invalid(_) => ErrorKind::SumDb(SumDbFailure::Invalid),
+            SumDbError::Proof(_) => ErrorKind::SumDb(SumDbFailure::Proof),
+            SumDbError::Fork { .. } => ErrorKind::SumDb(SumDbFailure::Fork),
+            SumDbError::Store(_) => ErrorKind::SumDb(SumDbFailure::Store),
+        }
     }
 }
 
@@ -237,7 +241,7 @@ impl SumDb {
         let db = Arc::clone(self);
         self.background.spawn(async move {
             if let Err(e) = db.store.put(&key, data).await {
-                tracing::warn!(error = %e, "checksum database answer not cached");
+                tracing::warn!(error = %chain(&e), "checksum database answer not cached");
             }
             db.writing
                 .lock()
@@ -334,7 +338,7 @@ impl SumDb {
         }
         match self.fetch(&tile.path()).await {
             Ok(data) => Ok((data, false)),
-            Err(e) if full != tile && e.is_not_found() => {
+            Err(e) if full != tile && e.kind().is_not_found() => {
                 let data = self.fetch(&full.path()).await?;
                 let p = prefix(&data, tile.width())
                     .ok_or_else(|| SumDbError::Invalid(format!("short tile {}", full.path())))?;
@@ -367,7 +371,7 @@ impl SumDb {
                 kept
             }
             Err(e) => {
-                tracing::debug!(tile = %tile.path(), error = %e, "tile not authenticated; not cached");
+                tracing::debug!(tile = %tile.path(), error = %chain(&e), "tile not authenticated; not cached");
                 false
             }
         }
@@ -378,7 +382,7 @@ impl SumDb {
         for (tile, data) in tiles {
             let key = tile_key(&self.name, &tile);
             if let Err(e) = self.store.put(&key, Bytes::from(data)).await {
-                tracing::warn!(error = %e, "checksum database tile not cached");
+                tracing::warn!(error = %chain(&e), "checksum database tile not cached");
             }
         }
     }
@@ -452,7 +456,7 @@ impl SumDb {
                             found = Some(candidate);
                             break;
                         }
-                        Err(e) if e.is_not_found() || fall_through_on_error => continue,
+                        Err(e) if e.kind().is_not_found() || fall_through_on_error => continue,
                         Err(e) => return Err(self.upstream_error(e)),
                     }
                 }

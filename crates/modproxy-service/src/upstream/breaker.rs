@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::UpstreamError;
+use crate::error::chain;
 
 /// Whether a request may go to the upstream.
 #[derive(Debug)]
@@ -94,11 +95,11 @@ impl Breaker {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.consecutive_failures += 1;
         s.probing = None;
-        s.last_error = err.to_string();
-        s.timed_out = err.is_timeout();
+        s.last_error = chain(err).to_string();
+        s.timed_out = err.kind().is_timeout();
         if s.timed_out || s.consecutive_failures >= self.threshold {
             if s.open_until.is_none() {
-                tracing::warn!(error = %err, cooldown_s = self.cooldown.as_secs_f32(), "circuit opened: skipping the upstream");
+                tracing::warn!(error = %chain(err), cooldown_s = self.cooldown.as_secs_f32(), "circuit opened: skipping the upstream");
             }
             s.open_until = Some(Instant::now() + self.cooldown);
         }
@@ -139,7 +140,7 @@ mod tests {
         let b = Breaker::new(5, Duration::from_secs(30));
         b.failure(&UpstreamError::Timeout {
             upstream: "a".into(),
-            step: "no response headers",
+            step: crate::error::Step::Headers,
             after: Duration::from_secs(10),
         });
         assert!(matches!(

@@ -34,17 +34,18 @@ pub fn run(args: &ServeArgs, sources: &Sources) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let server = Server::bind(&settings).await.map_err(|e| {
-            let key = match &e {
+            // Where to look, by what failed; the error itself follows.
+            let hint = match &e {
                 StartError::Store(_) => {
-                    format!("check the data directory ({data_key}) and --store")
+                    format!("check the data directory, {data_key}, and --store")
                 }
-                StartError::Listen { .. } => format!("check the listen address ({listen_key})"),
+                StartError::Listen { .. } => format!("check the listen address, {listen_key}"),
                 StartError::Client(_) => "check the system's TLS certificates".to_string(),
                 StartError::Tls(_) => "check --tls-cert and --tls-key".to_string(),
                 StartError::Auth(_) => "check --auth-file".to_string(),
                 StartError::Lock(_) => "check --lock".to_string(),
             };
-            anyhow::Error::new(e).context(key)
+            anyhow::Error::new(e).context(format!("cannot start the server ({hint})"))
         })?;
         let addr = server
             .local_addr()

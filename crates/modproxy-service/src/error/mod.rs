@@ -150,8 +150,8 @@ pub enum Internal {
     /// The fetch task ended without reporting a result.
     #[error("internal error: fetch ended without an answer")]
     Abandoned,
-    /// A blocking task panicked (the text is the panic's).
-    #[error("internal error: {task} panicked: {panic}")]
+    /// A blocking task panicked (`panic` says how).
+    #[error("internal error: {task} failed: {panic}")]
     Panicked { task: &'static str, panic: String },
     /// A fetch reported the file stored, but the store does not have it.
     #[error("{what}: vanished from the store")]

@@ -208,7 +208,10 @@ async fn bounded<T>(
 ) -> Result<T, S3Error> {
     match tokio::time::timeout(limit, work).await {
         Ok(result) => Ok(result?),
-        Err(_) => Err(S3Error::timed_out("no answer from the bucket", limit)),
+        Err(_) => Err(S3Error::timed_out(
+            "no answer from the bucket within",
+            limit,
+        )),
     }
 }
 
@@ -222,7 +225,10 @@ fn stall_guarded(
             Ok(Some(item)) => Some((item.map_err(|e| as_io(S3Error::from(e))), Some(inner))),
             Ok(None) => None,
             Err(_) => Some((
-                Err(as_io(S3Error::timed_out("no bytes from the bucket", STALL))),
+                Err(as_io(S3Error::timed_out(
+                    "no bytes from the bucket for",
+                    STALL,
+                ))),
                 None,
             )),
         }
@@ -237,7 +243,7 @@ async fn list(s3: &dyn ObjectStore, prefix: &str) -> Result<Vec<Entry>, S3Error>
     let deadline = tokio::time::Instant::now() + LIST_LIMIT;
     while let Some(meta) = tokio::time::timeout_at(deadline, stream.next())
         .await
-        .map_err(|_| S3Error::timed_out("no complete listing of the bucket", LIST_LIMIT))?
+        .map_err(|_| S3Error::timed_out("the bucket was not listed within", LIST_LIMIT))?
     {
         let meta = meta?;
         let full = decode(meta.location.as_ref());

@@ -18,7 +18,8 @@ enum Failed {
     /// `object_store`'s error. Its message already includes its causes,
     /// so it is shown whole and not offered as a `source()` as well.
     Request(object_store::Error),
-    /// No answer (or no bytes of a body) within the limit.
+    /// No answer (or no bytes of a body) within the limit: what did not
+    /// come, worded to be followed by the limit.
     TimedOut(&'static str, Duration),
 }
 
@@ -51,7 +52,7 @@ impl std::fmt::Display for S3Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.what {
             Failed::Request(e) => write!(f, "{e}"),
-            Failed::TimedOut(what, limit) => write!(f, "{what} within {}s", limit.as_secs()),
+            Failed::TimedOut(what, limit) => write!(f, "{what} {}s", limit.as_secs()),
         }
     }
 }
@@ -144,7 +145,8 @@ mod tests {
             };
             assert_eq!(S3Error::from(e).failure(), want, "{kind:?}");
         }
-        let timed_out = S3Error::timed_out("no answer from the bucket", Duration::from_secs(60));
+        let timed_out =
+            S3Error::timed_out("no answer from the bucket within", Duration::from_secs(60));
         assert_eq!(timed_out.failure(), StoreFailure::Unavailable);
         assert_eq!(
             timed_out.to_string(),

@@ -106,8 +106,16 @@ pub enum ZipError {
     UnexpectedEof { name: String },
     #[error("{name}: flate: corrupt input")]
     CorruptDeflate { name: String },
+    /// Reading failed; the message includes the I/O error's (so it is
+    /// not also offered as the source).
     #[error("reading zip: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for ZipError {
+    fn from(e: std::io::Error) -> Self {
+        ZipError::Io(e)
+    }
 }
 
 fn list_file_errors(errors: &[FileError]) -> String {

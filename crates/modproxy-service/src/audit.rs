@@ -9,10 +9,20 @@ use modproxy_module::modzip::{check_zip, hash_gomod};
 use modproxy_module::path::{unescape_version, ModulePath};
 use modproxy_module::sumdb_setting::SumDbSetting;
 
+use crate::error::{chain, ErrorKind, SumDbFailure};
 use crate::settings::Settings;
 use crate::store::{Store, StoreError};
 use crate::sumdb::SumDb;
 use crate::upstream::Upstreams;
+
+/// Why the store could not be checked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client")]
+    Client(#[source] reqwest::Error),
+}
 
 /// The verdict on one stored file.
 #[derive(Debug)]
@@ -38,12 +48,9 @@ pub async fn audit(
     settings: &Settings,
     repair: bool,
     mut report: impl FnMut(&Checked),
-) -> Result<(), StoreError> {
+) -> Result<(), AuditError> {
     let store = crate::store::open(settings)?;
-    let upstreams = Arc::new(Upstreams::new(settings).map_err(|e| StoreError::Setup {
-        path: settings.data_dir.clone(),
-        source: std::io::Error::other(e),
-    })?);
+    let upstreams = Arc::new(Upstreams::new(settings).map_err(AuditError::Client)?);
     let sumdb = match &settings.sumdb {
         SumDbSetting::Off => None,
         SumDbSetting::Db(config) => Some(Arc::new(SumDb::new(
@@ -54,15 +61,10 @@ pub async fn audit(
             settings.nosumdb.clone(),
         ))),
     };
-    let listing_failed = |e: std::io::Error| StoreError::Read {
-        key: "(listing)".into(),
-        source: e,
-    };
     // Module files only: not the checksum database's.
     let mut keys: Vec<String> = store
         .entries()
-        .await
-        .map_err(listing_failed)?
+        .await?
         .into_iter()
         .map(|e| e.key)
         .filter(|k| !k.starts_with("sumdb/"))
@@ -108,7 +110,7 @@ async fn check_file(
     let data = match read(store, key).await {
         Ok(Some(d)) => d,
         Ok(None) => return Verdict::Bad("gone while checking".into()),
-        Err(e) => return Verdict::Bad(format!("unreadable: {e}")),
+        Err(e) => return Verdict::Bad(format!("unreadable: {}", chain(&e))),
     };
     let got = if ext == "zip" {
         let size = data.len() as u64;
@@ -139,11 +141,14 @@ async fn check_file(
     let hashes = match db.hashes_reverified(module, version).await {
         Ok(h) => h,
         // The database disowns it, or misbehaves: that is a finding.
-        Err(e) if e.is_not_found() || matches!(e, crate::sumdb::SumDbError::Fork { .. }) => {
-            return Verdict::Bad(e.to_string())
+        Err(e) => {
+            let why = chain(&e).to_string();
+            return match e.kind() {
+                ErrorKind::NotFound
+                | ErrorKind::SumDb(SumDbFailure::Fork | SumDbFailure::Invalid) => Verdict::Bad(why),
+                _ => Verdict::Unverified(why),
+            };
         }
-        Err(e @ crate::sumdb::SumDbError::Invalid(_)) => return Verdict::Bad(e.to_string()),
-        Err(e) => return Verdict::Unverified(e.to_string()),
     };
     let want = if ext == "zip" {
         hashes.zip

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, Value};
 
+use crate::sync::Locked;
+
 /// Connecting (TCP, TLS, `AUTH`, `SELECT`), and each command's reply.
 const STEP: Duration = Duration::from_millis(500);
 /// A lock outlives a replica that died holding it by at most this long;
@@ -199,14 +201,14 @@ impl FetchLocks {
         self.check_up()?;
         let result = self.command_now(command).await;
         if result.is_err() {
-            *self.down_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(now + BACK_OFF);
+            *self.down_until.locked() = Some(now + BACK_OFF);
         }
         result
     }
 
     /// Err while Redis is left alone after a failure.
     fn check_up(&self) -> Result<(), String> {
-        let down = *self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        let down = *self.down_until.locked();
         if down.is_some_and(|until| Instant::now() < until) {
             return Err(format!("redis {}: unreachable a moment ago", self.addr));
         }

@@ -117,7 +117,7 @@ pub enum Route {
 pub enum BadPath {
     #[error("not a module proxy path: {0:?} (expected MODULE/@v/list, MODULE/@v/VERSION.info|.mod|.zip or MODULE/@latest)")]
     Unrecognized(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Module(#[from] modproxy_module::path::PathError),
     #[error("a path element is longer than {0} bytes")]
     TooLong(usize),

@@ -172,6 +172,26 @@ pub struct UpstreamPolicy {
     pub hedge_after: Option<Duration>,
 }
 
+#[cfg(test)]
+impl UpstreamPolicy {
+    /// Short bounds for unit tests (the real defaults are declared with
+    /// the settings, in the binary).
+    pub fn for_tests() -> UpstreamPolicy {
+        let second = Duration::from_secs(1);
+        UpstreamPolicy {
+            connect: second,
+            headers: second,
+            stall: second,
+            deadline: second,
+            retries: 0,
+            retry_base: second,
+            breaker_threshold: 1,
+            breaker_cooldown: second,
+            hedge_after: None,
+        }
+    }
+}
+
 /// Largest configuration or tokens file read.
 pub const MAX_SETTINGS_FILE: u64 = 1 << 20;
 

@@ -19,6 +19,7 @@ use modproxy_module::path::ModulePath;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::error::chain;
 use crate::request::{Endpoint, ModuleRequest};
 
 /// Largest `.mod`/`.info` read into memory.
@@ -236,7 +237,7 @@ impl WarmGet {
             .get(&url)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| chain(&e).to_string())?;
         let status = response.status();
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
@@ -250,7 +251,7 @@ impl WarmGet {
             .is_some_and(|v| v.as_bytes() == b"HIT");
         let mut bytes = 0u64;
         let mut kept = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| chain(&e).to_string())? {
             bytes += chunk.len() as u64;
             if keep {
                 if kept.len() + chunk.len() > SMALL_LIMIT {

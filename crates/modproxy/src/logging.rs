@@ -1,6 +1,5 @@
 //! Log setup: `tracing` to stderr, as text or JSON lines.
 
-use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::defs::LOG_FILTER_VAR;
@@ -27,8 +26,10 @@ impl std::str::FromStr for LogFormat {
 /// `MODPROXY_LOG` (EnvFilter syntax), `info` by default.
 pub fn init(format: LogFormat) -> anyhow::Result<()> {
     let filter = match std::env::var(LOG_FILTER_VAR) {
+        // The filter's own error repeats its cause as its source: its
+        // message is taken whole, not chained.
         Ok(spec) => EnvFilter::try_new(&spec)
-            .with_context(|| format!("{}: invalid log filter {spec:?}", LOG_FILTER_VAR))?,
+            .map_err(|e| anyhow::anyhow!("{}: invalid log filter {spec:?}: {e}", LOG_FILTER_VAR))?,
         Err(_) => EnvFilter::new("info"),
     };
     let builder = tracing_subscriber::fmt()

@@ -16,16 +16,14 @@ pub fn line(text: &str) {
 /// Prints an error with its chain of causes (stderr).
 pub fn error(err: &anyhow::Error) {
     let mut out = std::io::stderr().lock();
-    let _ = writeln!(out, "modproxy: error: {err}");
-    let mut previous = err.to_string();
-    for cause in err.chain().skip(1) {
-        // Many messages already end with their cause; do not repeat it.
-        let text = cause.to_string();
-        if !previous.contains(&text) {
-            let _ = writeln!(out, "  caused by: {text}");
-        }
-        previous = text;
-    }
+    let _ = writeln!(out, "modproxy: error: {}", message(err));
+}
+
+/// An error and its causes, `what: why: root cause`. Every error shows its
+/// cause once (in its message or as its source), so nothing repeats.
+fn message(err: &anyhow::Error) -> String {
+    let parts: Vec<String> = err.chain().map(ToString::to_string).collect();
+    parts.join(": ")
 }
 
 /// `1.5 MiB`, `320 B`.
@@ -41,5 +39,22 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message;
+
+    #[test]
+    fn an_error_is_shown_with_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let err = anyhow::Error::new(io)
+            .context("cannot read /etc/key.pem")
+            .context("cannot start the server (check --tls-key)");
+        assert_eq!(
+            message(&err),
+            "cannot start the server (check --tls-key): cannot read /etc/key.pem: No such file or directory"
+        );
     }
 }

@@ -12,7 +12,7 @@ use modproxy_module::{pseudo, semver};
 
 use super::flight::{FlightState, Landed, Progress, Relay};
 use super::Cache;
-use crate::error::ServeError;
+use crate::error::{chain, ServeError};
 use crate::metrics::Metrics;
 use crate::replica_lock::{FetchLocks, Taken, LOCK_TTL};
 use crate::request::{Endpoint, ModuleRequest};
@@ -87,11 +87,12 @@ impl Cache {
                 self.negative.remove(&key);
                 tracing::info!(%request, "fetched");
             }
-            Err(e) if e.is_not_found() => {
+            Err(e) if e.kind().is_not_found() => {
+                let message = chain(e).to_string();
                 self.negative
-                    .insert(&key, e.to_string(), self.policy.negative_ttl);
+                    .insert(&key, message, self.policy.negative_ttl);
             }
-            Err(e) => tracing::warn!(%request, error = %e, "fetch failed"),
+            Err(e) => tracing::warn!(%request, error = %chain(e), "fetch failed"),
         }
         progress.send_replace(FlightState::Done(result));
         // Answered (from memory or the spool file); now the store. The
@@ -252,7 +253,7 @@ impl Cache {
     async fn publish(&self, key: &str, body: Bytes) {
         match self.store.put(key, body).await {
             Ok(()) => self.store_health.succeeded(),
-            Err(e) => self.store_health.failed(e.kind(), &e),
+            Err(e) => self.store_health.failed(e.failure(), &e),
         }
     }
 }

@@ -303,7 +303,7 @@ pub async fn finished(rx: &mut watch::Receiver<FlightState>) -> Result<Landed, S
 }
 
 fn abandoned() -> ServeError {
-    ServeError::Internal("internal error: fetch ended without an answer".to_string())
+    crate::error::Internal::Abandoned.into()
 }
 
 impl Drop for SpoolReader {
@@ -378,7 +378,7 @@ impl SpoolReader {
             FlightState::Done(Ok(Landed::Bytes(_) | Landed::Stored)) => {
                 return Err(io::Error::other("internal error: no stream to read"))
             }
-            FlightState::Done(Err(e)) => return Err(io::Error::other(e.to_string())),
+            FlightState::Done(Err(e)) => return Err(io::Error::other(e.clone())),
         }))
     }
 
@@ -457,7 +457,7 @@ impl SpoolReader {
                     // The fetch ended: its final state says how.
                     return match finished(&mut self.joined.rx).await {
                         Ok(_) => None,
-                        Err(e) => Some(Err(io::Error::other(e.to_string()))),
+                        Err(e) => Some(Err(io::Error::other(e))),
                     };
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {

@@ -35,7 +35,7 @@ use modproxy_module::path::ModulePath;
 
 use super::flight::SpoolFile;
 use super::Cache;
-use crate::error::ServeError;
+use crate::error::{IntegrityError, Internal, ServeError};
 use crate::metrics::{Anomaly, Metrics};
 use crate::request::ModuleRequest;
 use crate::sumdb::SumHashes;
@@ -65,10 +65,13 @@ impl Cache {
             Ok(hashes) => Ok(Some(hashes)),
             // Not "does not exist" for the client: the module exists but
             // cannot be vouched for, so it is not served.
-            Err(e) if e.is_not_found() => Err(ServeError::Integrity(format!(
-                "{module}@{version}: not found in checksum database {}: cannot verify it, so it is not served (if it is private, list it in --private or --nosumdb): {e}",
-                db.name()
-            ))),
+            Err(e) if e.kind().is_not_found() => Err(IntegrityError::NotInSumDb {
+                module: module.to_string(),
+                version: version.to_string(),
+                db: db.name().to_string(),
+                source: e,
+            }
+            .into()),
             Err(e) => Err(e.into()),
         }
     }
@@ -108,14 +111,21 @@ impl Cache {
             ZipSource::Memory(bytes) => check_zip(&mut Cursor::new(bytes), size, &m, &v),
         })
         .await
-        .map_err(|e| ServeError::Internal(format!("zip check panicked: {e}")))?;
+        .map_err(|e| Internal::Panicked {
+            task: "the zip check",
+            panic: e.to_string(),
+        })?;
         let report = match report {
             Ok(r) => r,
             Err(e) => {
                 Metrics::inc(&self.metrics.checksum_failures);
-                let message = format!("{module}@{version}: invalid module zip: {e}");
                 tracing::error!(target: "security", %module, %version, error = %e, "refused an invalid module zip");
-                return Err(ServeError::Integrity(message));
+                return Err(IntegrityError::InvalidZip {
+                    module: module.to_string(),
+                    version: version.to_string(),
+                    source: e,
+                }
+                .into());
             }
         };
         let Some(expected) = self.expected(module, version).await? else {
@@ -159,19 +169,24 @@ impl Cache {
         &self,
         module: &ModulePath,
         version: &str,
-        what: &str,
+        what: &'static str,
         got: &str,
         want: Option<&str>,
     ) -> ServeError {
         Metrics::inc(&self.metrics.checksum_failures);
-        let want = want.unwrap_or("(no hash in the checksum database record)");
         tracing::error!(
             target: "security",
-            %module, %version, what, downloaded = got, checksum_db = want,
+            %module, %version, what, downloaded = got,
+            checksum_db = want.unwrap_or("(no hash in the checksum database record)"),
             "SECURITY: checksum mismatch; not stored"
         );
-        ServeError::Integrity(format!(
-            "SECURITY ERROR: {module}@{version}: {what} checksum mismatch\n\tdownloaded:   {got}\n\tchecksum db:  {want}\nThe upstream served different bytes than the checksum database records; nothing was stored."
-        ))
+        IntegrityError::Mismatch {
+            module: module.to_string(),
+            version: version.to_string(),
+            file: what,
+            got: got.to_string(),
+            want: want.map(str::to_string),
+        }
+        .into()
     }
 }

@@ -301,9 +301,10 @@ impl Cache {
             }),
             FlightState::Done(Ok(Landed::Stored)) => match self.store.get(key).await? {
                 Some(object) => Ok(Answer::stored(CacheStatus::Hit, object)),
-                None => Err(ServeError::Internal(format!(
-                    "{request}: vanished from the store"
-                ))),
+                None => Err(crate::error::Internal::Vanished {
+                    what: request.to_string(),
+                }
+                .into()),
             },
             FlightState::Done(Err(e)) => Err(e),
         }

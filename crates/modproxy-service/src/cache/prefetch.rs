@@ -450,7 +450,7 @@ impl Cache {
         match flight::finished(&mut rx).await {
             Ok(landed) => Some(landed),
             Err(e) => {
-                tracing::debug!(%request, error = %e, "prefetch failed");
+                tracing::debug!(%request, error = %crate::error::chain(&e), "prefetch failed");
                 self.prefetch.forget_fetched(&key);
                 None
             }

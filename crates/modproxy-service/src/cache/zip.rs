@@ -26,7 +26,7 @@ use super::ingest::ZipSource;
 use super::Cache;
 use crate::error::ServeError;
 use crate::request::ModuleRequest;
-use crate::store::Store;
+use crate::store::{Store, StoreFailure, StoreOp};
 use crate::upstream::Fetched;
 
 /// Largest module zip accepted (the go command's limit).
@@ -83,7 +83,7 @@ impl Cache {
         let spool = match Spool::create(self.spool_path(key)) {
             Ok(s) => Some(s),
             Err(e) => {
-                self.store_health.failed(e.kind(), &e);
+                self.store_health.failed(StoreFailure::of_io(e.kind()), &e);
                 None
             }
         };
@@ -149,7 +149,7 @@ impl Cache {
                         continue;
                     }
                     Err(e) => {
-                        self.store_health.failed(e.kind(), &e);
+                        self.store_health.failed(StoreFailure::of_io(e.kind()), &e);
                         if verified {
                             return Err(unverifiable(&what));
                         }
@@ -237,7 +237,7 @@ impl Cache {
         };
         match published {
             Ok(()) => self.store_health.succeeded(),
-            Err(e) => self.store_health.failed(e.kind(), &e),
+            Err(e) => self.store_health.failed(e.failure(), &e),
         }
     }
 
@@ -263,9 +263,10 @@ async fn relay_piece(
     let started = tokio::time::Instant::now();
     loop {
         if relay.receiver_count() == 0 {
-            return Err(ServeError::Internal(format!(
-                "{what}: cancelled: not cacheable (store write failed) and every client left"
-            )));
+            return Err(crate::error::Internal::Cancelled {
+                what: what.to_string(),
+            }
+            .into());
         }
         if relay.len() < RELAY_CAPACITY - 1 || started.elapsed() >= patience {
             break;
@@ -315,9 +316,10 @@ fn check_length(fetched: &Fetched, total: u64, what: &str) -> Result<(), ServeEr
 
 /// A zip that must be verified but cannot be spooled to be checked.
 fn unverifiable(what: &str) -> ServeError {
-    ServeError::Integrity(format!(
-        "{what}: cannot be verified against the checksum database: the store cannot be written (disk full?), so it is not served"
-    ))
+    crate::error::IntegrityError::Unverifiable {
+        what: what.to_string(),
+    }
+    .into()
 }
 
 /// A downloaded and verified zip, to be published at `key`.
@@ -382,10 +384,7 @@ impl Spool {
             .and_then(|r| r);
         if let Err(source) = synced {
             let _ = std::fs::remove_file(&path);
-            return Err(crate::store::StoreError::Write {
-                key: key.to_string(),
-                source,
-            });
+            return Err(crate::store::StoreError::new(StoreOp::Write, key, source));
         }
         store.put_file(key, &path).await
     }

@@ -17,7 +17,7 @@ use super::dashboard::{self, Activity, PAGE};
 use super::sumdb::SumDbProxy;
 use super::StartError;
 use crate::cache::{Cache, CacheStatus};
-use crate::error::ServeError;
+use crate::error::{chain, ServeError};
 use crate::metrics::{endpoint_of, Metrics};
 use crate::request::{percent_decode, Endpoint, ModuleRequest, Route};
 use crate::settings::Settings;
@@ -112,10 +112,13 @@ impl Outcome {
         }
     }
 
+    /// The answer for `e`: its kind's status, and its message with all
+    /// its causes.
     pub(super) fn error(cache: CacheStatus, e: &ServeError) -> Outcome {
-        let text = format!("{e}\n");
+        let text = format!("{}\n", chain(e));
+        let status = e.kind().status();
         Outcome {
-            status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             cache,
             content_type: "text/plain; charset=utf-8",
             length: Some(text.len() as u64),
@@ -363,9 +366,10 @@ impl Handler {
                 location: None,
             },
             Err((cache, e)) => {
-                if !e.is_not_found() && !matches!(request.endpoint, Endpoint::Query(_)) {
-                    tracing::warn!(%request, error = %e, "answering with an error");
-                    let first = e.to_string().lines().next().unwrap_or("").to_string();
+                if !e.kind().is_not_found() && !matches!(request.endpoint, Endpoint::Query(_)) {
+                    let message = chain(&e).to_string();
+                    tracing::warn!(%request, error = %message, "answering with an error");
+                    let first = message.lines().next().unwrap_or("").to_string();
                     let time = humantime_now();
                     self.activity.failed(format!("{time} {request}: {first}"));
                 }
@@ -449,7 +453,7 @@ impl Handler {
         }
         let probe = tokio::time::timeout(READY_WITHIN, self.cache.check_store()).await;
         let result = match probe {
-            Ok(result) => result.map_err(|e| e.to_string()),
+            Ok(result) => result.map_err(|e| chain(&e).to_string()),
             Err(_) => Err(format!(
                 "the store took more than {}s to take a write",
                 READY_WITHIN.as_secs()

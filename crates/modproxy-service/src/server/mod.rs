@@ -26,6 +26,7 @@ use tokio::sync::Semaphore;
 
 pub use body::ResponseBody;
 pub use handler::Handler;
+pub use tls::TlsError;
 
 use crate::settings::Settings;
 use crate::store::StoreError;
@@ -42,15 +43,15 @@ const HTTP1_WRITE_BUFFER: usize = 64 * 1024;
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot build the HTTP client: {0}")]
+    #[error("cannot build the HTTP client")]
     Client(#[from] reqwest::Error),
-    #[error("TLS: {0}")]
-    Tls(String),
+    #[error("TLS")]
+    Tls(#[from] TlsError),
     #[error("clients file: {0}")]
     Auth(String),
     #[error("--lock: {0}")]
     Lock(String),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
         #[source]
@@ -95,12 +96,7 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Server {
     pub async fn bind(settings: &Settings) -> Result<Server, StartError> {
-        let tls = settings
-            .tls
-            .as_ref()
-            .map(tls::acceptor)
-            .transpose()
-            .map_err(StartError::Tls)?;
+        let tls = settings.tls.as_ref().map(tls::acceptor).transpose()?;
         let handler = Arc::new(Handler::new(settings)?);
         let listener =
             TcpListener::bind(settings.listen)

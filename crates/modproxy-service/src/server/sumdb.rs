@@ -123,7 +123,7 @@ async fn latest(db: &Arc<SumDb>) -> Result<(CacheStatus, Bytes), ServeError> {
         }
         Err(e) => match db.latest_note().await? {
             Some(note) => {
-                tracing::warn!(error = %e, "serving the last verified checksum database tree head");
+                tracing::warn!(error = %crate::error::chain(&e), "serving the last verified checksum database tree head");
                 Ok((CacheStatus::Stale, note))
             }
             None => Err(e.into()),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{evict, Store};
+use crate::error::chain;
 use crate::metrics::Metrics;
 
 /// How often the store's size is held against `--max-size`.
@@ -69,7 +70,7 @@ pub(crate) async fn keep_under_budget(
                         "evicted least recently used module versions"
                     );
                 }
-                Err(e) => tracing::warn!(error = %e, "eviction failed"),
+                Err(e) => tracing::warn!(error = %chain(&e), "eviction failed"),
             }
         }
         tokio::time::sleep(BUDGET_CHECK).await;
@@ -86,7 +87,7 @@ pub(crate) async fn remeasure(store: Arc<dyn Store>, every: Duration) {
                 let bytes = entries.iter().map(|e| e.size).sum();
                 store.measured(bytes, entries.len() as u64);
             }
-            Err(e) => tracing::warn!(error = %e, "cannot list the store to count it"),
+            Err(e) => tracing::warn!(error = %chain(&e), "cannot list the store to count it"),
         }
     }
 }

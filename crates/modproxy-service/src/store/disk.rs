@@ -32,7 +32,7 @@ use bytes::Bytes;
 use super::evict::{self, Toucher};
 use super::usage::Usage;
 use super::walk::walk;
-use super::{ObjectBody, Store, StoreError, StoredObject};
+use super::{ObjectBody, Store, StoreError, StoreOp, StoredObject};
 
 /// A [`Store`] on a local directory.
 #[derive(Debug)]
@@ -70,8 +70,8 @@ impl DiskStore {
     /// of writes that never finished.
     pub fn open(root: &Path) -> Result<DiskStore, StoreError> {
         let setup = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StoreError::Setup { path, source }
+            let path = path.display().to_string();
+            move |e: io::Error| StoreError::new(StoreOp::Prepare, path, e)
         };
         std::fs::create_dir_all(root).map_err(setup(root))?;
         let tmp_root = root.join(".tmp");
@@ -140,10 +140,7 @@ impl DiskStore {
                 self.toucher.written(key);
                 Ok(())
             }
-            Err(source) => Err(StoreError::Write {
-                key: key.to_string(),
-                source,
-            }),
+            Err(e) => Err(StoreError::new(StoreOp::Write, key, e)),
         }
     }
 
@@ -312,10 +309,7 @@ impl Store for DiskStore {
         let opened = tokio::task::spawn_blocking(move || open_object(&path))
             .await
             .unwrap_or_else(|e| Err(io::Error::other(e)));
-        opened.map_err(|source| StoreError::Read {
-            key: key.to_string(),
-            source,
-        })
+        opened.map_err(|e| StoreError::new(StoreOp::Read, key, e))
     }
 
     async fn put(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
@@ -351,10 +345,7 @@ impl Store for DiskStore {
         })
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e)));
-        result.map_err(|source| StoreError::Write {
-            key: ".tmp (readiness probe)".to_string(),
-            source,
-        })
+        result.map_err(|e| StoreError::new(StoreOp::Write, ".tmp (readiness probe)", e))
     }
 
     async fn put_file(&self, key: &str, spool: &Path) -> Result<(), StoreError> {
@@ -384,9 +375,9 @@ impl Store for DiskStore {
         &self.tmp
     }
 
-    async fn entries(&self) -> io::Result<Vec<evict::Entry>> {
+    async fn entries(&self) -> Result<Vec<evict::Entry>, StoreError> {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || {
+        let listed = tokio::task::spawn_blocking(move || {
             let mut entries = Vec::new();
             walk(&root, usize::MAX, |dir, entry, kind| {
                 if kind.is_dir() {
@@ -416,12 +407,15 @@ impl Store for DiskStore {
             Ok(entries)
         })
         .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)))
+        .unwrap_or_else(|e| Err(io::Error::other(e)));
+        listed.map_err(|e| StoreError::new(StoreOp::List, self.describe(), e))
     }
 
-    async fn remove(&self, key: &str) -> io::Result<()> {
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
         match tokio::fs::remove_file(self.path_of(key)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StoreError::new(StoreOp::Remove, key, e))
+            }
             _ => Ok(()),
         }
     }

@@ -99,7 +99,7 @@ pub async fn run(
     vcs: Option<&Path>,
     policy: Policy,
     now: SystemTime,
-) -> std::io::Result<Report> {
+) -> Result<Report, super::StoreError> {
     let (mut versions, store_bytes, objects_before) = group(store.entries().await?);
     let found = match vcs {
         Some(dir) => {
@@ -155,7 +155,7 @@ pub async fn run(
             let mut errors = Vec::new();
             for key in &v.files {
                 if let Err(e) = store.remove(key).await {
-                    errors.push(format!("cannot remove {key}: {e}"));
+                    errors.push(crate::error::chain(&e).to_string());
                 }
             }
             if !errors.is_empty() {

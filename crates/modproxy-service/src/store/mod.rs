@@ -15,7 +15,7 @@ mod usage;
 mod walk;
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::time::SystemTime;
 
@@ -24,8 +24,10 @@ use bytes::Bytes;
 use modproxy_module::path::ModulePath;
 use tokio::io::AsyncRead;
 
+pub use crate::error::StoreOp;
+
 pub use disk::DiskStore;
-pub use s3::S3Store;
+pub use s3::{S3Error, S3Store};
 pub use walk::walk;
 
 /// A stored object's contents: small ones already read, large ones open
@@ -58,44 +60,86 @@ impl StoredObject {
         reader
             .read_to_end(&mut buf)
             .await
-            .map_err(|source| StoreError::Read {
-                key: key.to_string(),
-                source,
-            })?;
+            .map_err(|e| StoreError::new(StoreOp::Read, key, e))?;
         Ok(Bytes::from(buf))
     }
 }
 
-/// A store operation that failed, with the key it was about.
+/// A store operation that failed: which, on what, and why.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store: cannot read {key}: {source}")]
-    Read {
-        key: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("store: cannot write {key}: {source}")]
-    Write {
-        key: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("store: cannot prepare {path}: {source}")]
-    Setup {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+#[error("store: cannot {op} {target}")]
+pub struct StoreError {
+    pub op: StoreOp,
+    /// The key (or the directory, bucket or file) it was about.
+    pub target: String,
+    #[source]
+    pub cause: StoreCause,
+}
+
+/// The underlying failure of a store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreCause {
+    /// A local file system operation (the disk store, spool files).
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// A request to the bucket.
+    #[error(transparent)]
+    S3(#[from] S3Error),
+}
+
+/// Why a store operation failed, as far as anything is decided on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFailure {
+    /// There is no such object (or file).
+    Missing,
+    /// Permissions or credentials do not allow it.
+    Denied,
+    /// The storage did not answer in time, or the connection to it broke:
+    /// it may work again shortly.
+    Unavailable,
+    /// No space left (or over quota).
+    Full,
+    /// The file system takes no writes.
+    ReadOnly,
+    /// Anything else (an I/O error, a refusal by the bucket).
+    Other,
+}
+
+impl StoreFailure {
+    /// The failure a local I/O error of `kind` is.
+    pub fn of_io(kind: io::ErrorKind) -> StoreFailure {
+        use io::ErrorKind as K;
+        match kind {
+            K::NotFound => StoreFailure::Missing,
+            K::PermissionDenied => StoreFailure::Denied,
+            K::StorageFull | K::QuotaExceeded => StoreFailure::Full,
+            K::ReadOnlyFilesystem => StoreFailure::ReadOnly,
+            K::TimedOut
+            | K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::NotConnected
+            | K::BrokenPipe
+            | K::StaleNetworkFileHandle => StoreFailure::Unavailable,
+            _ => StoreFailure::Other,
+        }
+    }
 }
 
 impl StoreError {
-    /// The underlying I/O error kind (to tell causes apart).
-    pub fn kind(&self) -> io::ErrorKind {
-        match self {
-            StoreError::Read { source, .. }
-            | StoreError::Write { source, .. }
-            | StoreError::Setup { source, .. } => source.kind(),
+    pub fn new(op: StoreOp, target: impl Into<String>, cause: impl Into<StoreCause>) -> Self {
+        StoreError {
+            op,
+            target: target.into(),
+            cause: cause.into(),
+        }
+    }
+
+    /// Why it failed (to tell causes apart without reading messages).
+    pub fn failure(&self) -> StoreFailure {
+        match &self.cause {
+            StoreCause::Io(e) => StoreFailure::of_io(e.kind()),
+            StoreCause::S3(e) => e.failure(),
         }
     }
 }
@@ -130,10 +174,10 @@ pub trait Store: Send + Sync {
 
     /// Every published object (not the store's own scratch objects), for
     /// eviction and `stats`.
-    async fn entries(&self) -> io::Result<Vec<evict::Entry>>;
+    async fn entries(&self) -> Result<Vec<evict::Entry>, StoreError>;
 
     /// Removes the object at `key`; one that is already gone is fine.
-    async fn remove(&self, key: &str) -> io::Result<()>;
+    async fn remove(&self, key: &str) -> Result<(), StoreError>;
 
     /// A full listing measured `bytes` in `objects`: replaces the running
     /// count (which drifts when others write to the same store).

@@ -16,6 +16,8 @@
 //! asked for. Object storage keeps no access times: least recently used
 //! eviction goes by when an object was written.
 
+mod error;
+
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -30,9 +32,12 @@ use object_store::{
     BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig, WriteMultipart,
 };
 
+use error::as_io;
+pub use error::S3Error;
+
 use super::evict::Entry;
 use super::usage::Usage;
-use super::{DiskStore, ObjectBody, Store, StoreError, StoredObject};
+use super::{DiskStore, ObjectBody, Store, StoreError, StoreFailure, StoreOp, StoredObject};
 
 /// Objects up to this size are read whole when opened.
 const READ_WHOLE: u64 = 1 << 20;
@@ -77,10 +82,8 @@ impl S3Store {
         } else {
             format!("s3://{bucket}/{prefix}")
         };
-        let setup = |e: String| StoreError::Setup {
-            path: name.clone().into(),
-            source: io::Error::other(e),
-        };
+        let setup =
+            |e: object_store::Error| StoreError::new(StoreOp::Prepare, &name, S3Error::from(e));
         // Bounded requests by default; then the AWS_* variables, as
         // `AmazonS3Builder::from_env` reads them (they may change these).
         // No overall timeout in the client: a large zip may stream for
@@ -120,7 +123,7 @@ impl S3Store {
                 }
             }
         }
-        let s3 = builder.build().map_err(|e| setup(e.to_string()))?;
+        let s3 = builder.build().map_err(setup)?;
         let store = S3Store {
             s3: Arc::new(s3),
             prefix: prefix.to_string(),
@@ -140,7 +143,7 @@ impl S3Store {
                         let bytes = entries.iter().map(|e| e.size).sum();
                         usage.counted(bytes, entries.len() as u64);
                     }
-                    Err(e) => tracing::warn!(error = %e, "cannot list the bucket to count it"),
+                    Err(e) => tracing::warn!(error = %crate::error::chain(&e), "cannot list the bucket to count it"),
                 }
             });
         }
@@ -156,14 +159,14 @@ impl S3Store {
     }
 
     /// Uploads the file at `spool` to `key`: visible only once complete.
-    async fn upload(&self, key: &str, spool: &Path) -> Result<u64, object_store::Error> {
+    async fn upload(&self, key: &str, spool: &Path) -> Result<u64, super::StoreCause> {
         use tokio::io::AsyncReadExt;
         let path = self.path(key);
-        let mut file = tokio::fs::File::open(spool).await.map_err(generic)?;
-        let size = file.metadata().await.map_err(generic)?.len();
+        let mut file = tokio::fs::File::open(spool).await?;
+        let size = file.metadata().await?.len();
         if size <= SINGLE_PUT {
             let mut data = Vec::with_capacity(size as usize);
-            file.read_to_end(&mut data).await.map_err(generic)?;
+            file.read_to_end(&mut data).await?;
             bounded(REQUEST_LIMIT, self.s3.put(&path, PutPayload::from(data))).await?;
             return Ok(size);
         }
@@ -175,7 +178,7 @@ impl S3Store {
                 Ok(n) => n,
                 Err(e) => {
                     let _ = writer.abort().await;
-                    return Err(generic(e));
+                    return Err(e.into());
                 }
             };
             if n == 0 {
@@ -184,14 +187,14 @@ impl S3Store {
             // At most two parts in flight: memory stays bounded.
             if let Err(e) = bounded(REQUEST_LIMIT, writer.wait_for_capacity(2)).await {
                 let _ = writer.abort().await;
-                return Err(e);
+                return Err(e.into());
             }
             writer.write(&buf[..n]);
         }
         // Every part in, or the upload is abandoned (not left open).
         if let Err(e) = bounded(REQUEST_LIMIT, writer.wait_for_capacity(0)).await {
             let _ = writer.abort().await;
-            return Err(e);
+            return Err(e.into());
         }
         bounded(REQUEST_LIMIT, writer.finish()).await?;
         Ok(size)
@@ -202,13 +205,14 @@ impl S3Store {
 async fn bounded<T>(
     limit: Duration,
     work: impl std::future::Future<Output = Result<T, object_store::Error>>,
-) -> Result<T, object_store::Error> {
-    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
-        Err(generic(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("no answer from the bucket within {}s", limit.as_secs()),
-        )))
-    })
+) -> Result<T, S3Error> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(S3Error::timed_out(
+            "no answer from the bucket within",
+            limit,
+        )),
+    }
 }
 
 /// The body of a streamed read, failing when no bytes come for [`STALL`].
@@ -218,40 +222,28 @@ fn stall_guarded(
     futures_util::stream::unfold(Some(inner), |state| async move {
         let mut inner = state?;
         match tokio::time::timeout(STALL, inner.next()).await {
-            Ok(Some(item)) => Some((item.map_err(io::Error::other), Some(inner))),
+            Ok(Some(item)) => Some((item.map_err(|e| as_io(S3Error::from(e))), Some(inner))),
             Ok(None) => None,
             Err(_) => Some((
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("no bytes from the bucket for {}s", STALL.as_secs()),
-                )),
+                Err(as_io(S3Error::timed_out(
+                    "no bytes from the bucket for",
+                    STALL,
+                ))),
                 None,
             )),
         }
     })
 }
 
-fn generic(e: io::Error) -> object_store::Error {
-    object_store::Error::Generic {
-        store: "S3",
-        source: Box::new(e),
-    }
-}
-
 /// Every object under `prefix`, scratch objects left out.
-async fn list(s3: &dyn ObjectStore, prefix: &str) -> Result<Vec<Entry>, object_store::Error> {
+async fn list(s3: &dyn ObjectStore, prefix: &str) -> Result<Vec<Entry>, S3Error> {
     let base = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
     let mut stream = s3.list(base.as_ref());
     let mut entries = Vec::new();
     let deadline = tokio::time::Instant::now() + LIST_LIMIT;
     while let Some(meta) = tokio::time::timeout_at(deadline, stream.next())
         .await
-        .map_err(|_| {
-            generic(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "listing the bucket took too long",
-            ))
-        })?
+        .map_err(|_| S3Error::timed_out("the bucket was not listed within", LIST_LIMIT))?
     {
         let meta = meta?;
         let full = decode(meta.location.as_ref());
@@ -309,20 +301,6 @@ fn shared_credentials() -> Option<(String, String, Option<String>)> {
     Some((key?, secret?, token))
 }
 
-fn read_error(key: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Read {
-        key: key.to_string(),
-        source: io::Error::other(e.to_string()),
-    }
-}
-
-fn write_error(key: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Write {
-        key: key.to_string(),
-        source: io::Error::other(e.to_string()),
-    }
-}
-
 /// Mutable objects are replaced in place: they do not add to the count.
 fn is_mutable(key: &str) -> bool {
     key.ends_with("/@v/list") || key.ends_with("/@latest") || key.starts_with("sumdb/")
@@ -333,8 +311,8 @@ impl Store for S3Store {
     async fn get(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
         let result = match bounded(REQUEST_LIMIT, self.s3.get(&self.path(key))).await {
             Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(read_error(key, e)),
+            Err(e) if e.failure() == StoreFailure::Missing => return Ok(None),
+            Err(e) => return Err(StoreError::new(StoreOp::Read, key, e)),
         };
         let (size, modified) = (
             result.meta.size,
@@ -342,7 +320,7 @@ impl Store for S3Store {
         );
         let body = if size <= READ_WHOLE {
             let bytes = bounded(REQUEST_LIMIT, result.bytes()).await;
-            ObjectBody::Bytes(bytes.map_err(|e| read_error(key, e))?)
+            ObjectBody::Bytes(bytes.map_err(|e| StoreError::new(StoreOp::Read, key, e))?)
         } else {
             let stream = stall_guarded(result.into_stream());
             ObjectBody::Reader(Box::pin(tokio_util::io::StreamReader::new(stream)))
@@ -361,7 +339,7 @@ impl Store for S3Store {
             self.s3.put(&self.path(key), PutPayload::from(data)),
         )
         .await
-        .map_err(|e| write_error(key, e))?;
+        .map_err(|e| StoreError::new(StoreOp::Write, key, e))?;
         if !is_mutable(key) {
             self.usage.published(size, None);
         }
@@ -371,7 +349,7 @@ impl Store for S3Store {
     async fn put_file(&self, key: &str, spool: &Path) -> Result<(), StoreError> {
         let result = self.upload(key, spool).await;
         let _ = tokio::fs::remove_file(spool).await;
-        let size = result.map_err(|e| write_error(key, e))?;
+        let size = result.map_err(|e| StoreError::new(StoreOp::Write, key, e))?;
         if !is_mutable(key) {
             self.usage.published(size, None);
         }
@@ -397,21 +375,22 @@ impl Store for S3Store {
             self.s3.put(&path, PutPayload::from_static(b"ok")),
         )
         .await
-        .map_err(|e| write_error(&key, e))?;
+        .map_err(|e| StoreError::new(StoreOp::Write, &key, e))?;
         let _ = bounded(REQUEST_LIMIT, self.s3.delete(&path)).await;
         Ok(())
     }
 
-    async fn entries(&self) -> io::Result<Vec<Entry>> {
+    async fn entries(&self) -> Result<Vec<Entry>, StoreError> {
         list(self.s3.as_ref(), &self.prefix)
             .await
-            .map_err(io::Error::other)
+            .map_err(|e| StoreError::new(StoreOp::List, &self.name, e))
     }
 
-    async fn remove(&self, key: &str) -> io::Result<()> {
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
         match bounded(REQUEST_LIMIT, self.s3.delete(&self.path(key))).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(io::Error::other(e)),
+            Ok(()) => Ok(()),
+            Err(e) if e.failure() == StoreFailure::Missing => Ok(()),
+            Err(e) => Err(StoreError::new(StoreOp::Remove, key, e)),
         }
     }
 
@@ -437,6 +416,40 @@ impl Store for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_bucket_out_of_reach_is_an_error_not_a_miss() {
+        let scratch = std::env::temp_dir().join(format!("modproxy-s3-{}", std::process::id()));
+        let s3 = AmazonS3Builder::new()
+            .with_bucket_name("b")
+            .with_region("us-east-1")
+            // Nothing listens on port 1 of the loopback address.
+            .with_endpoint("http://127.0.0.1:1")
+            .with_allow_http(true)
+            .with_access_key_id("id")
+            .with_secret_access_key("secret")
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: 0,
+                retry_timeout: Duration::from_secs(1),
+            })
+            .build()
+            .unwrap();
+        let store = S3Store {
+            s3: Arc::new(s3),
+            prefix: String::new(),
+            name: "s3://b".into(),
+            local: DiskStore::open(&scratch).unwrap(),
+            usage: Arc::default(),
+        };
+        let err = match store.get("m/@v/list").await {
+            Err(e) => e,
+            Ok(found) => panic!("not an error: found {}", found.is_some()),
+        };
+        assert_eq!(err.failure(), StoreFailure::Unavailable, "{err:?}");
+        assert_eq!(err.op, StoreOp::Read);
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
 
     #[test]
     fn listed_paths_decode_to_keys() {

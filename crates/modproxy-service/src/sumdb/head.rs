@@ -101,7 +101,7 @@ impl SumDb {
                 Ok(()) => *persisted = tree.n,
                 Err(e) => {
                     db.unsaved.store(true, Ordering::SeqCst);
-                    tracing::warn!(error = %e, "checksum database tree head not saved (kept in memory)");
+                    tracing::warn!(error = %crate::error::chain(&e), "checksum database tree head not saved (kept in memory)");
                 }
             }
         });

@@ -29,6 +29,7 @@ use record::{hashes_for, parse_record};
 pub use record::{open_tree_note, Tree};
 use tiles::{full_tile, prefix, tile_key, Tiles};
 
+use crate::error::{chain, ErrorKind, SumDbFailure};
 use crate::store::memory::HotCache;
 use crate::store::{Store, StoreError};
 use crate::sync::Locked;
@@ -56,7 +57,7 @@ pub struct SumHashes {
 /// Why a module could not be checked.
 #[derive(Debug, thiserror::Error)]
 pub enum SumDbError {
-    #[error("checksum database {db}: {source}")]
+    #[error("checksum database {db}")]
     Upstream {
         db: String,
         #[source]
@@ -75,14 +76,17 @@ pub enum SumDbError {
 }
 
 impl SumDbError {
-    /// The database says it has no such module version (404/410).
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, SumDbError::Upstream { source, .. } if source.is_not_found())
-    }
-
-    /// The database did not answer in time.
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, SumDbError::Upstream { source, .. } if source.is_timeout())
+    /// What failed: the upstream's failure on the way to the database
+    /// (`NotFound` when it has no such module version), or the database's.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SumDbError::Upstream { source, .. } => source.kind(),
+            SumDbError::NoRoute { .. } => ErrorKind::SumDb(SumDbFailure::NoRoute),
+            SumDbError::Invalid(_) => ErrorKind::SumDb(SumDbFailure::Invalid),
+            SumDbError::Proof(_) => ErrorKind::SumDb(SumDbFailure::Proof),
+            SumDbError::Fork { .. } => ErrorKind::SumDb(SumDbFailure::Fork),
+            SumDbError::Store(_) => ErrorKind::SumDb(SumDbFailure::Store),
+        }
     }
 }
 
@@ -230,7 +234,7 @@ impl SumDb {
         let db = Arc::clone(self);
         self.background.spawn(async move {
             if let Err(e) = db.store.put(&key, data).await {
-                tracing::warn!(error = %e, "checksum database answer not cached");
+                tracing::warn!(error = %chain(&e), "checksum database answer not cached");
             }
             db.writing.locked().remove(&key);
         });
@@ -324,7 +328,7 @@ impl SumDb {
         }
         match self.fetch(&tile.path()).await {
             Ok(data) => Ok((data, false)),
-            Err(e) if full != tile && e.is_not_found() => {
+            Err(e) if full != tile && e.kind().is_not_found() => {
                 let data = self.fetch(&full.path()).await?;
                 let p = prefix(&data, tile.width())
                     .ok_or_else(|| SumDbError::Invalid(format!("short tile {}", full.path())))?;
@@ -357,7 +361,7 @@ impl SumDb {
                 kept
             }
             Err(e) => {
-                tracing::debug!(tile = %tile.path(), error = %e, "tile not authenticated; not cached");
+                tracing::debug!(tile = %tile.path(), error = %chain(&e), "tile not authenticated; not cached");
                 false
             }
         }
@@ -368,7 +372,7 @@ impl SumDb {
         for (tile, data) in tiles {
             let key = tile_key(&self.name, &tile);
             if let Err(e) = self.store.put(&key, Bytes::from(data)).await {
-                tracing::warn!(error = %e, "checksum database tile not cached");
+                tracing::warn!(error = %chain(&e), "checksum database tile not cached");
             }
         }
     }
@@ -442,7 +446,7 @@ impl SumDb {
                             found = Some(candidate);
                             break;
                         }
-                        Err(e) if e.is_not_found() || fall_through_on_error => continue,
+                        Err(e) if e.kind().is_not_found() || fall_through_on_error => continue,
                         Err(e) => return Err(self.upstream_error(e)),
                     }
                 }

@@ -15,6 +15,7 @@ use tlog_tiles::{Error as TlogError, Tile, TileHashReader, TileReader};
 
 use super::record::Tree;
 use super::{SumDb, SumDbError};
+use crate::error::chain;
 
 use crate::sync::Locked;
 
@@ -108,7 +109,7 @@ impl Tiles {
                             // A missing tile is a broken proof, not a
                             // missing module: never let it become a 404.
                             let (data, stored) = db.tile(tile).await.map_err(|e| {
-                                SumDbError::Proof(format!("reading {}: {e}", tile.path()))
+                                SumDbError::Proof(format!("reading {}: {}", tile.path(), chain(&e)))
                             })?;
                             if !stored {
                                 fetched.insert(tile);

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::UpstreamError;
+use crate::error::chain;
 
 use crate::sync::Locked;
 
@@ -96,11 +97,11 @@ impl Breaker {
         let mut s = self.state.locked();
         s.consecutive_failures += 1;
         s.probing = None;
-        s.last_error = err.to_string();
-        s.timed_out = err.is_timeout();
+        s.last_error = chain(err).to_string();
+        s.timed_out = err.kind().is_timeout();
         if s.timed_out || s.consecutive_failures >= self.threshold {
             if s.open_until.is_none() {
-                tracing::warn!(error = %err, cooldown_s = self.cooldown.as_secs_f32(), "circuit opened: skipping the upstream");
+                tracing::warn!(error = %chain(err), cooldown_s = self.cooldown.as_secs_f32(), "circuit opened: skipping the upstream");
             }
             s.open_until = Some(Instant::now() + self.cooldown);
         }
@@ -141,7 +142,7 @@ mod tests {
         let b = Breaker::new(5, Duration::from_secs(30));
         b.failure(&UpstreamError::Timeout {
             upstream: "a".into(),
-            step: "no response headers",
+            step: crate::error::Step::Headers,
             after: Duration::from_secs(10),
         });
         assert!(matches!(

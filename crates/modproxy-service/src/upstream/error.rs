@@ -1,10 +1,11 @@
 //! What can go wrong talking to an upstream, classified so the server can
 //! answer 404 only for "does not exist" and name the upstream and the step
-//! otherwise.
+//! otherwise. Decisions go by [`UpstreamError::kind`], never by the text.
 
 use std::time::Duration;
 
 use super::address::refused_in;
+use crate::error::{chain, ErrorKind, Step};
 use crate::settings::UpstreamPolicy;
 
 /// Why an upstream did not deliver a file.
@@ -24,17 +25,18 @@ pub enum UpstreamError {
     #[error("{}", join(.0))]
     NoneHas(Vec<UpstreamError>),
     /// A network step did not finish in time.
-    #[error("upstream {upstream}: {step} after {}", fmt_duration(*after))]
+    #[error("upstream {upstream}: {} after {}", step.timed_out(), fmt_duration(*after))]
     Timeout {
         upstream: String,
-        step: &'static str,
+        step: Step,
         after: Duration,
     },
-    /// The connection could not be made or broke.
-    #[error("upstream {upstream}: {step} failed after {}: {}", fmt_duration(*after), error_chain(source))]
+    /// The connection could not be made or broke (the cause is the
+    /// client's error, without the URL).
+    #[error("upstream {upstream}: {} failed after {}", step.name(), fmt_duration(*after))]
     Network {
         upstream: String,
-        step: String,
+        step: Step,
         after: Duration,
         #[source]
         source: reqwest::Error,
@@ -58,6 +60,13 @@ pub enum UpstreamError {
     /// path naming an internal address, a redirect to plain http).
     #[error("upstream {upstream}: {message}")]
     Refused { upstream: String, message: String },
+    /// The connection closed before the announced end of the body.
+    #[error("upstream {upstream}: the connection closed before the end of the body ({received} of {expected} bytes)")]
+    ConnectionClosed {
+        upstream: String,
+        received: u64,
+        expected: u64,
+    },
     /// The upstream answered, but with something that is not a valid answer.
     #[error("upstream {upstream}: invalid response for {what}: {reason}")]
     Invalid {
@@ -68,42 +77,32 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// "Does not exist": decides the 404 answer and the `,` fall-through.
-    pub fn is_not_found(&self) -> bool {
-        matches!(
-            self,
-            UpstreamError::NotFound { .. } | UpstreamError::Off | UpstreamError::NoneHas(_)
-        )
-    }
-
-    /// A timeout (answered 504) rather than a failure (502).
-    pub fn is_timeout(&self) -> bool {
+    /// What failed: decides retries, the circuit breaker, the `,`
+    /// fall-through and the HTTP status (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            UpstreamError::Timeout { .. } => true,
-            UpstreamError::Skipped { timed_out, .. } | UpstreamError::Vcs { timed_out, .. } => {
-                *timed_out
+            UpstreamError::NotFound { .. } | UpstreamError::Off | UpstreamError::NoneHas(_) => {
+                ErrorKind::NotFound
             }
-            _ => false,
-        }
-    }
-
-    /// Worth another attempt: connection errors, 429 and 5xx. Not 404/410,
-    /// and not a timeout waiting for headers (that would multiply the wait;
-    /// the circuit breaker handles a silent upstream).
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            UpstreamError::Network { .. } => true,
-            UpstreamError::Status { status, .. } => *status == 429 || *status >= 500,
-            UpstreamError::Invalid { reason, .. } => reason.starts_with("connection closed"),
-            _ => false,
+            UpstreamError::Vcs { timed_out, .. } => ErrorKind::Vcs {
+                timed_out: *timed_out,
+            },
+            UpstreamError::Timeout { step, .. } => ErrorKind::Timeout(*step),
+            UpstreamError::Network { step, .. } => ErrorKind::Network(*step),
+            UpstreamError::Skipped { timed_out, .. } => ErrorKind::Skipped {
+                timed_out: *timed_out,
+            },
+            UpstreamError::Status { status, .. } => ErrorKind::Status(*status),
+            UpstreamError::Refused { .. } => ErrorKind::Refused,
+            UpstreamError::ConnectionClosed { .. } => ErrorKind::ConnectionClosed,
+            UpstreamError::Invalid { .. } => ErrorKind::InvalidAnswer,
         }
     }
 }
 
 /// Names the step a request failed at: DNS lookup, TCP connect, TLS
-/// handshake, or the request itself. The connector says "dns error" and
-/// "tcp connect error"; any other connect failure on https is the handshake.
-pub(super) fn network_error(
+/// handshake, or the request itself.
+pub(crate) fn network_error(
     upstream: &str,
     e: reqwest::Error,
     after: Duration,
@@ -119,35 +118,40 @@ pub(super) fn network_error(
     if e.is_connect() && e.is_timeout() {
         return UpstreamError::Timeout {
             upstream: upstream.to_string(),
-            step: "connect timed out",
+            step: Step::Connect,
             after: policy.connect,
         };
     }
-    let mut chain = String::new();
-    let mut cause: Option<&dyn std::error::Error> = Some(&e);
-    while let Some(c) = cause {
-        chain.push_str(&c.to_string().to_ascii_lowercase());
-        chain.push(' ');
-        cause = c.source();
-    }
-    let step = if chain.contains("dns error") {
-        "DNS lookup"
-    } else if chain.contains("tcp connect error") {
-        "TCP connect"
-    } else if e.is_connect() && tls {
-        "TLS handshake"
-    } else if e.is_connect() {
-        "connect"
-    } else {
-        "request"
+    let step = match connector_step(&e) {
+        Some(step) => step,
+        None if e.is_connect() && tls => Step::TlsHandshake,
+        None if e.is_connect() => Step::Connect,
+        None => Step::Headers,
     };
     UpstreamError::Network {
         upstream: upstream.to_string(),
-        step: step.into(),
+        step,
         after,
         // The upstream is named already; its URL may hold credentials.
         source: e.without_url(),
     }
+}
+
+/// The step the HTTP connector says failed, from its error in `e`'s
+/// causes. hyper-util does not export that error's type: its fixed
+/// messages (`dns error`, `tcp connect error`) are all it says, so they
+/// are read here, once, into a [`Step`]. Only the step's name in the
+/// message depends on it; every [`ErrorKind::Network`] is retried alike.
+fn connector_step(e: &reqwest::Error) -> Option<Step> {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        match c.to_string().as_str() {
+            "dns error" => return Some(Step::Dns),
+            "tcp connect error" => return Some(Step::TcpConnect),
+            _ => cause = c.source(),
+        }
+    }
+    None
 }
 
 fn fmt_duration(d: Duration) -> String {
@@ -161,20 +165,6 @@ fn fmt_duration(d: Duration) -> String {
 }
 
 fn join(errors: &[UpstreamError]) -> String {
-    let parts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let parts: Vec<String> = errors.iter().map(|e| chain(e).to_string()).collect();
     parts.join("; ")
-}
-
-/// An error and its causes on one line (reqwest's own message is terse).
-pub(crate) fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cause = c.source();
-    }
-    parts.join(": ")
 }

@@ -22,10 +22,13 @@ use modproxy_module::goproxy::{ProxyList, ProxySpec};
 use modproxy_module::path::ModulePath;
 use modproxy_module::pattern::PathPatterns;
 
+#[cfg(test)]
+pub(crate) use error::network_error;
 pub use error::UpstreamError;
 pub use proxy::{Fetched, Http, ProxyUpstream};
 pub use redact::redact;
 
+use crate::error::chain;
 use crate::settings::{Settings, UpstreamPolicy};
 
 /// One entry of an upstream list.
@@ -254,12 +257,13 @@ impl Upstreams {
         err: UpstreamError,
         fall_through_on_error: bool,
     ) -> Result<Fetched, Vec<UpstreamError>> {
-        if !err.is_not_found() && !fall_through_on_error {
-            tracing::warn!(%err, "upstream failed");
+        let not_found = err.kind().is_not_found();
+        if !not_found && !fall_through_on_error {
+            tracing::warn!(err = %chain(&err), "upstream failed");
             return Err(vec![err]);
         }
-        if !err.is_not_found() {
-            tracing::warn!(%err, "upstream failed; trying the next one");
+        if !not_found {
+            tracing::warn!(err = %chain(&err), "upstream failed; trying the next one");
         }
         match self.fetch_from(at, i + 1).await {
             Ok(fetched) => Ok(fetched),
@@ -317,7 +321,7 @@ impl Upstreams {
 /// One error for a failed chain, like the go command: a real failure says
 /// more than "not found"; if all said "not found", all of them.
 fn summarize(mut errors: Vec<UpstreamError>) -> UpstreamError {
-    if let Some(i) = errors.iter().position(|e| !e.is_not_found()) {
+    if let Some(i) = errors.iter().position(|e| !e.kind().is_not_found()) {
         return errors.swap_remove(i);
     }
     match errors.len() {

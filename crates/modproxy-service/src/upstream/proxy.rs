@@ -18,6 +18,7 @@ use super::address::{AddressPolicy, Refused};
 use super::breaker::{Admission, Breaker};
 use super::error::network_error;
 use super::UpstreamError;
+use crate::error::{chain, Step};
 use crate::metrics::UpstreamStats;
 use crate::settings::UpstreamPolicy;
 
@@ -131,11 +132,11 @@ impl ProxyUpstream {
         }
         let started = Instant::now();
         let result = self.get_with_retries(http, path).await;
-        let failed = result.as_ref().is_err_and(|e| !e.is_not_found());
+        let failed = result.as_ref().is_err_and(|e| !e.kind().is_not_found());
         self.stats.observe(started.elapsed(), failed);
         match &result {
             Ok(_) => self.breaker.success(),
-            Err(e) if e.is_not_found() => self.breaker.success(),
+            Err(e) if e.kind().is_not_found() => self.breaker.success(),
             Err(e) => self.breaker.failure(e),
         }
         result
@@ -241,7 +242,7 @@ impl Fetched {
         loop {
             match self.attempt_once(resuming).await {
                 Ok(()) => return Ok(()),
-                Err(e) if e.is_retryable() && self.retries_left > 0 => {
+                Err(e) if e.kind().retryable() && self.retries_left > 0 => {
                     self.backoff(&e).await?;
                 }
                 Err(e) => return Err(e),
@@ -256,9 +257,9 @@ impl Fetched {
         self.attempt += 1;
         let wait = Duration::from_secs_f64(base * (0.5 + jitter()));
         if Instant::now() + wait >= self.deadline {
-            return Err(self.timeout("fetch deadline exceeded", self.http.policy.deadline));
+            return Err(self.timeout(Step::Fetch, self.http.policy.deadline));
         }
-        tracing::info!(upstream = %self.upstream, error = %cause, wait_ms = wait.as_millis() as u64, "retrying");
+        tracing::info!(upstream = %self.upstream, error = %chain(cause), wait_ms = wait.as_millis() as u64, "retrying");
         tokio::time::sleep(wait).await;
         Ok(())
     }
@@ -281,7 +282,7 @@ impl Fetched {
             .headers
             .min(self.deadline.saturating_duration_since(started));
         let response = match timeout(wait, request.send()).await {
-            Err(_) => return Err(self.timeout("no response headers", wait)),
+            Err(_) => return Err(self.timeout(Step::Headers, wait)),
             Ok(Err(e)) => {
                 let tls = self.url.starts_with("https:");
                 let after = started.elapsed();
@@ -381,14 +382,18 @@ impl Fetched {
                     return Ok(Some(chunk));
                 }
                 Ok(None) => {
-                    let short = self.content_length.is_some_and(|n| self.received < n);
-                    if !short {
-                        return Ok(None);
-                    }
-                    let err = self.invalid("body", "connection closed before the end of the body");
+                    let expected = match self.content_length {
+                        Some(n) if self.received < n => n,
+                        _ => return Ok(None),
+                    };
+                    let err = UpstreamError::ConnectionClosed {
+                        upstream: self.upstream.clone(),
+                        received: self.received,
+                        expected,
+                    };
                     self.resume_after(err).await?;
                 }
-                Err(e) if e.is_retryable() || e.is_timeout() => self.resume_after(e).await?,
+                Err(e) if e.kind().resumable() => self.resume_after(e).await?,
                 Err(e) => return Err(e),
             }
         }
@@ -407,7 +412,7 @@ impl Fetched {
     async fn read_raw(&mut self) -> Result<Option<Bytes>, UpstreamError> {
         let now = Instant::now();
         if now >= self.deadline {
-            return Err(self.timeout("fetch deadline exceeded", self.http.policy.deadline));
+            return Err(self.timeout(Step::Fetch, self.http.policy.deadline));
         }
         let stall = self.http.policy.stall;
         let wait = stall.min(self.deadline - now);
@@ -418,14 +423,12 @@ impl Fetched {
             Ok(Ok(chunk)) => Ok(chunk),
             Ok(Err(e)) => Err(UpstreamError::Network {
                 upstream: self.upstream.clone(),
-                step: "reading the body".into(),
+                step: Step::Body,
                 after: now.elapsed(),
                 source: e.without_url(),
             }),
-            Err(_) if wait < stall => {
-                Err(self.timeout("fetch deadline exceeded", self.http.policy.deadline))
-            }
-            Err(_) => Err(self.timeout("body stalled, no bytes", stall)),
+            Err(_) if wait < stall => Err(self.timeout(Step::Fetch, self.http.policy.deadline)),
+            Err(_) => Err(self.timeout(Step::Body, stall)),
         }
     }
 
@@ -459,7 +462,7 @@ impl Fetched {
         self.invalid(what, format!("larger than the limit of {limit} bytes"))
     }
 
-    fn timeout(&self, step: &'static str, after: Duration) -> UpstreamError {
+    fn timeout(&self, step: Step, after: Duration) -> UpstreamError {
         UpstreamError::Timeout {
             upstream: self.upstream.clone(),
             step,
@@ -528,18 +531,7 @@ mod tests {
 
     #[test]
     fn names_never_show_credentials() {
-        let second = std::time::Duration::from_secs(1);
-        let policy = crate::settings::UpstreamPolicy {
-            connect: second,
-            headers: second,
-            stall: second,
-            deadline: second,
-            retries: 0,
-            retry_base: second,
-            breaker_threshold: 1,
-            breaker_cooldown: second,
-            hedge_after: None,
-        };
+        let policy = crate::settings::UpstreamPolicy::for_tests();
         let p = ProxyUpstream::new("https://ci:s3cret@goproxy.example.com/mod/", &policy);
         assert_eq!(p.name(), "***@goproxy.example.com/mod");
         assert_eq!(

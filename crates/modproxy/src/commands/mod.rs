@@ -34,8 +34,7 @@ pub fn evict(
             policy,
             std::time::SystemTime::now(),
         )
-        .await
-        .with_context(|| format!("cannot read the store {}", store.describe()))?;
+        .await?; // the error names the store
         Ok((report, store.describe()))
     })?
 }

@@ -36,13 +36,14 @@ pub fn run(resolved: Resolved) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let server = Server::bind(&settings).await.map_err(|e| {
-            let key = match &e {
+            // Where to look, by what failed; the error itself follows.
+            let hint = match &e {
                 StartError::Store(_) => format!(
-                    "check the data directory ({data_key}) and {}",
+                    "check the data directory, {data_key}, and {}",
                     layers.label(&defs::STORE_AT)
                 ),
                 StartError::Listen { .. } => {
-                    format!("check the listen address ({})", layers.label(&defs::LISTEN))
+                    format!("check the listen address, {}", layers.label(&defs::LISTEN))
                 }
                 StartError::Client(_) => "check the system's TLS certificates".to_string(),
                 StartError::Tls(_) => format!(
@@ -53,7 +54,7 @@ pub fn run(resolved: Resolved) -> anyhow::Result<ExitCode> {
                 StartError::Auth(_) => format!("check {}", layers.label(&defs::AUTH_FILE)),
                 StartError::Lock(_) => format!("check {}", layers.label(&defs::LOCK)),
             };
-            anyhow::Error::new(e).context(key)
+            anyhow::Error::new(e).context(format!("cannot start the server ({hint})"))
         })?;
         let addr = server
             .local_addr()

@@ -173,7 +173,7 @@ impl Resolver {
             .map_err(|_| Page::Failed(format!("no answer within {}s", policy.headers.as_secs())))?
             .map_err(|e| match refused_in(&e) {
                 Some(refused) => Page::Refused(refused),
-                None => Page::Failed(crate::upstream::error::error_chain(&e.without_url())),
+                None => Page::Failed(crate::error::chain(&e.without_url()).to_string()),
             })?;
         let status = response.status().as_u16();
         let mut page = Vec::new();
@@ -183,7 +183,7 @@ impl Resolver {
             let chunk = tokio::time::timeout(left, response.chunk())
                 .await
                 .map_err(|_| Page::Failed("the page did not arrive in time".to_string()))?
-                .map_err(|e| Page::Failed(crate::upstream::error::error_chain(&e.without_url())))?;
+                .map_err(|e| Page::Failed(crate::error::chain(&e.without_url()).to_string()))?;
             let Some(chunk) = chunk else { break };
             page.extend_from_slice(&chunk);
         }

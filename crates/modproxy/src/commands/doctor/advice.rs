@@ -5,7 +5,7 @@ use modproxy_module::pattern::PathPatterns;
 
 use super::goenv::GoEnv;
 use super::probe::{self, Report};
-use super::{Check, Finding, Proxies, Severity};
+use super::{Check, Finding, Proxies, Severity, Topic};
 
 pub(super) fn judge(
     env: &GoEnv,
@@ -15,54 +15,57 @@ pub(super) fn judge(
     git: Option<Result<String, String>>,
     findings: &mut Vec<Finding>,
 ) {
-    let mut say = |severity, message: String| findings.push(Finding { severity, message });
+    let mut say = |finding: Finding| findings.push(finding);
     if proxies.off {
-        say(
+        say(Finding::new(
             Severity::Broken,
             "GOPROXY=off: the go command may not download any module".into(),
-        );
+        ));
     }
     let by = |what: &'static str| checks.iter().filter(move |c| c.what == what);
     for c in by("proxy").filter(|c| !c.report.ok()) {
-        say(
+        say(Finding::new(
             Severity::Warning,
             format!("proxy {} is not usable: {}", c.base, failure(&c.report)),
-        );
+        ));
     }
     let git_ok = matches!(git, Some(Ok(_)));
     if let Some(Err(why)) = &git {
-        say(
-            Severity::Warning,
-            format!("GOPROXY lists direct but git is missing: {why}"),
-        );
+        say(Finding {
+            topic: Some(Topic::GitMissing),
+            ..Finding::new(
+                Severity::Warning,
+                format!("GOPROXY lists direct but git is missing: {why}"),
+            )
+        });
     }
     let working = by("proxy").any(|c| c.report.ok());
     if !working && !git_ok && !proxies.off {
-        say(
+        say(Finding::new(
             Severity::Broken,
             "no GOPROXY entry works: every download will fail or hang".into(),
-        );
+        ));
     }
     match sumdb {
-        None => say(
+        None => say(Finding::new(
             Severity::Warning,
             "GOSUMDB=off: downloaded modules are not checked against the checksum database".into(),
-        ),
+        )),
         Some(name) => {
             let direct_ok = by("checksum database").any(|c| c.report.ok());
             let routed = by("checksum database via proxy")
                 .any(|c| c.report.ok() && c.report.status == Some(200));
             if !direct_ok && !routed {
-                say(Severity::Broken, format!(
+                say(Finding::new(Severity::Broken, format!(
                     "the checksum database {name} is unreachable and no proxy serves it (/sumdb/{name}/supported): the go command cannot verify new modules"
-                ));
+                )));
             } else if !direct_ok {
-                say(
+                say(Finding::new(
                     Severity::Info,
                     format!(
                         "the checksum database {name} is reached through a proxy (not directly)"
                     ),
-                );
+                ));
             }
         }
     }
@@ -74,14 +77,14 @@ pub(super) fn judge(
             .take_while(|s| s.ok())
             .any(|s| s.step == "connect");
         if !reached {
-            say(
+            say(Finding::new(
                 Severity::Broken,
                 format!(
                 "HTTP(S)_PROXY {} is unreachable ({}): the go command sends every download there",
                 c.base,
                 failure(&c.report)
             ),
-            );
+            ));
         }
     }
     let public = proxies.goproxy.iter().any(|u| is_public_proxy(u));
@@ -98,10 +101,15 @@ pub(super) fn judge(
         ),
     ] {
         for pattern in missing_private(env, var).into_iter().filter(|_| applies) {
-            say(
-                Severity::Warning,
-                format!("GOPRIVATE pattern {pattern} is not in {var}: its modules {consequence}"),
-            );
+            say(Finding {
+                topic: Some(Topic::NotExempt(var)),
+                ..Finding::new(
+                    Severity::Warning,
+                    format!(
+                        "GOPRIVATE pattern {pattern} is not in {var}: its modules {consequence}"
+                    ),
+                )
+            });
         }
     }
 }
@@ -156,9 +164,8 @@ pub(super) fn fixes(
         .collect();
     working.sort_by(|a, b| a.report.total_ms().total_cmp(&b.report.total_ms()));
     let mut entries: Vec<String> = working.iter().map(|c| c.base.clone()).collect();
-    let git_missing = findings
-        .iter()
-        .any(|f| f.message.contains("git is missing"));
+    let about = |topic| findings.iter().any(|f| f.topic == Some(topic));
+    let git_missing = about(Topic::GitMissing);
     if proxies.direct && !git_missing {
         entries.push("direct".into());
     }
@@ -183,10 +190,7 @@ pub(super) fn fixes(
         fix.push(set_line("GOSUMDB", "sum.golang.org"));
     }
     for var in ["GONOPROXY", "GONOSUMDB"] {
-        if findings
-            .iter()
-            .any(|f| f.message.contains(&format!("is not in {var}")))
-        {
+        if about(Topic::NotExempt(var)) {
             let mut patterns: Vec<String> = env
                 .get(var)
                 .split(',')
@@ -209,4 +213,57 @@ pub(super) fn failure(report: &Report) -> String {
         .map_or("failed".into(), |s| {
             format!("{} {}: {}", s.step, s.verdict, s.detail)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> GoEnv {
+        GoEnv {
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn fixes_go_by_what_a_finding_is_about_not_its_words() {
+        let env = env(&[
+            ("GOPROXY", "direct"),
+            ("GOSUMDB", "sum.golang.org"),
+            ("GOPRIVATE", "corp.example.com"),
+            ("GONOPROXY", "corp.example.com"),
+            ("GONOSUMDB", "corp.example.com"),
+        ]);
+        let proxies = Proxies {
+            urls: Vec::new(),
+            goproxy: Vec::new(),
+            pipe_after: Vec::new(),
+            direct: true,
+            off: false,
+        };
+        let worded = |message: &str, topic| Finding {
+            topic,
+            ..Finding::new(Severity::Warning, message.into())
+        };
+        // Reworded: still about git being missing, so no `direct`.
+        let missing = [worded("cannot run git", Some(Topic::GitMissing))];
+        let fix = fixes(&env, &proxies, &[], &missing);
+        assert!(fix.iter().any(|f| f.contains("modproxy serve")), "{fix:?}");
+        // The old words on a finding about nothing: `direct` stays.
+        let words = [worded(
+            "git is missing; pattern x is not in GONOPROXY",
+            None,
+        )];
+        assert!(fixes(&env, &proxies, &[], &words).is_empty());
+        let exempt = [worded("reworded", Some(Topic::NotExempt("GONOSUMDB")))];
+        let fix = fixes(&env, &proxies, &[], &exempt);
+        assert!(
+            fix.len() == 1 && fix[0].contains("GONOSUMDB=corp.example.com"),
+            "{fix:?}"
+        );
+    }
 }

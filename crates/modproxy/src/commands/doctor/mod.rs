@@ -41,6 +41,29 @@ enum Severity {
 struct Finding {
     severity: Severity,
     message: String,
+    /// What it is about, where a fix line depends on it (the fixes go
+    /// by this, never by the message).
+    #[serde(skip)]
+    topic: Option<Topic>,
+}
+
+/// A finding some fix line answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Topic {
+    /// GOPROXY lists `direct`, but git cannot be run.
+    GitMissing,
+    /// A GOPRIVATE pattern is not in this variable (GONOPROXY, GONOSUMDB).
+    NotExempt(&'static str),
+}
+
+impl Finding {
+    fn new(severity: Severity, message: String) -> Finding {
+        Finding {
+            severity,
+            message,
+            topic: None,
+        }
+    }
 }
 
 /// Everything found, in the order it is printed.
@@ -139,10 +162,10 @@ fn proxies(lists: &[(&str, &str)], findings: &mut Vec<Finding>) -> Proxies {
                     }
                 }
             }
-            Err(e) => findings.push(Finding {
-                severity: Severity::Broken,
-                message: format!("{name} is invalid: {e}"),
-            }),
+            Err(e) => findings.push(Finding::new(
+                Severity::Broken,
+                format!("{name} is invalid: {e}"),
+            )),
         }
     }
     p
@@ -161,10 +184,10 @@ async fn diagnose(args: &DoctorArgs, upstream: Option<&Raw>, limit: Duration) ->
         Ok(SumDbSetting::Db(config)) => Some(config),
         Ok(SumDbSetting::Off) => None,
         Err(e) => {
-            findings.push(Finding {
-                severity: Severity::Broken,
-                message: format!("GOSUMDB is invalid: {e}"),
-            });
+            findings.push(Finding::new(
+                Severity::Broken,
+                format!("GOSUMDB is invalid: {e}"),
+            ));
             None
         }
     };
@@ -364,25 +387,25 @@ async fn module_cache(
         } else {
             (Severity::Warning, "broken")
         };
-        findings.push(Finding {
+        findings.push(Finding::new(
             severity,
-            message: format!(
+            format!(
                 "module cache: {label}: {}: {}",
                 problem.module, problem.what
             ),
-        });
+        ));
     }
     for warning in &report.warnings {
-        findings.push(Finding {
-            severity: Severity::Warning,
-            message: format!("module cache: {warning}"),
-        });
+        findings.push(Finding::new(
+            Severity::Warning,
+            format!("module cache: {warning}"),
+        ));
     }
     if !report.problems.is_empty() && !repair {
-        findings.push(Finding {
-            severity: Severity::Info,
-            message: "module cache: `modproxy doctor --repair` removes only the broken entries (not `go clean -modcache`)".into(),
-        });
+        findings.push(Finding::new(
+            Severity::Info,
+            "module cache: `modproxy doctor --repair` removes only the broken entries (not `go clean -modcache`)".into(),
+        ));
     }
     Some(report)
 }

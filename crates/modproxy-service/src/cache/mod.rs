@@ -13,7 +13,8 @@
 //! states (pending, streaming to a spool file or through a relay, done)
 //! are drawn in `flight`. The task runs `fetch` (small files, checked
 //! whole) or `zip` (spooled, verified, or relayed when the spool cannot be
-//! written), then publishes.
+//! written), then publishes. Upstreams are reached through the
+//! [`Upstream`] trait, which the unit tests (`tests`) fake.
 
 mod fetch;
 mod flight;
@@ -23,6 +24,8 @@ mod ingest;
 pub mod lock;
 mod negative;
 mod prefetch;
+#[cfg(test)]
+mod tests;
 mod zip;
 
 use std::collections::HashMap;
@@ -42,7 +45,7 @@ use crate::store::memory::HotCache;
 use crate::store::{ObjectBody, Store, StoredObject};
 use crate::sumdb::SumDb;
 use crate::sync::Locked;
-use crate::upstream::Upstreams;
+use crate::upstream::Upstream;
 use flight::{Flights, Joined, Started};
 use health::StoreHealth;
 use negative::NegativeCache;
@@ -125,7 +128,7 @@ pub struct CacheConfig {
 /// The cache in front of the store and the upstreams.
 pub struct Cache {
     store: Arc<dyn Store>,
-    upstreams: Arc<Upstreams>,
+    upstreams: Arc<dyn Upstream>,
     /// Verifies what enters the store; `None` when the database is off.
     sumdb: Option<Arc<SumDb>>,
     metrics: Arc<Metrics>,
@@ -146,7 +149,7 @@ pub struct Cache {
 impl Cache {
     pub fn new(
         store: Arc<dyn Store>,
-        upstreams: Arc<Upstreams>,
+        upstreams: Arc<dyn Upstream>,
         sumdb: Option<Arc<SumDb>>,
         metrics: Arc<Metrics>,
         config: CacheConfig,

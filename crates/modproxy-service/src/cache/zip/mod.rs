@@ -64,7 +64,7 @@ impl Cache {
         let mut feed = Feed {
             progress,
             relay,
-            patience: self.upstreams.http().policy.stall,
+            patience: self.upstreams.stall(),
             length: fetched.content_length,
             total: 0,
             what: &what,

@@ -3,7 +3,9 @@
 //! Small files (`.info`, `.mod`, lists) are read whole (under a size limit),
 //! checked, handed to the waiting clients and then published; zips (see
 //! [`super::zip`]) are spooled, verified, handed over and then published.
-//! On any failure nothing is published.
+//! The endpoint is matched once, and each kind of file has its own fetch
+//! function, which returns how the fetch landed and what to store; the
+//! store writes follow the answer. On any failure nothing is published.
 
 use std::sync::Arc;
 

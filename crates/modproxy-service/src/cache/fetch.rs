@@ -3,7 +3,9 @@
 //! Small files (`.info`, `.mod`, lists) are read whole (under a size limit),
 //! checked, handed to the waiting clients and then published; zips (see
 //! [`super::zip`]) are spooled, verified, handed over and then published.
-//! On any failure nothing is published.
+//! The endpoint is matched once, and each kind of file has its own fetch
+//! function, which returns how the fetch landed and what to store; the
+//! store writes follow the answer. On any failure nothing is published.
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use bytes::Bytes;
 use modproxy_module::{pseudo, semver};
 
 use super::flight::{FlightState, Landed, Progress, Relay};
+use super::zip::VerifiedZip;
 use super::Cache;
 use crate::error::{chain, ServeError};
 use crate::metrics::Metrics;
@@ -71,16 +74,10 @@ impl Cache {
                 }
             }
         }
-        let mut to_store = Vec::new();
-        let result = match &request.endpoint {
-            Endpoint::Zip(_) => {
-                self.fetch_zip(&request, &key, &progress, &relay, &mut to_store)
-                    .await
-            }
-            _ => self
-                .fetch_small(&request, &key, &mut to_store)
-                .await
-                .map(Landed::Bytes),
+        let (result, to_store) = match self.fetch_upstream(&request, &key, &progress, &relay).await
+        {
+            Ok((landed, to_store)) => (Ok(landed), to_store),
+            Err(e) => (Err(e), None),
         };
         match &result {
             Ok(_) => {
@@ -98,10 +95,9 @@ impl Cache {
         // Answered (from memory or the spool file); now the store. The
         // flight stays joinable (answering the same way) until this is
         // done, so nobody fetches the same object again meanwhile.
-        let stores = !to_store.is_empty();
-        for item in to_store {
+        if let Some(item) = to_store {
             match item {
-                ToStore::Bytes(key, body) => {
+                ToStore::Bytes(body) => {
                     if request.endpoint.is_immutable() {
                         // The go command asks for what it was just
                         // answered again soon (and a prefetched go.mod is
@@ -113,8 +109,6 @@ impl Cache {
                 }
                 ToStore::Zip(zip) => self.publish_zip(zip).await,
             }
-        }
-        if stores {
             self.flights.note_landed();
         }
         if let Some(held) = held {
@@ -166,43 +160,74 @@ impl Cache {
         }
     }
 
-    /// Fetches and checks a small object; what is to be stored goes into
-    /// `to_store` (stored once the answer is out).
-    async fn fetch_small(
+    /// Fetches `request` from the upstreams and checks it: how it landed,
+    /// and what to store once the waiters have their answer.
+    async fn fetch_upstream(
         &self,
         request: &ModuleRequest,
         key: &str,
-        to_store: &mut Vec<ToStore>,
+        progress: &Progress,
+        relay: &Relay,
+    ) -> Result<(Landed, Option<ToStore>), ServeError> {
+        let small = match &request.endpoint {
+            Endpoint::Zip(version) => {
+                let (landed, zip) = self
+                    .fetch_zip(request, version, key, progress, relay)
+                    .await?;
+                return Ok((landed, zip.map(ToStore::Zip)));
+            }
+            Endpoint::Mod(version) => self.fetch_mod(request, version, key).await?,
+            Endpoint::List => self.fetch_meta(request, key, Meta::List).await?,
+            Endpoint::Info(version) => self.fetch_meta(request, key, Meta::Info(version)).await?,
+            Endpoint::Latest | Endpoint::Query(_) => {
+                self.fetch_meta(request, key, Meta::Resolved).await?
+            }
+        };
+        Ok((Landed::Bytes(small.clone()), Some(ToStore::Bytes(small))))
+    }
+
+    /// Fetches a `.mod` and checks it against the checksum database.
+    async fn fetch_mod(
+        &self,
+        request: &ModuleRequest,
+        version: &str,
+        key: &str,
     ) -> Result<Bytes, ServeError> {
-        if let Endpoint::Mod(version) = &request.endpoint {
-            // The checksum database lookup runs alongside the download:
-            // one round trip to the upstream instead of two in a row. A
-            // failed download ends it at once and is what is reported.
-            let download = self.download_small(request, key, MOD_LIMIT);
-            let lookup = self.expected(&request.module, version);
-            tokio::pin!(download, lookup);
-            let ((body, upstream), expected) = tokio::select! {
-                d = &mut download => (d?, lookup.await),
-                e = &mut lookup => (download.await?, e),
-            };
-            self.check_gomod(&request.module, version, &body, expected?)?;
-            self.note_module_line(request, &body, &upstream);
-            to_store.push(ToStore::Bytes(key.to_string(), body.clone()));
-            return Ok(body);
-        }
+        // The checksum database lookup runs alongside the download: one
+        // round trip to the upstream instead of two in a row. A failed
+        // download ends it at once and is what is reported.
+        let download = self.download_small(request, key, MOD_LIMIT);
+        let lookup = self.expected(&request.module, version);
+        tokio::pin!(download, lookup);
+        let ((body, upstream), expected) = tokio::select! {
+            d = &mut download => (d?, lookup.await),
+            e = &mut lookup => (download.await?, e),
+        };
+        self.check_gomod(&request.module, version, &body, expected?)?;
+        self.note_module_line(request, &body, &upstream);
+        Ok(body)
+    }
+
+    /// Fetches and checks a version list, an `.info` or a query answer.
+    async fn fetch_meta(
+        &self,
+        request: &ModuleRequest,
+        key: &str,
+        meta: Meta<'_>,
+    ) -> Result<Bytes, ServeError> {
         let (body, upstream) = self.download_small(request, key, META_LIMIT).await?;
         let what = request.to_string();
-        let (body, canonical_info) = match &request.endpoint {
-            Endpoint::List => (clean_list(&body), None),
-            Endpoint::Info(version) => {
+        let (body, canonical_info) = match meta {
+            Meta::List => (clean_list(&body), None),
+            Meta::Info(version) => {
                 let info = info_version(&body, &upstream, &what)?;
-                if info != *version {
+                if info != version {
                     let reason = format!("names version {info:?}, not {version:?}");
                     return Err(invalid(&upstream, &what, reason));
                 }
                 (body, None)
             }
-            Endpoint::Latest | Endpoint::Query(_) => {
+            Meta::Resolved => {
                 let info = info_version(&body, &upstream, &what)?;
                 if !semver::is_canonical_module_version(&info) {
                     let reason = format!("names non-canonical version {info:?}");
@@ -210,9 +235,7 @@ impl Cache {
                 }
                 (body, Some(info))
             }
-            Endpoint::Mod(_) | Endpoint::Zip(_) => unreachable!("fetched above or spooled"),
         };
-        to_store.push(ToStore::Bytes(key.to_string(), body.clone()));
         if let Some(version) = canonical_info {
             // The canonical .info is immutable: store it too, so the go
             // command's next request (for that version) is a hit.
@@ -259,11 +282,21 @@ impl Cache {
 }
 
 /// What a fetch writes to the store once its waiters have their answer.
-pub(super) enum ToStore {
+enum ToStore {
     /// A small object.
-    Bytes(String, Bytes),
+    Bytes(Bytes),
     /// A verified zip (in its spool file or memory).
-    Zip(super::zip::VerifiedZip),
+    Zip(VerifiedZip),
+}
+
+/// Which metadata file a fetch is for.
+enum Meta<'a> {
+    /// `@v/list`
+    List,
+    /// A canonical version's `.info`.
+    Info(&'a str),
+    /// `@latest` or a query: the answer names the canonical version.
+    Resolved,
 }
 
 pub(super) fn invalid(upstream: &str, what: &str, reason: String) -> ServeError {

@@ -8,6 +8,13 @@
 //!   background refresh runs, or as STALE when the last refresh failed, up to
 //!   the maximum staleness; older or absent copies are fetched (MISS).
 //! - "Not found" is remembered briefly (negative cache).
+//!
+//! A miss joins (or starts) a flight: one fetch task per key, whose
+//! states (pending, streaming to a spool file or through a relay, done)
+//! are drawn in `flight`. The task runs `fetch` (small files, checked
+//! whole) or `zip` (spooled, verified, or relayed when the spool cannot be
+//! written), then publishes. Upstreams are reached through the
+//! [`Upstream`] trait, which the unit tests (`tests`) fake.
 
 mod fetch;
 mod flight;
@@ -16,6 +23,8 @@ mod health;
 mod ingest;
 mod negative;
 mod prefetch;
+#[cfg(test)]
+mod tests;
 mod zip;
 
 use std::collections::HashMap;
@@ -35,8 +44,8 @@ use crate::store::memory::HotCache;
 use crate::store::{ObjectBody, Store, StoredObject};
 use crate::sumdb::SumDb;
 use crate::sync::Locked;
-use crate::upstream::Upstreams;
-use flight::{FlightState, Flights, Joined, Landed};
+use crate::upstream::Upstream;
+use flight::{Flights, Joined, Started};
 use health::StoreHealth;
 use negative::NegativeCache;
 use prefetch::Prefetcher;
@@ -118,7 +127,7 @@ pub struct CacheConfig {
 /// The cache in front of the store and the upstreams.
 pub struct Cache {
     store: Arc<dyn Store>,
-    upstreams: Arc<Upstreams>,
+    upstreams: Arc<dyn Upstream>,
     /// Verifies what enters the store; `None` when the database is off.
     sumdb: Option<Arc<SumDb>>,
     metrics: Arc<Metrics>,
@@ -139,7 +148,7 @@ pub struct Cache {
 impl Cache {
     pub fn new(
         store: Arc<dyn Store>,
-        upstreams: Arc<Upstreams>,
+        upstreams: Arc<dyn Upstream>,
         sumdb: Option<Arc<SumDb>>,
         metrics: Arc<Metrics>,
         config: CacheConfig,
@@ -271,7 +280,7 @@ impl Cache {
         seen: u64,
     ) -> Result<Answer, ServeError> {
         let mut joined = self.start_fetch(request, key, Some(seen));
-        if relayed_already(&joined) {
+        if joined.missed_relay() {
             // Pieces went out before we subscribed: fetch on our own.
             let cache = Arc::clone(self);
             let request = request.clone();
@@ -279,34 +288,20 @@ impl Cache {
                 .flights
                 .solo(move |progress, relay| cache.run_fetch(request, progress, relay, None));
         }
-        match flight::started(&mut joined.rx).await {
-            FlightState::Pending => unreachable!("started() waits past Pending"),
-            FlightState::Streaming { length, .. } => Ok(Answer {
+        match flight::started(joined).await? {
+            Started::Stream { reader, length } => Ok(Answer {
                 status: CacheStatus::Miss,
                 length,
-                body: AnswerBody::Spool(SpoolReader::new(joined)),
+                body: AnswerBody::Spool(reader),
             }),
-            FlightState::Done(Ok(Landed::Relayed { .. })) => Ok(Answer {
-                status: CacheStatus::Miss,
-                length: None,
-                body: AnswerBody::Spool(SpoolReader::new(joined)),
-            }),
-            FlightState::Done(Ok(Landed::Bytes(bytes))) => {
-                Ok(Answer::bytes(CacheStatus::Miss, bytes))
-            }
-            FlightState::Done(Ok(Landed::Spool { size, .. })) => Ok(Answer {
-                status: CacheStatus::Miss,
-                length: Some(size),
-                body: AnswerBody::Spool(SpoolReader::new(joined)),
-            }),
-            FlightState::Done(Ok(Landed::Stored)) => match self.store.get(key).await? {
+            Started::Bytes(bytes) => Ok(Answer::bytes(CacheStatus::Miss, bytes)),
+            Started::Stored => match self.store.get(key).await? {
                 Some(object) => Ok(Answer::stored(CacheStatus::Hit, object)),
                 None => Err(crate::error::Internal::Vanished {
                     what: request.to_string(),
                 }
                 .into()),
             },
-            FlightState::Done(Err(e)) => Err(e),
         }
     }
 
@@ -366,15 +361,6 @@ impl Cache {
         } else {
             CacheStatus::Updating
         }
-    }
-}
-
-/// Whether a flight has relayed pieces a new waiter can no longer receive.
-fn relayed_already(joined: &Joined) -> bool {
-    match &*joined.rx.borrow() {
-        FlightState::Streaming { relayed, .. } => *relayed > 0,
-        FlightState::Done(Ok(Landed::Relayed { .. })) => true,
-        _ => false,
     }
 }
 

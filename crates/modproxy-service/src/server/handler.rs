@@ -151,7 +151,7 @@ impl Handler {
             .store(now.map_or(0, |d| d.as_secs()), Ordering::Relaxed);
         let cache = Cache::new(
             Arc::clone(&store),
-            Arc::clone(&upstreams),
+            Arc::<Upstreams>::clone(&upstreams),
             sumdb.clone(),
             Arc::clone(&metrics),
             crate::cache::CacheConfig {

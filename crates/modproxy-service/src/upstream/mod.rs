@@ -5,6 +5,9 @@
 //! a skip by the circuit breaker. With `hedge_after`, an entry followed by
 //! `|` that has not answered in time races the rest of the list. Private
 //! module paths use their own list and never reach a public upstream.
+//!
+//! The cache sees the upstreams only through the [`Upstream`] trait, so
+//! its core can be tested against an in-process fake.
 
 pub mod address;
 mod breaker;
@@ -18,6 +21,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use modproxy_module::goproxy::{ProxyList, ProxySpec};
 use modproxy_module::path::ModulePath;
 use modproxy_module::pattern::PathPatterns;
@@ -80,6 +84,44 @@ impl Chain {
     /// The sources in order, each with whether any error falls through (`|`).
     pub fn entries(&self) -> impl Iterator<Item = (&Source, bool)> {
         self.entries.iter().map(|(s, f)| (s, *f))
+    }
+}
+
+/// What the cache needs from the upstreams.
+#[async_trait]
+pub trait Upstream: Send + Sync {
+    /// Fetches the protocol file `path` of `module`: the answer once its
+    /// headers are in, its body still arriving.
+    async fn fetch(&self, module: &ModulePath, path: &str) -> Result<Fetched, UpstreamError>;
+
+    /// Longest wait for the next bytes of a body; also how long a relayed
+    /// piece waits for the slowest waiter.
+    fn stall(&self) -> Duration;
+
+    /// Whether some proxy of `module`'s chain is not being skipped by its
+    /// circuit breaker, or `None` when the chain has no proxy at all
+    /// (`off`, `direct` only).
+    fn proxy_health(&self, module: &ModulePath) -> Option<bool>;
+
+    /// Whether some proxy of `module`'s chain is healthy (background work
+    /// waits for one).
+    fn healthy_for(&self, module: &ModulePath) -> bool {
+        self.proxy_health(module) == Some(true)
+    }
+}
+
+#[async_trait]
+impl Upstream for Upstreams {
+    async fn fetch(&self, module: &ModulePath, path: &str) -> Result<Fetched, UpstreamError> {
+        Upstreams::fetch(self, module, path).await
+    }
+
+    fn stall(&self) -> Duration {
+        self.http.policy.stall
+    }
+
+    fn proxy_health(&self, module: &ModulePath) -> Option<bool> {
+        Upstreams::proxy_health(self, module)
     }
 }
 

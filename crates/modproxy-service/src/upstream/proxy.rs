@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
+use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
 use super::address::{AddressPolicy, Refused};
@@ -186,18 +187,20 @@ pub struct Fetched {
     local: Option<Local>,
 }
 
-/// A body produced locally: bytes, or a file read in large pieces.
+/// A body produced locally: bytes, a file read in large pieces, or
+/// pieces handed over one by one (an in-process upstream).
 #[derive(Debug)]
 enum Local {
     Bytes(Option<Bytes>),
     File(tokio::fs::File),
+    Pieces(mpsc::Receiver<Result<Bytes, UpstreamError>>),
 }
 
 impl Fetched {
-    fn made_here(http: &Http, upstream: &str, length: u64, local: Local) -> Fetched {
+    fn made_here(http: &Http, upstream: &str, length: Option<u64>, local: Local) -> Fetched {
         Fetched {
             upstream: upstream.to_string(),
-            content_length: Some(length),
+            content_length: length,
             url: String::new(),
             http: http.clone(),
             response: None,
@@ -214,7 +217,7 @@ impl Fetched {
     /// A complete answer produced here (by `upstream`).
     pub fn local(http: &Http, upstream: &str, body: Bytes) -> Fetched {
         let n = body.len() as u64;
-        Fetched::made_here(http, upstream, n, Local::Bytes(Some(body)))
+        Fetched::made_here(http, upstream, Some(n), Local::Bytes(Some(body)))
     }
 
     /// A complete answer in a local file (read from its start).
@@ -225,7 +228,24 @@ impl Fetched {
     ) -> std::io::Result<Fetched> {
         let n = file.metadata()?.len();
         let file = tokio::fs::File::from_std(file);
-        Ok(Fetched::made_here(http, upstream, n, Local::File(file)))
+        Ok(Fetched::made_here(
+            http,
+            upstream,
+            Some(n),
+            Local::File(file),
+        ))
+    }
+
+    /// An answer (of `length`, if announced) whose body is what `pieces`
+    /// yields, as it yields it: it ends when the sender is dropped and
+    /// fails where it yields an error.
+    pub fn pieces(
+        http: &Http,
+        upstream: &str,
+        length: Option<u64>,
+        pieces: mpsc::Receiver<Result<Bytes, UpstreamError>>,
+    ) -> Fetched {
+        Fetched::made_here(http, upstream, length, Local::Pieces(pieces))
     }
 }
 
@@ -365,6 +385,7 @@ impl Fetched {
                     })?;
                 return Ok((n > 0).then(|| buf.freeze()));
             }
+            Some(Local::Pieces(pieces)) => return pieces.recv().await.transpose(),
             None => {}
         }
         loop {

@@ -6,7 +6,9 @@
 # go mod download` of it with a fresh module cache, then a second version
 # of the same repository on each (modproxy reuses its mirror, the go
 # command its own VCS cache). The remote is the repository over file://
-# (git's insteadOf). Alternated, BENCH_ROUNDS (3) rounds; prints ratios.
+# (git's insteadOf). Alternated, BENCH_ROUNDS (3) rounds; prints ratios:
+# modproxy's by the request's own time (curl's time_total), and in
+# brackets by the wall time around the curl process.
 # See BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,18 +55,21 @@ modproxy_run() {  # $1: data dir
   local pid=$!
   for _ in $(seq 100); do grep -q "export GOPROXY=" "$T/serve.out" && break; sleep 0.05; done
   url=$(sed -n 's/.*export GOPROXY=//p' "$T/serve.out")
+  # The request's own time (curl's time_total), and the wall time around
+  # the curl process (its start and date's, ~10 ms here, included).
+  local t1 t2
   a=$(now)
-  curl -sf -o /dev/null "$url/github.com/bench/big/@v/$FIRST.zip"
+  t1=$(curl -sf -o /dev/null -w '%{time_total}' "$url/github.com/bench/big/@v/$FIRST.zip")
   b=$(now)
-  curl -sf -o /dev/null "$url/github.com/bench/big/@v/$SECOND.zip"
+  t2=$(curl -sf -o /dev/null -w '%{time_total}' "$url/github.com/bench/big/@v/$SECOND.zip")
   c=$(now)
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  echo "$(minus "$b" "$a") $(minus "$c" "$b")"
+  echo "$t1 $t2 $(minus "$b" "$a") $(minus "$c" "$b")"
 }
 for round in $(seq "$ROUNDS"); do
   read -r g1 g2 < <(go_run "$T/mc-$round")
-  read -r m1 m2 < <(modproxy_run "$T/data-$round")
+  read -r m1 m2 w1 w2 < <(modproxy_run "$T/data-$round")
   python3 -c "
-g1,g2,m1,m2=map(float,'$g1 $g2 $m1 $m2'.split())
-print(f'round $round: first version go {g1:.2f}s modproxy {m1:.2f}s ratio {m1/g1:.2f}x; second version go {g2:.2f}s modproxy {m2:.2f}s ratio {m2/g2:.2f}x')"
+g1,g2,m1,m2,w1,w2=map(float,'$g1 $g2 $m1 $m2 $w1 $w2'.split())
+print(f'round $round: first version go {g1*1000:.0f}ms modproxy {m1*1000:.0f}ms ratio {m1/g1:.2f}x (wall {w1/g1:.2f}x); second version go {g2*1000:.0f}ms modproxy {m2*1000:.0f}ms ratio {m2/g2:.2f}x (wall {w2/g2:.2f}x)')"
 done

@@ -183,10 +183,14 @@ impl Mirror {
             "-f",
             "--depth=1",
             "--quiet",
-            "--end-of-options",
-            &self.url,
-            &refspec,
         ]);
+        if reference.starts_with("refs/tags/") {
+            // The tag is the ref fetched; other tags on its commit come
+            // from the remote's list when they matter (`with_remote_tags`).
+            // Not following tags spares the remote listing all of them.
+            args.push("--no-tags");
+        }
+        args.extend(["--end-of-options", &self.url, &refspec]);
         self.run_fetch(&args).await?;
         self.used();
         Ok(())

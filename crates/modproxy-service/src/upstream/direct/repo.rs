@@ -13,7 +13,7 @@ use modproxy_module::semver;
 use modproxy_module::vcs::has_path_prefix;
 
 use super::git::GitError;
-use super::mirror::{Commit, Mirror};
+use super::mirror::{Commit, Mirror, Refs};
 use super::time::{pseudo_timestamp, rfc3339};
 
 use crate::sync::Locked;
@@ -138,6 +138,23 @@ fn plain_ref_name(s: &str) -> bool {
 
 fn all_hex(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Where [`CodeRepo::locate`] found a revision.
+enum Located {
+    /// In the mirror already, with the ref it was found by.
+    Local(Commit, Option<String>),
+    /// Not there: fetched (at depth 1 when `shallow`), not yet looked at.
+    Fetched(Fetched),
+}
+
+/// A revision fetched for [`CodeRepo::confirm`].
+struct Fetched {
+    /// The commit the remote's ref named (or the hash asked for).
+    hash: String,
+    reference: Option<String>,
+    refs: Arc<Refs>,
+    shallow: bool,
 }
 
 impl CodeRepo {
@@ -281,6 +298,15 @@ impl CodeRepo {
     /// full or abbreviated hash) and the ref it was found by. Fetches from
     /// the remote only when the mirror does not have it yet.
     async fn code_stat(&self, rev: &str) -> Result<(Commit, Option<String>)> {
+        match self.locate(rev).await? {
+            Located::Local(commit, reference) => Ok((commit, reference)),
+            Located::Fetched(fetched) => self.confirm(rev, fetched).await,
+        }
+    }
+
+    /// [`CodeRepo::code_stat`] up to the fetch: the commit when the mirror
+    /// has it already, else what was fetched (to be [`CodeRepo::confirm`]ed).
+    async fn locate(&self, rev: &str) -> Result<Located> {
         let unknown = || RepoError::NotFound(format!("unknown revision {rev}"));
         let hash_like = rev.len() >= 7 && rev.len() <= 40 && all_hex(rev);
         let lower;
@@ -296,7 +322,7 @@ impl CodeRepo {
         if hash_like {
             if let Some(c) = self.mirror.stat_local(rev).await? {
                 if c.hash.starts_with(rev) {
-                    return Ok((c, None));
+                    return Ok(Located::Local(c, None));
                 }
             }
         }
@@ -304,7 +330,7 @@ impl CodeRepo {
         let tag_ref = format!("refs/tags/{rev}");
         if !hash_like && !rev.is_empty() && self.mirror.has_ref(&tag_ref) != Some(false) {
             if let Some(c) = self.mirror.stat_local(&tag_ref).await? {
-                return Ok((c, Some(tag_ref)));
+                return Ok(Located::Local(c, Some(tag_ref)));
             }
         }
         let refs = self.mirror.remote_refs(&self.access).await?;
@@ -342,6 +368,24 @@ impl CodeRepo {
             Some(r) => self.mirror.fetch_one(r, &hash, &self.access).await,
             None => false,
         };
+        Ok(Located::Fetched(Fetched {
+            hash,
+            reference,
+            refs,
+            shallow,
+        }))
+    }
+
+    /// The end of [`CodeRepo::code_stat`]: the commit a shallow fetch
+    /// brought, or, if it brought something else, everything fetched.
+    async fn confirm(&self, rev: &str, fetched: Fetched) -> Result<(Commit, Option<String>)> {
+        let unknown = || RepoError::NotFound(format!("unknown revision {rev}"));
+        let Fetched {
+            hash,
+            reference,
+            refs,
+            shallow,
+        } = fetched;
         let mut found = None;
         if shallow {
             // A branch moved since it was listed: its old commit is not
@@ -399,6 +443,14 @@ impl CodeRepo {
     /// (checked like `Stat` for pseudo-versions) and the module's directory
     /// and go.mod there.
     pub async fn find_dir(&self, version: &str) -> Result<(Commit, String, Option<Vec<u8>>)> {
+        let commit = self.version_commit(version).await?;
+        let (dir, gomod) = self.find_dir_at(&commit, version).await?;
+        Ok((commit, dir, gomod))
+    }
+
+    /// The commit of a canonical `version` (checked like `Stat` for a
+    /// pseudo-version).
+    async fn version_commit(&self, version: &str) -> Result<Commit> {
         if semver::canonical_module_version(version).as_deref() != Some(version) {
             return Err(RepoError::NotFound(format!(
                 "version {version} is not canonical"
@@ -411,8 +463,7 @@ impl CodeRepo {
             self.convert(commit.clone(), reference, &code_rev, version)
                 .await?;
         }
-        let (dir, gomod) = self.find_dir_at(&commit, version).await?;
-        Ok((commit, dir, gomod))
+        Ok(commit)
     }
 
     /// `GoMod`: the go.mod of `version`, or a `module` line when the
@@ -422,17 +473,78 @@ impl CodeRepo {
         Ok(gomod.unwrap_or_else(|| format!("module {}\n", self.mod_path).into_bytes()))
     }
 
+    /// [`CodeRepo::find_dir`], and the tree of the module's directory as
+    /// a tar file at `out`, with the root LICENSE (for a module in a
+    /// subdirectory). When the directory can only be the code directory
+    /// (no `/vN` subdirectory to look for), the archive is made while the
+    /// go.mod is read; and for a release version just fetched, while the
+    /// fetched commit is looked at (a zip is then one git command after
+    /// the fetch, not three).
+    pub async fn find_dir_and_archive(
+        &self,
+        version: &str,
+        out: &Path,
+    ) -> Result<(String, Option<Vec<u8>>, Option<Vec<u8>>)> {
+        let one_dir = self.major_subdir().is_none();
+        let release = !is_pseudo_version(version)
+            && semver::canonical_module_version(version).as_deref() == Some(version);
+        let commit = if one_dir && release {
+            let code_rev = self.rev_to_rev(version);
+            match self.locate(&code_rev).await? {
+                Located::Local(commit, _) => commit,
+                Located::Fetched(fetched) => {
+                    // Read and archived at the commit the remote named
+                    // while it is confirmed to be what the fetch brought.
+                    let named = Commit {
+                        hash: fetched.hash.clone(),
+                        time: 0,
+                        tags: Vec::new(),
+                    };
+                    let (confirmed, found, archived) = tokio::join!(
+                        self.confirm(&code_rev, fetched),
+                        self.find_dir_at(&named, version),
+                        self.archive(&named, &self.code_dir, out)
+                    );
+                    let (commit, _) = confirmed?;
+                    if let (Ok((dir, gomod)), Ok(license)) = (found, archived) {
+                        if commit.hash == named.hash {
+                            return Ok((dir, gomod, license));
+                        }
+                    }
+                    // Something else came: in order, at what did.
+                    commit
+                }
+            }
+        } else {
+            self.version_commit(version).await?
+        };
+        if one_dir {
+            let (found, archived) = tokio::join!(
+                self.find_dir_at(&commit, version),
+                self.archive(&commit, &self.code_dir, out)
+            );
+            let (dir, gomod) = found?;
+            return Ok((dir, gomod, archived?));
+        }
+        let (dir, gomod) = self.find_dir_at(&commit, version).await?;
+        let license = self.archive(&commit, &dir, out).await?;
+        Ok((dir, gomod, license))
+    }
+
     /// The tree of `dir` at `commit` as a tar file at `out`, and the root
     /// LICENSE (for a module in a subdirectory).
-    pub async fn archive(&self, commit: &Commit, dir: &str, out: &Path) -> Result<Option<Vec<u8>>> {
-        self.mirror.archive(&commit.hash, dir, out).await?;
+    async fn archive(&self, commit: &Commit, dir: &str, out: &Path) -> Result<Option<Vec<u8>>> {
         if dir.is_empty() {
+            self.mirror.archive(&commit.hash, dir, out).await?;
             return Ok(None);
         }
-        Ok(self
-            .mirror
-            .read_file(&commit.hash, "LICENSE", MAX_SMALL_FILE)
-            .await?)
+        let (archived, license) = tokio::join!(
+            self.mirror.archive(&commit.hash, dir, out),
+            self.mirror
+                .read_file(&commit.hash, "LICENSE", MAX_SMALL_FILE)
+        );
+        archived?;
+        Ok(license?)
     }
 
     pub fn module_path(&self) -> &str {

@@ -63,7 +63,6 @@ pub fn remove_leftovers(dir: &Path) {
 /// Builds the zip of `version` of `repo`; the open (already unlinked)
 /// file, positioned at its start.
 pub async fn build(repo: &CodeRepo, version: &str, dir: &Path) -> Result<std::fs::File, RepoError> {
-    let (commit, subdir, gomod) = repo.find_dir(version).await?;
     let scratch_dir = dir.join("tmp");
     std::fs::create_dir_all(&scratch_dir)
         .map_err(|e| RepoError::Io(format!("cannot create {}: {e}", scratch_dir.display())))?;
@@ -71,7 +70,7 @@ pub async fn build(repo: &CodeRepo, version: &str, dir: &Path) -> Result<std::fs
     let tar = scratch_dir.join(format!("{}-{n}.tar", std::process::id()));
     let zip = tar.with_extension("zip");
     let scratch = Scratch(vec![tar.clone(), zip.clone()]);
-    let license = repo.archive(&commit, &subdir, &tar).await?;
+    let (subdir, gomod, license) = repo.find_dir_and_archive(version, &tar).await?;
     let go_version = gomod.as_deref().and_then(|g| GoMod::parse(g).go);
     let label = format!("{}@{version}", repo.module_path());
     let (module, version) = (repo.module_path().to_string(), version.to_string());

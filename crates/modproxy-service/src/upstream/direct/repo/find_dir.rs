@@ -5,6 +5,16 @@ use super::*;
 impl CodeRepo {
     /// `findDir` for a version already resolved to `commit`: the module's
     /// directory and its go.mod (`None`: none, allowed at the root).
+    /// The `/vN` subdirectory a module of major version N may live in
+    /// besides the code directory (`None` when there is none to look for:
+    /// then the code directory is the only place it can be).
+    pub(super) fn major_subdir(&self) -> Option<String> {
+        let subdir = !self.path_major.is_empty()
+            && self.code_root != self.mod_path
+            && !self.path_major.starts_with('.');
+        subdir.then(|| join(&self.code_dir, &self.path_major[1..]))
+    }
+
     pub(super) async fn find_dir_at(
         &self,
         commit: &Commit,
@@ -29,11 +39,7 @@ impl CodeRepo {
             ))
         };
         let mut file2 = String::new();
-        if !self.path_major.is_empty()
-            && self.code_root != self.mod_path
-            && !self.path_major.starts_with('.')
-        {
-            let dir2 = join(&self.code_dir, &self.path_major[1..]);
+        if let Some(dir2) = self.major_subdir() {
             file2 = join(&dir2, "go.mod");
             let gomod2 = self.read(rev, &file2).await?;
             let mpath2 = gomod2

@@ -220,13 +220,7 @@ mod tests {
     use super::*;
 
     fn env(vars: &[(&str, &str)]) -> GoEnv {
-        GoEnv {
-            vars: vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            source: "test".into(),
-        }
+        GoEnv::of(vars)
     }
 
     #[test]

@@ -195,10 +195,9 @@ fn from_process() -> BTreeMap<String, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(vars: &[(&str, &str)]) -> GoEnv {
+impl GoEnv {
+    /// An environment of these variables (for tests).
+    pub fn of(vars: &[(&str, &str)]) -> GoEnv {
         GoEnv {
             vars: vars
                 .iter()
@@ -206,6 +205,15 @@ mod tests {
                 .collect(),
             source: "test".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> GoEnv {
+        GoEnv::of(vars)
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct Settings {
     /// Client connections open at once; past it new ones wait to be
     /// accepted. `None`: half the file descriptor limit.
     pub max_connections: Option<u32>,
+    /// Bytes of stored files' pieces on their way to clients, all
+    /// answers together (see `server::body::Pieces`).
+    pub body_buffers: u64,
     /// What to fetch ahead of the go command when a go.mod passes.
     pub prefetch: PrefetchMode,
     /// Serve HTTPS with these files (`None`: plain HTTP).

@@ -12,7 +12,7 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::auth::{self, sumdb_module, Auth, Denied};
-use super::body::ResponseBody;
+use super::body::{Pieces, ResponseBody};
 use super::dashboard::{self, Activity, PAGE};
 use super::sumdb::SumDbProxy;
 use super::StartError;
@@ -47,6 +47,8 @@ pub struct Handler {
     pub(super) activity: Activity,
     /// One store search at a time.
     pub(super) searches: tokio::sync::Semaphore,
+    /// The memory budget of stored files' pieces being sent.
+    pub(super) pieces: Pieces,
     /// When the last readiness probe succeeded.
     pub(super) ready: tokio::sync::Mutex<Option<Instant>>,
 }
@@ -189,6 +191,7 @@ impl Handler {
             max_size: settings.max_size,
             activity: dashboard::Activity::default(),
             searches: tokio::sync::Semaphore::new(1),
+            pieces: Pieces::new(settings.body_buffers),
             ready: tokio::sync::Mutex::new(None),
             auth: settings
                 .auth_file
@@ -361,7 +364,7 @@ impl Handler {
                 cache: answer.status,
                 content_type: request.endpoint.content_type(),
                 length: answer.length,
-                body: ResponseBody::from_answer(answer.body, answer.length),
+                body: ResponseBody::from_answer(answer.body, answer.length, &self.pieces),
                 challenge: false,
                 location: None,
             },

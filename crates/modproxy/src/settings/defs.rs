@@ -440,6 +440,15 @@ pub const MAX_CONNECTIONS: Def = value(
     G_SERVER,
 );
 
+pub const BODY_BUFFERS: Def = value(
+    "body_buffers",
+    "SIZE",
+    Default::Value("32MiB"),
+    "Memory for stored files on their way to clients, all answers together; past it an answer waits for room before reading its next piece",
+    SERVE,
+    G_SERVER,
+);
+
 /// Every setting, in the order `--help` lists them.
 pub const ALL: &[&Def] = &[
     &CONFIG,
@@ -453,6 +462,7 @@ pub const ALL: &[&Def] = &[
     &SHUTDOWN_GRACE,
     &HEADER_TIMEOUT,
     &MAX_CONNECTIONS,
+    &BODY_BUFFERS,
     &DATA,
     &STORE_AT,
     &MAX_SIZE,

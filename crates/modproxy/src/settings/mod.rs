@@ -109,6 +109,10 @@ pub fn resolve(layers: Layers) -> anyhow::Result<Resolved> {
             n => Ok(n),
         })?,
         prefetch: l.value(&PREFETCH, str::parse)?,
+        body_buffers: l.value(&BODY_BUFFERS, |s| match values::size(s)? {
+            n if n < 1 << 20 => Err(format!("{s:?} is too small: at least 1MiB")),
+            n => Ok(n),
+        })?,
         tls,
         auth_file: l.raw(&AUTH_FILE).map(|r| PathBuf::from(&r.value)),
         max_size: l.get(&MAX_SIZE, values::size)?,

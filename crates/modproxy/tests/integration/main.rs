@@ -7,6 +7,7 @@ mod fault;
 mod util;
 
 mod address_policy;
+mod bodies;
 mod coalescing;
 mod config;
 mod conformance;

@@ -23,12 +23,16 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<ExitCode> {
     let invocation = cli::Invocation::parse();
-    let layers = settings::Layers::read(invocation.sub, &invocation.matches)?;
+    let layers = settings::Layers::read(invocation.sub, &invocation.matches);
     if let cli::Command::Doctor(args) = &invocation.command {
-        // Only the upstream list: doctor checks the network, not a store.
-        return commands::doctor::run(args, layers.raw(&settings::defs::UPSTREAM));
+        // Only the upstream list: doctor checks the network, not a store;
+        // settings it cannot read are one of its findings.
+        return match &layers {
+            Ok(l) => commands::doctor::run(args, l.raw(&settings::defs::UPSTREAM), None),
+            Err(e) => commands::doctor::run(args, None, Some(printer::message(e))),
+        };
     }
-    let resolved = settings::resolve(layers)?;
+    let resolved = settings::resolve(layers?)?;
     match invocation.command {
         cli::Command::Serve => commands::serve::run(resolved),
         cli::Command::Verify(args) => commands::verify::run(&args, &resolved.service),

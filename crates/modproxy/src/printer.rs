@@ -21,7 +21,7 @@ pub fn error(err: &anyhow::Error) {
 
 /// An error and its causes, `what: why: root cause`. Every error shows its
 /// cause once (in its message or as its source), so nothing repeats.
-fn message(err: &anyhow::Error) -> String {
+pub fn message(err: &anyhow::Error) -> String {
     let parts: Vec<String> = err.chain().map(ToString::to_string).collect();
     parts.join(": ")
 }

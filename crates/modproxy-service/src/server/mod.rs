@@ -49,7 +49,7 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("clients file: {0}")]
     Auth(String),
-    #[error("--lock: {0}")]
+    #[error("fetch locks: {0}")]
     Lock(String),
     #[error("cannot listen on {addr}")]
     Listen {

@@ -227,13 +227,8 @@ impl Upstreams {
     }
 
     /// Whether some proxy of `module`'s chain is not being skipped by its
-    /// circuit breaker (background work waits for a healthy upstream).
-    pub fn healthy_for(&self, module: &ModulePath) -> bool {
-        self.proxy_health(module) == Some(true)
-    }
-
-    /// [`Upstreams::healthy_for`], or `None` when `module`'s chain has no
-    /// proxy at all (`off`, `direct` only).
+    /// circuit breaker, or `None` when the chain has no proxy at all
+    /// (`off`, `direct` only).
     pub fn proxy_health(&self, module: &ModulePath) -> Option<bool> {
         let mut health = None;
         for (source, _) in &self.chain_for(module).entries {

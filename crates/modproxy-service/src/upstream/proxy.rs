@@ -12,7 +12,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 use reqwest::StatusCode;
-use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
 use super::address::{AddressPolicy, Refused};
@@ -188,12 +187,13 @@ pub struct Fetched {
 }
 
 /// A body produced locally: bytes, a file read in large pieces, or
-/// pieces handed over one by one (an in-process upstream).
+/// (in unit tests) pieces handed over one by one by a fake upstream.
 #[derive(Debug)]
 enum Local {
     Bytes(Option<Bytes>),
     File(tokio::fs::File),
-    Pieces(mpsc::Receiver<Result<Bytes, UpstreamError>>),
+    #[cfg(test)]
+    Pieces(tokio::sync::mpsc::Receiver<Result<Bytes, UpstreamError>>),
 }
 
 impl Fetched {
@@ -238,12 +238,13 @@ impl Fetched {
 
     /// An answer (of `length`, if announced) whose body is what `pieces`
     /// yields, as it yields it: it ends when the sender is dropped and
-    /// fails where it yields an error.
+    /// fails where it yields an error (a fake upstream's, in unit tests).
+    #[cfg(test)]
     pub fn pieces(
         http: &Http,
         upstream: &str,
         length: Option<u64>,
-        pieces: mpsc::Receiver<Result<Bytes, UpstreamError>>,
+        pieces: tokio::sync::mpsc::Receiver<Result<Bytes, UpstreamError>>,
     ) -> Fetched {
         Fetched::made_here(http, upstream, length, Local::Pieces(pieces))
     }
@@ -385,6 +386,7 @@ impl Fetched {
                     })?;
                 return Ok((n > 0).then(|| buf.freeze()));
             }
+            #[cfg(test)]
             Some(Local::Pieces(pieces)) => return pieces.recv().await.transpose(),
             None => {}
         }

@@ -419,8 +419,8 @@ pub const SHUTDOWN_GRACE: Def = value(
     "shutdown_grace",
     "DURATION",
     Default::Value("30s"),
-    "Time in-flight requests get to finish on SIGTERM/SIGINT",
-    SERVE,
+    "Time in-flight requests get to finish on SIGTERM/SIGINT (warm: its fetches at the end)",
+    FETCH,
     G_SERVER,
 );
 pub const HEADER_TIMEOUT: Def = value(

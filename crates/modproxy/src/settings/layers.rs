@@ -88,7 +88,9 @@ impl Layers {
                     path.display()
                 )
             })?;
-            for (def, raw) in file_values(&text, &config.value)? {
+            let values = file_values(&text, &config.value)
+                .map_err(|e| anyhow!("while reading {}: {e}", config.origin))?;
+            for (def, raw) in values {
                 if def.used_by(sub) {
                     layers.values.entry(def.name).or_insert(raw);
                 }
@@ -152,6 +154,16 @@ fn file_values(text: &str, path: &str) -> anyhow::Result<Vec<(&'static Def, Raw)
     for (key, value) in &table {
         let inner = match (key.as_str(), value) {
             ("upstream" | "cache", toml::Value::Table(inner)) => Some(inner),
+            ("upstream", toml::Value::String(_)) => None,
+            ("upstream" | "cache", other) => bail!(
+                "configuration file {path}: `{key}` must be {}, not {}",
+                if key == "upstream" {
+                    "a string (the list) or a table"
+                } else {
+                    "a table"
+                },
+                other.type_str()
+            ),
             _ => None,
         };
         match inner {
@@ -275,6 +287,8 @@ mod tests {
                 "unknown key `retries` in the [cache] table",
             ),
             ("listen = [1]", "`listen` must be a string"),
+            ("upstream = [1]", "a string (the list) or a table"),
+            ("cache = \"5m\"", "`cache` must be a table"),
         ] {
             let err = file_values(text, "m.toml").unwrap_err().to_string();
             assert!(

@@ -69,7 +69,10 @@ async fn many_clients_within_a_small_budget_each_get_the_whole_file() {
     // HEAD: the length, no body.
     let head = client.head(&url).send().await.unwrap();
     assert_eq!(head.status(), 200);
-    assert_eq!(head.headers()["content-length"], (5u64 << 20).to_string().as_str());
+    assert_eq!(
+        head.headers()["content-length"],
+        (5u64 << 20).to_string().as_str()
+    );
     assert!(head.bytes().await.unwrap().is_empty());
 }
 

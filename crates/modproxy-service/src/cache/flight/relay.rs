@@ -33,7 +33,20 @@ pub struct Relay {
 /// A waiter's half: receives every piece sent after it subscribed.
 pub struct RelayReceiver {
     rx: broadcast::Receiver<Piece>,
-    taken: Arc<Notify>,
+    /// Declared after `rx`, so dropped after it: the fetcher, woken when
+    /// a waiter leaves, no longer counts it.
+    taken: WakeOnDrop,
+}
+
+/// Wakes the fetcher when a waiter takes a piece, and when it leaves.
+struct WakeOnDrop(Arc<Notify>);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        // The pieces it had not taken are freed: there may be room now,
+        // or nobody left.
+        self.0.notify_one();
+    }
 }
 
 /// Every waiter has left the relay: nobody needs the rest.
@@ -47,7 +60,7 @@ impl Relay {
         let taken = Arc::new(Notify::new());
         let receiver = RelayReceiver {
             rx,
-            taken: Arc::clone(&taken),
+            taken: WakeOnDrop(Arc::clone(&taken)),
         };
         (Relay { tx, taken }, receiver)
     }
@@ -56,7 +69,7 @@ impl Relay {
     pub fn subscribe(&self) -> RelayReceiver {
         RelayReceiver {
             rx: self.tx.subscribe(),
-            taken: Arc::clone(&self.taken),
+            taken: WakeOnDrop(Arc::clone(&self.taken)),
         }
     }
 
@@ -91,16 +104,8 @@ impl RelayReceiver {
     /// The next piece; `Closed` once the fetch has ended.
     pub async fn recv(&mut self) -> Result<Piece, broadcast::error::RecvError> {
         let piece = self.rx.recv().await;
-        self.taken.notify_one();
+        self.taken.0.notify_one();
         piece
-    }
-}
-
-impl Drop for RelayReceiver {
-    fn drop(&mut self) {
-        // The pieces it had not taken are freed: there may be room now,
-        // or nobody left.
-        self.taken.notify_one();
     }
 }
 

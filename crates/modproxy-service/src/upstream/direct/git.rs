@@ -265,7 +265,7 @@ impl Git {
             let _job = job;
             let mut waited = tokio::spawn(async move {
                 let (out, err) = tokio::join!(
-                    read_capped(stdout, cap, group),
+                    read_capped(stdout, cap, Some(group)),
                     read_capped(stderr, MAX_STDERR, None)
                 );
                 let status = child.wait().await?;
@@ -316,21 +316,32 @@ impl Git {
 }
 
 /// Reads `pipe` to its end, keeping at most `cap` bytes; whether there
-/// was more. A process that writes more is killed (its group, `group`),
-/// rather than read on.
+/// was more. With `kill` (a process group), a process that writes more
+/// is killed rather than read on; without, the rest is read and dropped
+/// (git's error output: a long one must not kill git by a closed pipe).
 async fn read_capped(
     pipe: Option<impl AsyncRead + Unpin>,
     cap: usize,
-    group: Option<u32>,
+    kill: Option<Option<u32>>,
 ) -> std::io::Result<(Vec<u8>, bool)> {
     let mut buf = Vec::new();
-    if let Some(pipe) = pipe {
-        pipe.take(cap as u64 + 1).read_to_end(&mut buf).await?;
-    }
+    let Some(pipe) = pipe else {
+        return Ok((buf, false));
+    };
+    let mut pipe = pipe;
+    (&mut pipe)
+        .take(cap as u64 + 1)
+        .read_to_end(&mut buf)
+        .await?;
     let over = buf.len() > cap;
     if over {
-        signal_group(group, Signal::KILL);
         buf.truncate(cap);
+        match kill {
+            Some(group) => signal_group(group, Signal::KILL),
+            None => {
+                tokio::io::copy(&mut pipe, &mut tokio::io::sink()).await?;
+            }
+        }
     }
     Ok((buf, over))
 }

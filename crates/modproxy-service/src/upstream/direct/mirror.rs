@@ -126,17 +126,24 @@ impl Mirror {
     /// the remote) at depth 1, as the go command first does: the objects
     /// of one commit, whatever the remote's history holds. Whether it
     /// worked (if not, the caller fetches everything). Like [`Self::fetch`],
-    /// it runs to its end and never alongside another fetch.
+    /// it runs to its end and never alongside another fetch. With
+    /// `follow_tags`, the remote's tags on that commit come along (as the
+    /// go command fetches); without, only `reference` (a tag asked for by
+    /// its name: other tags on its commit are found in the remote's list
+    /// when they matter, and the remote need not list all of its tags).
     pub async fn fetch_one(
         self: &Arc<Self>,
         reference: &str,
         hash: &str,
+        follow_tags: bool,
         access: &[String],
     ) -> bool {
         let me = Arc::clone(self);
         let (reference, hash, access) = (reference.to_string(), hash.to_string(), access.to_vec());
-        let fetched =
-            tokio::spawn(async move { me.fetch_one_locked(&reference, &hash, &access).await });
+        let fetched = tokio::spawn(async move {
+            me.fetch_one_locked(&reference, &hash, follow_tags, &access)
+                .await
+        });
         match fetched.await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
@@ -151,6 +158,7 @@ impl Mirror {
         &self,
         reference: &str,
         hash: &str,
+        follow_tags: bool,
         access: &[String],
     ) -> Result<(), GitError> {
         let mut fetched = self.fetched.lock().await;
@@ -167,7 +175,7 @@ impl Mirror {
             return Ok(());
         }
         // `HEAD` is fetched by hash under a name of its own (which also
-        // brings the remote's tags on that commit, as for a named ref).
+        // brings the remote's tags on that commit, when they are followed).
         let refspec = if reference == "HEAD" {
             format!("{hash}:refs/dummy")
         } else {
@@ -184,10 +192,7 @@ impl Mirror {
             "--depth=1",
             "--quiet",
         ]);
-        if reference.starts_with("refs/tags/") {
-            // The tag is the ref fetched; other tags on its commit come
-            // from the remote's list when they matter (`with_remote_tags`).
-            // Not following tags spares the remote listing all of them.
+        if !follow_tags {
             args.push("--no-tags");
         }
         args.extend(["--end-of-options", &self.url, &refspec]);
@@ -302,8 +307,9 @@ impl Mirror {
         }
         match std::fs::read(self.dir.join("packed-refs")) {
             Ok(packed) => Some(packed.split(|&b| b == b'\n').any(|line| {
+                // `<hash> <name>`: SHA-1 or SHA-256 hashes.
                 line.strip_suffix(name.as_bytes())
-                    .is_some_and(|head| head.len() == 41 && head.ends_with(b" "))
+                    .is_some_and(|head| matches!(head.len(), 41 | 65) && head.ends_with(b" "))
             })),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
             Err(_) => None,
@@ -399,8 +405,15 @@ impl Mirror {
         if size > limit {
             return Err(too_large());
         }
-        let body = out.get(header_end + 1..header_end + 1 + size as usize);
-        Ok(body.map(<[u8]>::to_vec))
+        match out.get(header_end + 1..header_end + 1 + size as usize) {
+            Some(body) => Ok(Some(body.to_vec())),
+            None => Err(GitError::Failed {
+                repo: redact(&self.url),
+                what: "cat-file".into(),
+                code: None,
+                stderr: format!("{path}: output ended before its {size} bytes"),
+            }),
+        }
     }
 
     /// Tags reachable from `hash` (its history, itself included).

@@ -365,7 +365,13 @@ impl CodeRepo {
         // command does); anything else, or if that fails, everything.
         let named = reference.as_deref().filter(|_| hash.len() >= 40);
         let shallow = match named {
-            Some(r) => self.mirror.fetch_one(r, &hash, &self.access).await,
+            Some(r) => {
+                // A tag asked for by name: only it (see `fetch_one`).
+                let follow_tags = hash_like || r != tag_ref;
+                self.mirror
+                    .fetch_one(r, &hash, follow_tags, &self.access)
+                    .await
+            }
             None => false,
         };
         Ok(Located::Fetched(Fetched {
@@ -492,28 +498,35 @@ impl CodeRepo {
             let code_rev = self.rev_to_rev(version);
             match self.locate(&code_rev).await? {
                 Located::Local(commit, _) => commit,
-                Located::Fetched(fetched) => {
+                Located::Fetched(fetched) if fetched.shallow => {
                     // Read and archived at the commit the remote named
-                    // while it is confirmed to be what the fetch brought.
+                    // while the mirror is asked whether the depth-1 fetch
+                    // (ended by now) brought it.
                     let named = Commit {
                         hash: fetched.hash.clone(),
                         time: 0,
                         tags: Vec::new(),
                     };
-                    let (confirmed, found, archived) = tokio::join!(
-                        self.confirm(&code_rev, fetched),
+                    let (present, found, archived) = tokio::join!(
+                        self.mirror.stat_local(&named.hash),
                         self.find_dir_at(&named, version),
                         self.archive(&named, &self.code_dir, out)
                     );
-                    let (commit, _) = confirmed?;
-                    if let (Ok((dir, gomod)), Ok(license)) = (found, archived) {
-                        if commit.hash == named.hash {
-                            return Ok((dir, gomod, license));
+                    match present? {
+                        // It was there before the read and the archive
+                        // started: they are of it.
+                        Some(commit) if commit.hash == named.hash => {
+                            if let (Ok((dir, gomod)), Ok(license)) = (found, archived) {
+                                return Ok((dir, gomod, license));
+                            }
+                            commit
                         }
+                        // Something else came: everything is fetched, and
+                        // then it is all done in order.
+                        _ => self.confirm(&code_rev, fetched).await?.0,
                     }
-                    // Something else came: in order, at what did.
-                    commit
                 }
+                Located::Fetched(fetched) => self.confirm(&code_rev, fetched).await?.0,
             }
         } else {
             self.version_commit(version).await?

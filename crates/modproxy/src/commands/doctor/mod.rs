@@ -94,13 +94,19 @@ struct Check {
 
 /// `upstream`: modproxy's upstream list, when one is configured (checked
 /// too).
-pub fn run(args: &DoctorArgs, upstream: Option<&Raw>) -> anyhow::Result<ExitCode> {
+/// `settings_problem`: why modproxy's own settings (`--config`) could not
+/// be read, reported as a finding.
+pub fn run(
+    args: &DoctorArgs,
+    upstream: Option<&Raw>,
+    settings_problem: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let limit = args.timeout.max(Duration::from_millis(100));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let diagnosis = runtime.block_on(diagnose(args, upstream, limit));
+    let diagnosis = runtime.block_on(diagnose(args, upstream, settings_problem, limit));
     // A resolver thread stuck in a DNS lookup (timed out above) must not
     // hold the exit.
     runtime.shutdown_background();
@@ -171,9 +177,20 @@ fn proxies(lists: &[(&str, &str)], findings: &mut Vec<Finding>) -> Proxies {
     p
 }
 
-async fn diagnose(args: &DoctorArgs, upstream: Option<&Raw>, limit: Duration) -> Diagnosis {
+async fn diagnose(
+    args: &DoctorArgs,
+    upstream: Option<&Raw>,
+    settings_problem: Option<String>,
+    limit: Duration,
+) -> Diagnosis {
     let env = goenv::read(limit.max(Duration::from_secs(10))).await;
     let mut findings = Vec::new();
+    if let Some(problem) = settings_problem {
+        findings.push(Finding::new(
+            Severity::Broken,
+            format!("modproxy's settings cannot be read: {problem}"),
+        ));
+    }
     let mut lists = vec![("GOPROXY", env.get("GOPROXY"))];
     let upstream_label = upstream.map(|raw| raw.origin.to_string());
     if let (Some(raw), Some(label)) = (upstream, &upstream_label) {

@@ -3,8 +3,6 @@
 use super::*;
 
 impl CodeRepo {
-    /// `findDir` for a version already resolved to `commit`: the module's
-    /// directory and its go.mod (`None`: none, allowed at the root).
     /// The `/vN` subdirectory a module of major version N may live in
     /// besides the code directory (`None` when there is none to look for:
     /// then the code directory is the only place it can be).
@@ -15,6 +13,8 @@ impl CodeRepo {
         subdir.then(|| join(&self.code_dir, &self.path_major[1..]))
     }
 
+    /// `findDir` for a version already resolved to `commit`: the module's
+    /// directory and its go.mod (`None`: none, allowed at the root).
     pub(super) async fn find_dir_at(
         &self,
         commit: &Commit,

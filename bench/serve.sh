@@ -85,21 +85,38 @@ cpu_ticks() {
   echo "$total"
 }
 
-# run PORT PATH|small -> prints "requests/s bytes/s p99_ms cpu_us_per_request"
+# Peak resident memory (KiB) of a server's processes since the last
+# reset_peak: VmHWM, summed over nginx's master and workers.
+peak_kib() {
+  local total=0 p
+  for p in "$@" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '/^VmHWM:/ {print $2}' "/proc/$p/status")))
+  done
+  echo "$total"
+}
+reset_peak() {
+  local p
+  for p in "$@" $(pgrep -P "$1" || true); do echo 5 > "/proc/$p/clear_refs"; done
+}
+
+# run PORT PATH|small [CONNECTIONS] -> prints "requests/s bytes/s p99_ms
+# cpu_us_per_request cpu_ns_per_byte peak_rss_kib"
 run() {
-  local port=$1 what=$2 out server before after
+  local port=$1 what=$2 conns=${3:-$CONNECTIONS} out server before after
   if [ "$port" = "$NGINX_PORT" ]; then server=$NGINX_PID; else server=$MODPROXY_PID; fi
+  reset_peak "$server"
   before=$(cpu_ticks "$server")
   if [ "$what" = small ]; then
-    out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/small.lua" "http://127.0.0.1:$port")
+    out=$(wrk -t2 -c"$conns" -d"$DURATION" --latency -s "$WORK/small.lua" "http://127.0.0.1:$port")
   else
-    out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$port$what")
+    out=$(wrk -t2 -c"$conns" -d"$DURATION" --latency "http://127.0.0.1:$port$what")
   fi
   after=$(cpu_ticks "$server")
-  python3 - "$out" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
+  python3 - "$out" "$((after - before))" "$(getconf CLK_TCK)" "$(peak_kib "$server")" <<'PY'
 import re, sys
 t = sys.argv[1]
 cpu_seconds = int(sys.argv[2]) / int(sys.argv[3])
+peak = int(sys.argv[4])
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 m = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", t)
 unit = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}[m.group(2)]
@@ -110,15 +127,21 @@ errors = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 if errors:
     sys.exit(f"wrk saw {errors.group(1)} error responses")
 requests = int(re.search(r"(\d+) requests in", t).group(1))
-print(rps, bps, p99, cpu_seconds / requests * 1e6)
+m = re.search(r"requests in [\d.]+\w+, ([\d.]+)(\w+) read", t)
+total = float(m.group(1)) * {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[m.group(2)]
+print(rps, bps, p99, cpu_seconds / requests * 1e6, cpu_seconds / total * 1e9, peak)
 PY
 }
 
+Z=/example.com/big/@v
 declare -A RESULTS
-for target in small "/example.com/big/@v/v1.0.0.zip" "/example.com/big/@v/v50.0.0+incompatible.zip"; do
+for target in small $Z/v1.0.0.zip $Z/v1.1.0.zip $Z/v1.2.0.zip $Z/v1.3.0.zip $Z/v1.4.0.zip \
+  "$Z/v50.0.0+incompatible.zip" "$Z/v1.5.0.zip@500"; do
+  path=${target%@*} conns=$CONNECTIONS
+  [ "$path" != "$target" ] && conns=${target#*@}
   for r in $(seq "$ROUNDS"); do
-    RESULTS["$target,nginx,$r"]=$(run $NGINX_PORT "$target")
-    RESULTS["$target,modproxy,$r"]=$(run $MODPROXY_PORT "$target")
+    RESULTS["$target,nginx,$r"]=$(run $NGINX_PORT "$path" "$conns")
+    RESULTS["$target,modproxy,$r"]=$(run $MODPROXY_PORT "$path" "$conns")
   done
 done
 
@@ -135,11 +158,18 @@ def ratios(target, idx, invert=False):
         a, b = res[f"{target},modproxy,{r}"][idx], res[f"{target},nginx,{r}"][idx]
         out.append(a / b)
     return min(out), statistics.median(out), max(out)
+Z = "/example.com/big/@v/"
 rows = [
-    ("cached .info/.mod, 64 conns: requests/s vs nginx", "small", 0, ">=", 0.9),
+    ("cached .info/.mod, 64 conns: requests/s vs nginx", "small", 0, ">=", 1.0),
     ("cached .info/.mod: p99 latency vs nginx", "small", 2, "<=", 1.2),
-    ("cached 1 MB zip: throughput vs nginx", "/example.com/big/@v/v1.0.0.zip", 1, ">=", 0.95),
-    ("cached 50 MB zip: throughput vs nginx", "/example.com/big/@v/v50.0.0+incompatible.zip", 1, ">=", 0.95),
+    ("cached 1 MiB zip: throughput vs nginx", Z + "v1.0.0.zip", 1, ">=", 1.0),
+    ("cached 1.5 MiB zip: throughput vs nginx", Z + "v1.1.0.zip", 1, ">=", 1.0),
+    ("cached 3 MiB zip: throughput vs nginx", Z + "v1.2.0.zip", 1, ">=", 1.0),
+    ("cached 8 MiB zip: throughput vs nginx", Z + "v1.3.0.zip", 1, ">=", 1.0),
+    ("cached 20 MiB zip: throughput vs nginx", Z + "v1.4.0.zip", 1, ">=", 1.0),
+    ("cached 20 MiB zip: server CPU per byte vs nginx", Z + "v1.4.0.zip", 4, "<=", 1.5),
+    ("cached 50 MiB zip: throughput vs nginx", Z + "v50.0.0+incompatible.zip", 1, ">=", 0.95),
+    ("cached 100 MiB zip, 500 conns: throughput vs nginx", Z + "v1.5.0.zip@500", 1, ">=", 1.0),
 ]
 for name, target, idx, op, goal in rows:
     lo, med, hi = ratios(target, idx)
@@ -149,8 +179,16 @@ for name, target, idx, op, goal in rows:
 # shared machine (the load generator competes for the same cores).
 cpu = {side: statistics.median(res[f"small,{side},{r}"][3] for r in range(1, rounds + 1)) for side in ("nginx", "modproxy")}
 print(f"cached .info/.mod: server CPU per request: nginx {cpu['nginx']:.1f} us, modproxy {cpu['modproxy']:.1f} us (medians; ratio {cpu['modproxy'] / cpu['nginx']:.2f})")
-for target in ("small", "/example.com/big/@v/v1.0.0.zip"):
+# modproxy's peak resident memory while serving (the highest of its rounds).
+for name, target, goal in (
+    ("cached 20 MiB zip, 64 conns", Z + "v1.4.0.zip", 32),
+    ("cached 100 MiB zip, 500 conns", Z + "v1.5.0.zip@500", 64),
+):
+    peak = max(res[f"{target},modproxy,{r}"][5] for r in range(1, rounds + 1)) / 1024
+    nginx = max(res[f"{target},nginx,{r}"][5] for r in range(1, rounds + 1)) / 1024
+    print(f"{name}: modproxy peak RSS {peak:.1f} MiB (target <= {goal} MiB) {'MET' if peak <= goal else 'NOT MET'}; nginx (all processes) {nginx:.1f} MiB")
+for target in ("small", Z + "v1.0.0.zip", Z + "v1.4.0.zip"):
     for side in ("nginx", "modproxy"):
         v = res[f"{target},{side},1"]
-        print(f"  round 1 {side:8} {target}: {v[0]:.0f} req/s, {v[1]/2**20:.1f} MiB/s, p99 {v[2]:.2f} ms, {v[3]:.1f} us CPU/request")
+        print(f"  round 1 {side:8} {target}: {v[0]:.0f} req/s, {v[1]/2**20:.1f} MiB/s, p99 {v[2]:.2f} ms, {v[3]:.1f} us CPU/request, {v[4]:.2f} ns CPU/byte")
 PY

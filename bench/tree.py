@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the benchmarks' GOPROXY tree into the directory given: 2000 small
-modules (example.com/mN: .info, .mod) and two zips (example.com/big: 1 MB
-and 50 MB of random bytes)."""
+modules (example.com/mN: .info, .mod) and zips of random bytes
+(example.com/big): 1, 1.5, 3, 8, 20, 50 and 100 MiB."""
 import os
 import sys
 
@@ -15,6 +15,15 @@ for i in range(2000):
         f.write(f"module example.com/m{i}\n\ngo 1.21\n")
 d = os.path.join(root, "example.com/big/@v")
 os.makedirs(d, exist_ok=True)
-for name, size in (("v1.0.0.zip", 1 << 20), ("v50.0.0+incompatible.zip", 50 << 20)):
+ZIPS = (
+    ("v1.0.0.zip", 1 << 20),
+    ("v1.1.0.zip", 3 << 19),
+    ("v1.2.0.zip", 3 << 20),
+    ("v1.3.0.zip", 8 << 20),
+    ("v1.4.0.zip", 20 << 20),
+    ("v50.0.0+incompatible.zip", 50 << 20),
+    ("v1.5.0.zip", 100 << 20),
+)
+for name, size in ZIPS:
     with open(os.path.join(d, name), "wb") as f:
         f.write(os.urandom(size))

@@ -2,8 +2,7 @@
 //! asks for more, or a stored file (or object) read one piece at a time,
 //! also as the connection asks: never more than one piece per answer is
 //! read ahead, and every piece counts against one budget shared by all
-//! answers ([`Pieces`]), so memory is bounded by the budget, not by the
-//! number of clients.
+//! answers ([`Pieces`]).
 
 use std::future::Future;
 use std::io;
@@ -13,57 +12,10 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::io::AsyncRead;
 
+use super::pieces::Pieces;
 use crate::cache::{AnswerBody, SpoolReader};
-
-/// Size of one piece of a stored file or object on its way to a client.
-const PIECE: usize = 128 * 1024;
-/// The budget counts in these units (a semaphore holds at most `u32`
-/// permits).
-const UNIT: usize = 1024;
-
-/// The memory all answers' file pieces may take at once: a piece is
-/// counted from its read until the connection has written it (and dropped
-/// it); an answer whose next piece does not fit waits its turn.
-#[derive(Clone)]
-pub struct Pieces {
-    budget: Arc<Semaphore>,
-}
-
-impl Pieces {
-    /// A budget of `bytes` (at least one piece).
-    pub fn new(bytes: u64) -> Pieces {
-        let units = (bytes as usize / UNIT).max(PIECE / UNIT);
-        let units = units.min(Semaphore::MAX_PERMITS).min(u32::MAX as usize);
-        Pieces {
-            budget: Arc::new(Semaphore::new(units)),
-        }
-    }
-
-    /// Room for one piece of `len` bytes, waited for.
-    async fn room(&self, len: usize) -> OwnedSemaphorePermit {
-        let units = len.div_ceil(UNIT).max(1) as u32;
-        Arc::clone(&self.budget)
-            .acquire_many_owned(units)
-            .await
-            .expect("the budget is never closed")
-    }
-}
-
-/// A piece's memory and its share of the budget, released together when
-/// the connection drops the piece.
-struct Held {
-    buf: Vec<u8>,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl AsRef<[u8]> for Held {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf
-    }
-}
 
 /// The body of every response this server sends.
 pub enum ResponseBody {
@@ -106,55 +58,18 @@ enum Origin {
 impl Source {
     /// The next piece (`None` at the end), read once the budget has room.
     async fn next(mut self) -> (Source, Option<io::Result<Bytes>>) {
-        let permit = self.pieces.room(PIECE).await;
-        let read = match &mut self.from {
+        let piece = match &mut self.from {
             Origin::File(file, offset) => {
-                let (file, at) = (Arc::clone(file), *offset);
-                tokio::task::spawn_blocking(move || read_at(&file, at))
-                    .await
-                    .unwrap_or_else(|e| Err(io::Error::other(e)))
-            }
-            Origin::Reader(reader) => {
-                let mut buf = Vec::with_capacity(PIECE);
-                reader
-                    .take(PIECE as u64)
-                    .read_to_end(&mut buf)
-                    .await
-                    .map(|_| buf)
-            }
-        };
-        let piece = match read {
-            Ok(buf) if buf.is_empty() => None,
-            Ok(buf) => {
-                if let Origin::File(_, offset) = &mut self.from {
-                    *offset += buf.len() as u64;
+                let piece = self.pieces.read_file(file, *offset).await;
+                if let Ok(Some(p)) = &piece {
+                    *offset += p.len() as u64;
                 }
-                Some(Ok(Bytes::from_owner(Held {
-                    buf,
-                    _permit: permit,
-                })))
+                piece
             }
-            Err(e) => Some(Err(e)),
+            Origin::Reader(reader) => self.pieces.read_stream(reader).await,
         };
-        (self, piece)
+        (self, piece.transpose())
     }
-}
-
-/// Up to [`PIECE`] bytes of `file` from `offset` (fewer only at its end).
-fn read_at(file: &std::fs::File, offset: u64) -> io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0; PIECE];
-    let mut filled = 0;
-    while filled < PIECE {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(filled);
-    Ok(buf)
 }
 
 impl ResponseBody {

@@ -12,8 +12,9 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::auth::{self, sumdb_module, Auth, Denied};
-use super::body::{Pieces, ResponseBody};
+use super::body::ResponseBody;
 use super::dashboard::{self, Activity, PAGE};
+use super::pieces::Pieces;
 use super::sumdb::SumDbProxy;
 use super::StartError;
 use crate::cache::{Cache, CacheStatus};

@@ -6,6 +6,7 @@ mod body;
 mod conns;
 mod dashboard;
 mod handler;
+mod pieces;
 mod sumdb;
 mod tls;
 

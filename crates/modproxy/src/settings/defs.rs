@@ -443,7 +443,7 @@ pub const MAX_CONNECTIONS: Def = value(
 pub const BODY_BUFFERS: Def = value(
     "body_buffers",
     "SIZE",
-    Default::Value("32MiB"),
+    Default::Value("16MiB"),
     "Memory for stored files on their way to clients, all answers together; past it an answer waits for room before reading its next piece",
     SERVE,
     G_SERVER,

@@ -45,6 +45,9 @@ pub struct Settings {
     /// Client connections open at once; past it new ones wait to be
     /// accepted. `None`: half the file descriptor limit.
     pub max_connections: Option<u32>,
+    /// A client whose connection takes nothing written to it for this
+    /// long is dropped.
+    pub send_timeout: Duration,
     /// Bytes of stored files' pieces on their way to clients, all
     /// answers together (see `server::body::Pieces`).
     pub body_buffers: u64,

@@ -1,9 +1,17 @@
 //! Client connections, bounded: a cap on how many are open at once (past
 //! it new ones wait in the listen backlog, so the process keeps file
-//! descriptors for the store, upstreams and git), and accept errors
-//! logged at most once per interval, never fatal.
+//! descriptors for the store, upstreams and git), a client that stops
+//! reading its answer is dropped after the send timeout ([`SendTimeout`]),
+//! and accept errors are logged at most once per interval, never fatal.
 
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 
 /// Connections allowed when the open-files limit cannot be read.
 const FALLBACK_MAX: u32 = 512;
@@ -45,6 +53,97 @@ impl Throttled {
         }
         self.last = Some(now);
         Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// A connection whose writes fail once they have made no progress for
+/// `limit` (nginx's `send_timeout`): a client that stops reading would
+/// otherwise hold its connection, and the piece of a file waiting for it
+/// (a share of the body budget), forever.
+pub struct SendTimeout<IO> {
+    io: IO,
+    limit: Duration,
+    /// Armed while writes wait.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<IO> SendTimeout<IO> {
+    pub fn new(io: IO, limit: Duration) -> SendTimeout<IO> {
+        SendTimeout {
+            io,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// Passes a write's result on; a write that waits arms the timer, and
+    /// one that waited longer than the limit fails.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the client read nothing for {}s (--send-timeout)",
+                    limit.as_secs()
+                ),
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for SendTimeout<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for SendTimeout<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.watch(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.watch(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.io).poll_flush(cx);
+        self.watch(cx, polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

@@ -88,6 +88,8 @@ pub struct Server {
     handler: Arc<Handler>,
     shutdown_grace: Duration,
     header_timeout: Duration,
+    /// How long a write to a client may wait (see [`conns::SendTimeout`]).
+    send_timeout: Duration,
     max_connections: u32,
 }
 
@@ -112,6 +114,7 @@ impl Server {
             handler,
             shutdown_grace: settings.shutdown_grace,
             header_timeout: settings.header_timeout,
+            send_timeout: settings.send_timeout,
             max_connections: settings.max_connections.unwrap_or_else(conns::default_max),
         })
     }
@@ -179,6 +182,7 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
+            let stream = conns::SendTimeout::new(stream, self.send_timeout);
             let handler = Arc::clone(&self.handler);
             // Set by the first request: until then the connection is
             // bounded by `header_timeout` here (the protocol sniffing

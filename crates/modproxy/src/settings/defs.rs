@@ -440,6 +440,14 @@ pub const MAX_CONNECTIONS: Def = value(
     G_SERVER,
 );
 
+pub const SEND_TIMEOUT: Def = value(
+    "send_timeout",
+    "DURATION",
+    Default::Value("60s"),
+    "A client that takes nothing of its answer for this long is dropped",
+    SERVE,
+    G_SERVER,
+);
 pub const BODY_BUFFERS: Def = value(
     "body_buffers",
     "SIZE",
@@ -462,6 +470,7 @@ pub const ALL: &[&Def] = &[
     &SHUTDOWN_GRACE,
     &HEADER_TIMEOUT,
     &MAX_CONNECTIONS,
+    &SEND_TIMEOUT,
     &BODY_BUFFERS,
     &DATA,
     &STORE_AT,

@@ -104,6 +104,7 @@ pub fn resolve(layers: Layers) -> anyhow::Result<Resolved> {
         },
         shutdown_grace: dur(&SHUTDOWN_GRACE)?,
         header_timeout: dur(&HEADER_TIMEOUT)?,
+        send_timeout: dur(&SEND_TIMEOUT)?,
         max_connections: l.get(&MAX_CONNECTIONS, |s| match values::count(s)? {
             0 => Err(format!("{s:?} must be more than zero")),
             n => Ok(n),

@@ -126,3 +126,33 @@ async fn a_stored_file_is_sent_whole_over_tls() {
     let got = response.unwrap().bytes().await.unwrap();
     assert!(got == bytes, "the TLS download differs");
 }
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
+    // Larger than what the loopback's socket buffers take in.
+    let data = TempDir::new("bodies-stall");
+    let big = "example.com/big/@v/v1.1.0.zip";
+    let path = data.path().join(big);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, vec![1u8; 64 << 20]).unwrap();
+    let proxy = start(&data, &["--send-timeout", "2s"]);
+    let mut s = TcpStream::connect(proxy.addr).unwrap();
+    write!(s, "GET /{big} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    // Read nothing for longer than the timeout, then everything there is.
+    std::thread::sleep(Duration::from_secs(5));
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut got = 0usize;
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the connection was neither closed nor finished: {e}"),
+        }
+    }
+    assert!(
+        got < 64 << 20,
+        "the whole answer came ({got} bytes): the stalled client was kept"
+    );
+}

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{module_zip, policy, read, request, Body, Reply, Setup, VERSION};
+use super::{policy, read, request, zip_case, Body, Reply, Setup, VERSION};
 use crate::cache::CacheStatus;
 use crate::request::{Endpoint, ModuleRequest};
 
@@ -57,12 +57,7 @@ async fn twenty_requests_for_a_missing_mod_make_one_upstream_fetch() {
 #[tokio::test]
 async fn twenty_requests_for_a_missing_zip_make_one_upstream_fetch() {
     let setup = Arc::new(Setup::new(policy()));
-    let zip_file = request(Endpoint::Zip(VERSION.into()));
-    let key = zip_file.protocol_path();
-    let zip = module_zip(256 << 10);
-    let mut body = Body::new(zip.clone());
-    body.piece = 32 * 1024;
-    setup.fake.reply(&key, Reply::Body(body));
+    let (zip_file, key, zip) = zip_case(&setup, |body| body.piece = 32 * 1024);
 
     let answers = at_once(&setup, &zip_file, 20).await;
 

@@ -352,6 +352,22 @@ pub(super) fn noise(size: usize) -> Vec<u8> {
 
 /// A valid module zip of [`MODULE`]@[`VERSION`], a little over `size`
 /// bytes.
+/// The zip request of the test module, its store key, and a 256 KiB zip
+/// the fake upstream will send for it (`tune` shapes the body: pieces,
+/// delays, a break).
+pub(super) fn zip_case(
+    setup: &Setup,
+    tune: impl FnOnce(&mut Body),
+) -> (ModuleRequest, String, Bytes) {
+    let zip_file = request(crate::request::Endpoint::Zip(VERSION.into()));
+    let key = zip_file.protocol_path();
+    let zip = module_zip(256 << 10);
+    let mut body = Body::new(zip.clone());
+    tune(&mut body);
+    setup.fake.reply(&key, Reply::Body(body));
+    (zip_file, key, zip)
+}
+
 pub(super) fn module_zip(size: usize) -> Bytes {
     let prefix = format!("{MODULE}@{VERSION}");
     let files = [

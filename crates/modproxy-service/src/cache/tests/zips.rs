@@ -5,19 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{module_zip, policy, request, two_waiters, Body, Reply, Setup, VERSION};
-use crate::request::Endpoint;
+use super::{policy, two_waiters, zip_case, Setup};
 
 #[tokio::test]
 async fn a_large_zip_reaches_two_waiters_whole_and_is_stored() {
     let setup = Arc::new(Setup::new(policy()));
-    let zip_file = request(Endpoint::Zip(VERSION.into()));
-    let key = zip_file.protocol_path();
-    let zip = module_zip(256 << 10);
-    let mut body = Body::new(zip.clone());
-    body.piece = 32 * 1024;
-    body.delay = Duration::from_millis(1);
-    setup.fake.reply(&key, Reply::Body(body));
+    let (zip_file, key, zip) = zip_case(&setup, |body| {
+        body.piece = 32 * 1024;
+        body.delay = Duration::from_millis(1);
+    });
 
     let [first, second] = two_waiters(&setup, &zip_file, Duration::from_millis(10)).await;
 
@@ -36,12 +32,9 @@ async fn a_large_zip_reaches_two_waiters_whole_and_is_stored() {
 #[tokio::test]
 async fn a_zip_whose_body_breaks_midway_fails_its_waiters_and_publishes_nothing() {
     let setup = Arc::new(Setup::new(policy()));
-    let zip_file = request(Endpoint::Zip(VERSION.into()));
-    let key = zip_file.protocol_path();
-    let zip = module_zip(256 << 10);
-    let mut body = Body::new(zip.clone());
-    body.break_at = Some(160 << 10);
-    setup.fake.reply(&key, Reply::Body(body));
+    let (zip_file, key, _) = zip_case(&setup, |body| {
+        body.break_at = Some(160 << 10);
+    });
 
     let [first, second] = two_waiters(&setup, &zip_file, Duration::from_millis(10)).await;
 

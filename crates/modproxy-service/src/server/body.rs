@@ -2,7 +2,8 @@
 //! asks for more, or a stored file (or object) read one piece at a time,
 //! also as the connection asks: never more than one piece per answer is
 //! read ahead, and every piece counts against one budget shared by all
-//! answers ([`Pieces`]).
+//! answers ([`Pieces`]). On a plain HTTP/1 connection a stored file is
+//! not read here at all: the connection sends it ([`FileBody`]).
 
 use std::future::Future;
 use std::io;
@@ -15,6 +16,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::AsyncRead;
 
 use super::pieces::Pieces;
+use super::sendfile::{FileBody, FileQueue};
 use crate::cache::{AnswerBody, SpoolReader};
 
 /// The body of every response this server sends.
@@ -25,6 +27,8 @@ pub enum ResponseBody {
         state: Reading<Source>,
         length: Option<u64>,
     },
+    /// A stored file the connection sends from the file itself.
+    File(FileBody),
     /// Read straight from a flight's spool as the connection asks for
     /// more: no queue, so a waiter holds one piece at a time.
     Spool {
@@ -103,6 +107,36 @@ impl ResponseBody {
     }
 }
 
+impl ResponseBody {
+    /// This body for a connection that sends files itself (`queue`): a
+    /// stored file becomes a [`FileBody`]; anything else is unchanged.
+    pub fn sent_through(self, queue: &FileQueue) -> ResponseBody {
+        match self {
+            ResponseBody::Stored {
+                state:
+                    Reading::Idle(Source {
+                        from: Origin::File(file, 0),
+                        pieces,
+                    }),
+                length,
+            } => match FileBody::new(Arc::clone(&file), length, queue.clone()) {
+                Ok(body) => ResponseBody::File(body),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot send a stored file as it is; reading it");
+                    ResponseBody::Stored {
+                        state: Reading::Idle(Source {
+                            from: Origin::File(file, 0),
+                            pieces,
+                        }),
+                        length,
+                    }
+                }
+            },
+            other => other,
+        }
+    }
+}
+
 /// Polls a read-as-asked body: starts the next piece's read when the
 /// connection asks, and hands it over when it is there.
 fn poll_reading<S: Send + 'static, F>(
@@ -146,6 +180,7 @@ impl Body for ResponseBody {
             ResponseBody::Stored { state, .. } => {
                 poll_reading(state, cx, |source| Box::pin(source.next()))
             }
+            ResponseBody::File(body) => Poll::Ready(body.next_piece().map(|b| Ok(Frame::data(b)))),
             ResponseBody::Spool { state, .. } => poll_reading(state, cx, |mut reader| {
                 Box::pin(async move {
                     let piece = reader.next().await;
@@ -156,6 +191,9 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
+        if let ResponseBody::File(body) = self {
+            return body.remaining() == 0;
+        }
         matches!(
             self,
             ResponseBody::Full(None)
@@ -174,6 +212,7 @@ impl Body for ResponseBody {
         match self {
             ResponseBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             ResponseBody::Full(None) => SizeHint::with_exact(0),
+            ResponseBody::File(body) => SizeHint::with_exact(body.remaining()),
             ResponseBody::Stored {
                 length: Some(n), ..
             }

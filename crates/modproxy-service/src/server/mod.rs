@@ -7,6 +7,7 @@ mod conns;
 mod dashboard;
 mod handler;
 mod pieces;
+mod sendfile;
 mod sumdb;
 mod tls;
 
@@ -32,6 +33,7 @@ pub use tls::TlsError;
 use crate::settings::Settings;
 use crate::store::StoreError;
 use conns::Throttled;
+use sendfile::{FileQueue, SendfileStream};
 
 /// Longest a client may take over its TLS handshake.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
@@ -182,20 +184,35 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let stream = conns::SendTimeout::new(stream, self.send_timeout);
+            // A plain connection sends stored files itself (`sendfile`).
+            let files = (self.tls.is_none() && sendfile::AVAILABLE).then(FileQueue::default);
+            let queue = files.clone().unwrap_or_default();
             let handler = Arc::clone(&self.handler);
             // Set by the first request: until then the connection is
             // bounded by `header_timeout` here (the protocol sniffing
             // before hyper's own header timer waits without one).
             let asked = Arc::new(AtomicBool::new(false));
             let first_request = Arc::clone(&asked);
-            let service = service_fn(move |req| {
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 first_request.store(true, Ordering::Relaxed);
                 let handler = Arc::clone(&handler);
-                async move { Ok::<_, Infallible>(handler.handle(req).await) }
+                // HTTP/2 frames a body's bytes: only HTTP/1 goes as is.
+                let files = (req.version() < hyper::Version::HTTP_2)
+                    .then(|| files.clone())
+                    .flatten();
+                async move {
+                    let response = handler.handle(req).await;
+                    Ok::<_, Infallible>(match files {
+                        Some(files) => response.map(|body| body.sent_through(&files)),
+                        None => response,
+                    })
+                }
             });
             let header_timeout = self.header_timeout;
+            let send_timeout = self.send_timeout;
             let Some(acceptor) = &self.tls else {
+                let stream = SendfileStream::new(stream, queue);
+                let stream = conns::SendTimeout::new(stream, send_timeout);
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
@@ -210,7 +227,12 @@ impl Server {
                 (acceptor.clone(), builder.clone(), graceful.watcher());
             tokio::spawn(async move {
                 let _slot = slot;
-                let tls = match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                let tls = match tokio::time::timeout(
+                    TLS_HANDSHAKE,
+                    acceptor.accept(conns::SendTimeout::new(stream, send_timeout)),
+                )
+                .await
+                {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "TLS handshake failed");

@@ -1,0 +1,259 @@
+//! Stored files sent on plain HTTP/1 connections with `sendfile(2)`: the
+//! kernel moves the bytes from the page cache to the socket, so no piece
+//! of the file is ever copied into this process (nginx's `sendfile on`).
+//!
+//! hyper writes every body itself, so a file goes through it as
+//! *stand-ins*: views of [`STAND_IN`], a run of zeros nobody reads,
+//! one per queued piece of the file. The body queues the real piece
+//! (file, offset, length) on the connection's [`FileQueue`] as it hands
+//! hyper the stand-in; the connection ([`SendfileStream`]) writes hyper's
+//! other bytes (the head, other answers) as usual and, where a write
+//! starts on a stand-in, sends the queued piece from the file instead.
+//! hyper writes a connection's bytes in the order it took them, so the
+//! queue's front is always the piece being written; a stand-in that does
+//! not match it fails the connection rather than send a wrong byte.
+//!
+//! Used only where the bytes go to the socket as they are: plain TCP and
+//! HTTP/1 (TLS encrypts in this process, HTTP/2 frames them). The static
+//! is never touched, so it costs no memory (zero pages are not mapped
+//! until read).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::sync::Locked;
+
+/// The largest piece one stand-in covers (it costs nothing: the kernel
+/// sends what the socket takes of it per call).
+const MAX_PIECE: usize = 1 << 20;
+
+/// What hyper writes in place of a file's piece (views of it).
+static STAND_IN: LazyLock<Bytes> = LazyLock::new(|| Bytes::from(vec![0; MAX_PIECE]));
+
+/// How far into [`STAND_IN`] `bytes` starts, if it is a stand-in.
+fn stand_in_offset(bytes: &[u8]) -> Option<usize> {
+    let at = (bytes.as_ptr() as usize).checked_sub(STAND_IN.as_ptr() as usize)?;
+    (!bytes.is_empty() && at < MAX_PIECE).then_some(at)
+}
+
+/// A piece of a file waiting on a connection.
+struct Queued {
+    file: Arc<File>,
+    offset: u64,
+    len: usize,
+    /// How much of it the socket has taken.
+    sent: usize,
+}
+
+/// The file pieces of one connection's answers, in the order hyper took
+/// their stand-ins.
+#[derive(Clone, Default)]
+pub struct FileQueue(Arc<Mutex<VecDeque<Queued>>>);
+
+/// A stored file sent by the connection rather than read here.
+pub struct FileBody {
+    file: Arc<File>,
+    /// The next piece's offset, and the end.
+    offset: u64,
+    end: u64,
+    queue: FileQueue,
+}
+
+impl FileBody {
+    /// `file` from its start to `length` (its size if unknown), sent
+    /// through `queue`'s connection.
+    pub fn new(file: Arc<File>, length: Option<u64>, queue: FileQueue) -> io::Result<FileBody> {
+        let end = match length {
+            Some(n) => n,
+            None => file.metadata()?.len(),
+        };
+        // Ask the kernel to start reading what is not in memory yet, so
+        // `sendfile` (on a runtime thread) seldom waits for the disk.
+        let ahead = Arc::clone(&file);
+        tokio::task::spawn_blocking(move || will_need(&ahead, end));
+        Ok(FileBody {
+            file,
+            offset: 0,
+            end,
+            queue,
+        })
+    }
+
+    pub fn remaining(&self) -> u64 {
+        self.end - self.offset
+    }
+
+    /// The stand-in for the next piece, queued on the connection; `None`
+    /// at the end.
+    pub fn next_piece(&mut self) -> Option<Bytes> {
+        let len = self.remaining().min(MAX_PIECE as u64) as usize;
+        if len == 0 {
+            return None;
+        }
+        self.queue.0.locked().push_back(Queued {
+            file: Arc::clone(&self.file),
+            offset: self.offset,
+            len,
+            sent: 0,
+        });
+        self.offset += len as u64;
+        Some(STAND_IN.slice(..len))
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn will_need(file: &File, len: u64) {
+    use rustix::fs::{fadvise, Advice};
+    let _ = fadvise(file, 0, std::num::NonZeroU64::new(len), Advice::WillNeed);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn will_need(_: &File, _: u64) {}
+
+/// A plain TCP connection that sends queued file pieces with `sendfile`.
+pub struct SendfileStream {
+    tcp: TcpStream,
+    queue: FileQueue,
+}
+
+/// Whether this system has `sendfile` (else no body is a [`FileBody`]).
+pub const AVAILABLE: bool = cfg!(target_os = "linux");
+
+impl SendfileStream {
+    /// `tcp`, sending the pieces its answers' file bodies queue on `queue`.
+    pub fn new(tcp: TcpStream, queue: FileQueue) -> SendfileStream {
+        SendfileStream { tcp, queue }
+    }
+
+    /// Sends what is left of the queue's front piece, `len` bytes from
+    /// stand-in offset `at`; how much the socket took.
+    fn poll_send_file(
+        &mut self,
+        cx: &mut Context<'_>,
+        at: usize,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        let mut queue = self.queue.0.locked();
+        let front = match queue.front_mut() {
+            Some(q) if q.sent == at && q.len - q.sent == len => q,
+            _ => {
+                return Poll::Ready(Err(io::Error::other(
+                    "a file piece's stand-in does not match the queued piece",
+                )))
+            }
+        };
+        loop {
+            ready!(self.tcp.poll_write_ready(cx))?;
+            let mut offset = front.offset + front.sent as u64;
+            let sent = self.tcp.try_io(Interest::WRITABLE, || {
+                send(&self.tcp, &front.file, &mut offset, len)
+            });
+            match sent {
+                Ok(0) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "a stored file ended before its length",
+                    )))
+                }
+                Ok(n) => {
+                    front.sent += n;
+                    if front.sent == front.len {
+                        queue.pop_front();
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn send(socket: &TcpStream, file: &File, offset: &mut u64, len: usize) -> io::Result<usize> {
+    Ok(rustix::fs::sendfile(socket, file, Some(offset), len)?)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send(_: &TcpStream, _: &File, _: &mut u64, _: usize) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+impl AsyncRead for SendfileStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SendfileStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match stand_in_offset(buf) {
+            Some(at) => self.poll_send_file(cx, at, buf.len()),
+            None => Pin::new(&mut self.tcp).poll_write(cx, buf),
+        }
+    }
+
+    /// The bytes before the first stand-in go out in one `writev`; a
+    /// write that starts on a stand-in is a `sendfile`.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match bufs.iter().position(|b| stand_in_offset(b).is_some()) {
+            None => Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs),
+            Some(0) => {
+                let at = stand_in_offset(&bufs[0]).unwrap_or_default();
+                self.poll_send_file(cx, at, bufs[0].len())
+            }
+            Some(first) => Pin::new(&mut self.tcp).poll_write_vectored(cx, &bufs[..first]),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_views_of_the_static_are_stand_ins() {
+        let stand_in = STAND_IN.slice(..10);
+        assert_eq!(stand_in_offset(&stand_in), Some(0));
+        assert_eq!(stand_in_offset(&stand_in[3..]), Some(3));
+        assert_eq!(
+            stand_in_offset(&STAND_IN[MAX_PIECE - 1..]),
+            Some(MAX_PIECE - 1)
+        );
+        assert_eq!(stand_in_offset(&[0u8; 10]), None);
+        assert_eq!(stand_in_offset(&STAND_IN[..0]), None);
+        assert_eq!(stand_in_offset(b"HTTP/1.1 200 OK\r\n"), None);
+    }
+}

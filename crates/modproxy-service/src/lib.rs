@@ -64,6 +64,7 @@ pub mod audit;
 pub mod cache;
 pub mod error;
 pub mod metrics;
+pub mod nowait;
 pub mod replica_lock;
 pub mod request;
 pub mod server;

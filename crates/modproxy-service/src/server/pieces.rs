@@ -64,7 +64,7 @@ impl Pieces {
         offset: u64,
     ) -> io::Result<Option<Bytes>> {
         let (permit, mut buf) = self.room().await;
-        let cached = read_cached(file, &mut buf, offset);
+        let cached = crate::nowait::read_at(file, &mut buf, offset);
         if let Some(len) = cached {
             return Ok(self.piece(permit, buf, len));
         }
@@ -129,33 +129,6 @@ impl Drop for Held {
             free.push(std::mem::take(&mut self.buf));
         }
     }
-}
-
-/// Fills `buf` from `file` at `offset` (less only at its end) if the page
-/// cache holds all of it (`RWF_NOWAIT`: the read never waits for the
-/// disk); how much. `None`: it would wait, or that cannot be told.
-#[cfg(target_os = "linux")]
-fn read_cached(file: &std::fs::File, buf: &mut [u8], offset: u64) -> Option<usize> {
-    use rustix::io::{preadv2, ReadWriteFlags};
-    let mut filled = 0;
-    while filled < buf.len() {
-        let at = offset + filled as u64;
-        let mut slice = [io::IoSliceMut::new(&mut buf[filled..])];
-        match preadv2(file, &mut slice, at, ReadWriteFlags::NOWAIT) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(rustix::io::Errno::INTR) => {}
-            // EAGAIN: not all in memory; EOPNOTSUPP and others: ask the
-            // blocking pool, which reads the plain way.
-            Err(_) => return None,
-        }
-    }
-    Some(filled)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn read_cached(_: &std::fs::File, _: &mut [u8], _: u64) -> Option<usize> {
-    None
 }
 
 /// Fills `buf` from `file` at `offset` (less only at its end); how much.

@@ -29,6 +29,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::nowait;
+
 use super::evict::{self, Toucher};
 use super::usage::Usage;
 use super::walk::walk;
@@ -195,31 +197,49 @@ fn modules_matching(root: &Path, query: &str, limit: usize) -> Vec<String> {
 const READ_WHOLE: u64 = 1 << 20;
 
 /// Opens a stored object: `None` when there is none (or a path element is
-/// a file where a directory is expected).
-fn open_object(path: &Path) -> io::Result<Option<StoredObject>> {
+/// a file where a directory is expected). With `wait` false, only from
+/// what the kernel holds in memory ([`nowait`]), and `None` (outer) when
+/// that is not enough.
+fn open_object(path: &Path, wait: bool) -> Option<io::Result<Option<StoredObject>>> {
     use std::io::Read;
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(20) => return Ok(None),
-        Err(e) => return Err(e),
+    let opened = if wait {
+        std::fs::File::open(path)
+    } else {
+        nowait::open(path)?
     };
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Ok(None);
-    }
+    let mut file = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(Ok(None)),
+        Err(e) if e.raw_os_error() == Some(20) => return Some(Ok(None)),
+        Err(e) => return Some(Err(e)),
+    };
+    let meta = match file.metadata() {
+        Ok(meta) if meta.is_file() => meta,
+        Ok(_) => return Some(Ok(None)),
+        Err(e) => return Some(Err(e)),
+    };
     let size = meta.len();
-    let body = if size <= READ_WHOLE {
+    let body = if size > READ_WHOLE {
+        ObjectBody::File(file)
+    } else if wait {
         let mut buf = Vec::with_capacity(size as usize);
-        file.read_to_end(&mut buf)?;
+        if let Err(e) = file.read_to_end(&mut buf) {
+            return Some(Err(e));
+        }
         ObjectBody::Bytes(Bytes::from(buf))
     } else {
-        ObjectBody::File(file)
+        let mut buf = vec![0; size as usize];
+        if nowait::read_at(&file, &mut buf, 0)? != buf.len() {
+            return None;
+        }
+        ObjectBody::Bytes(Bytes::from(buf))
     };
-    Ok(Some(StoredObject {
-        body,
-        size,
-        modified: meta.modified()?,
+    Some(meta.modified().map(|modified| {
+        Some(StoredObject {
+            body,
+            size,
+            modified,
+        })
     }))
 }
 
@@ -303,12 +323,17 @@ fn remove_leftovers(tmp_root: &Path) -> io::Result<()> {
 #[async_trait]
 impl Store for DiskStore {
     async fn get(&self, key: &str) -> Result<Option<StoredObject>, StoreError> {
-        // One trip to the blocking pool per hit: open, stat and (for small
-        // objects) read together.
+        // Here if the kernel has it all in memory, else one trip to the
+        // blocking pool: open, stat and (for small objects) read together.
         let path = self.path_of(key);
-        let opened = tokio::task::spawn_blocking(move || open_object(&path))
+        let opened = match open_object(&path, false) {
+            Some(opened) => opened,
+            None => tokio::task::spawn_blocking(move || {
+                open_object(&path, true).expect("a waiting open always answers")
+            })
             .await
-            .unwrap_or_else(|e| Err(io::Error::other(e)));
+            .unwrap_or_else(|e| Err(io::Error::other(e))),
+        };
         opened.map_err(|e| StoreError::new(StoreOp::Read, key, e))
     }
 

@@ -34,7 +34,9 @@
 //!
 //! - [`server`]: HTTP/1.1 and HTTP/2 connections and their limits
 //!   (`conns`), TLS, client tokens (`auth`), the request pipeline
-//!   (`handler`), response bodies, the dashboard, `/metrics`, health.
+//!   (`handler`), response bodies (`body`; stored files through
+//!   `sendfile` on plain HTTP/1 (`sendfile`), else in pieces within one
+//!   memory budget (`pieces`)), the dashboard, `/metrics`, health.
 //! - [`request`]: protocol paths parsed and validated into a
 //!   [`request::ModuleRequest`]; nothing unvalidated reaches the cache.
 //! - [`cache`]: what to answer from where; coalesced fetches
@@ -58,7 +60,9 @@
 //! - [`error`]: what each failure is ([`error::ErrorKind`]: retries, HTTP
 //!   statuses and fall-through decide on it) and how it is shown.
 //! - [`metrics`], [`settings`] (the validated settings; declared and
-//!   parsed in the binary), [`sync`] (lock and task helpers).
+//!   parsed in the binary), [`sync`] (lock and task helpers), [`nowait`]
+//!   (file opens and reads done on a runtime thread when the kernel has
+//!   them in memory).
 
 pub mod audit;
 pub mod cache;

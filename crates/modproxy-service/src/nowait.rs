@@ -59,6 +59,33 @@ pub fn read_at(_: &File, _: &mut [u8], _: u64) -> Option<usize> {
     None
 }
 
+/// Whether the page cache holds `len` bytes of `file` at `offset` (a
+/// byte at each end, for a file read in order: the readahead fills what
+/// lies between).
+pub fn holds(file: &File, offset: u64, len: usize) -> bool {
+    let mut byte = [0];
+    let last = offset + len.saturating_sub(1) as u64;
+    read_at(file, &mut byte, offset).is_some() && read_at(file, &mut byte, last).is_some()
+}
+
+/// Reads `len` bytes of `file` at `offset` into the page cache, waiting
+/// for the disk (for the blocking pool), through a small buffer.
+pub fn read_in(file: &File, offset: u64, len: usize) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; len.min(64 * 1024)];
+    let mut done = 0;
+    while done < len {
+        let want = buf.len().min(len - done);
+        match file.read_at(&mut buf[..want], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,7 +180,9 @@ impl Body for ResponseBody {
             ResponseBody::Stored { state, .. } => {
                 poll_reading(state, cx, |source| Box::pin(source.next()))
             }
-            ResponseBody::File(body) => Poll::Ready(body.next_piece().map(|b| Ok(Frame::data(b)))),
+            ResponseBody::File(body) => body
+                .poll_piece(cx)
+                .map(|piece| piece.map(|r| r.map(Frame::data))),
             ResponseBody::Spool { state, .. } => poll_reading(state, cx, |mut reader| {
                 Box::pin(async move {
                     let piece = reader.next().await;

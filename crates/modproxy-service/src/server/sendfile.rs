@@ -20,6 +20,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -29,6 +30,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::nowait;
 use crate::sync::Locked;
 
 /// The largest piece one stand-in covers (it costs nothing: the kernel
@@ -59,12 +61,19 @@ struct Queued {
 pub struct FileQueue(Arc<Mutex<VecDeque<Queued>>>);
 
 /// A stored file sent by the connection rather than read here.
+///
+/// `sendfile` runs on a runtime thread, so a piece is queued only once
+/// the page cache holds it (its first and last bytes, checked with reads
+/// that never wait); one that is not there yet is read into the page
+/// cache on the blocking pool first, and the body waits for that.
 pub struct FileBody {
     file: Arc<File>,
     /// The next piece's offset, and the end.
     offset: u64,
     end: u64,
     queue: FileQueue,
+    /// The next piece being read into the page cache.
+    warming: Option<tokio::task::JoinHandle<io::Result<()>>>,
 }
 
 impl FileBody {
@@ -80,6 +89,7 @@ impl FileBody {
             offset: 0,
             end,
             queue,
+            warming: None,
         })
     }
 
@@ -87,12 +97,25 @@ impl FileBody {
         self.end - self.offset
     }
 
-    /// The stand-in for the next piece, queued on the connection; `None`
-    /// at the end.
-    pub fn next_piece(&mut self) -> Option<Bytes> {
+    /// The stand-in for the next piece, queued on the connection once
+    /// the page cache holds the piece; `None` at the end.
+    pub fn poll_piece(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
         let len = self.remaining().min(MAX_PIECE as u64) as usize;
         if len == 0 {
-            return None;
+            return Poll::Ready(None);
+        }
+        if let Some(warming) = &mut self.warming {
+            let warmed = ready!(Pin::new(warming).poll(cx));
+            self.warming = None;
+            if let Err(e) = warmed.map_err(io::Error::other).and_then(|r| r) {
+                return Poll::Ready(Some(Err(e)));
+            }
+        } else if !nowait::holds(&self.file, self.offset, len) {
+            let (file, offset) = (Arc::clone(&self.file), self.offset);
+            self.warming = Some(tokio::task::spawn_blocking(move || {
+                nowait::read_in(&file, offset, len)
+            }));
+            return self.poll_piece(cx);
         }
         self.queue.0.locked().push_back(Queued {
             file: Arc::clone(&self.file),
@@ -101,7 +124,7 @@ impl FileBody {
             sent: 0,
         });
         self.offset += len as u64;
-        Some(STAND_IN.slice(..len))
+        Poll::Ready(Some(Ok(STAND_IN.slice(..len))))
     }
 }
 
@@ -277,5 +300,40 @@ mod tests {
         assert_eq!(stand_in_offset(&[0u8; 10]), None);
         assert_eq!(stand_in_offset(&STAND_IN[..0]), None);
         assert_eq!(stand_in_offset(b"HTTP/1.1 200 OK\r\n"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_piece_not_in_the_page_cache_is_read_in_before_it_is_queued() {
+        use rustix::fs::{fadvise, Advice};
+        let path = std::env::temp_dir().join(format!("modproxy-sendfile-{}", std::process::id()));
+        std::fs::write(&path, vec![5u8; MAX_PIECE + 10]).unwrap();
+        let file = File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        // Written back, then dropped from the page cache.
+        file.sync_all().unwrap();
+        fadvise(&file, 0, None, Advice::DontNeed).unwrap();
+        assert!(
+            !nowait::holds(&file, 0, MAX_PIECE),
+            "the page cache kept the file (a temporary directory on tmpfs?)"
+        );
+        let queue = FileQueue::default();
+        let mut body = FileBody::new(Arc::new(file), None, queue.clone()).unwrap();
+        let first = std::future::poll_fn(|cx| {
+            let polled = body.poll_piece(cx);
+            if polled.is_pending() {
+                assert!(queue.0.locked().is_empty(), "queued before it was read in");
+            }
+            polled
+        });
+        let piece = first.await.unwrap().unwrap();
+        assert_eq!(piece.len(), MAX_PIECE);
+        assert!(nowait::holds(&body.file, 0, MAX_PIECE), "not read in");
+        assert_eq!(queue.0.locked().len(), 1);
+        let last = std::future::poll_fn(|cx| body.poll_piece(cx)).await;
+        assert_eq!(last.unwrap().unwrap().len(), 10);
+        assert!(std::future::poll_fn(|cx| body.poll_piece(cx))
+            .await
+            .is_none());
     }
 }

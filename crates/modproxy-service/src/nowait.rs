@@ -9,21 +9,34 @@ use std::path::Path;
 
 /// Opens `path` read-only if every step of its lookup is in the dentry
 /// cache (`RESOLVE_CACHED`, Linux 5.12+). `Some(Err(NotFound))` is a
-/// cached answer that it is not there.
+/// cached answer that it is not there. `O_NONBLOCK`: something other
+/// than a file (a FIFO) does not wait for a writer. Meant for a store on
+/// a local filesystem: on FUSE the open itself asks the daemon.
 #[cfg(target_os = "linux")]
 pub fn open(path: &Path) -> Option<io::Result<File>> {
     use rustix::fs::{openat2, Mode, OFlags, ResolveFlags, CWD};
     use rustix::io::Errno;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// Set once the kernel has refused `openat2` or the flag.
+    static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+    if UNSUPPORTED.load(Ordering::Relaxed) {
+        return None;
+    }
     match openat2(
         CWD,
         path,
-        OFlags::RDONLY | OFlags::CLOEXEC,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
         Mode::empty(),
         ResolveFlags::CACHED,
     ) {
         Ok(fd) => Some(Ok(File::from(fd))),
         Err(e @ (Errno::NOENT | Errno::NOTDIR)) => Some(Err(e.into())),
-        // EAGAIN: not all cached; ENOSYS, EINVAL: an older kernel.
+        // An older kernel, or a sandbox that denies the call.
+        Err(Errno::NOSYS | Errno::INVAL | Errno::PERM) => {
+            UNSUPPORTED.store(true, Ordering::Relaxed);
+            None
+        }
+        // EAGAIN: not all cached.
         Err(_) => None,
     }
 }
@@ -59,31 +72,13 @@ pub fn read_at(_: &File, _: &mut [u8], _: u64) -> Option<usize> {
     None
 }
 
-/// Whether the page cache holds `len` bytes of `file` at `offset` (a
-/// byte at each end, for a file read in order: the readahead fills what
-/// lies between).
+/// Whether the page cache seems to hold `len` bytes of `file` at
+/// `offset`: a probe of the first and last byte (pages between them may
+/// be gone; for a piece of a file read in order they seldom are).
 pub fn holds(file: &File, offset: u64, len: usize) -> bool {
     let mut byte = [0];
     let last = offset + len.saturating_sub(1) as u64;
     read_at(file, &mut byte, offset).is_some() && read_at(file, &mut byte, last).is_some()
-}
-
-/// Reads `len` bytes of `file` at `offset` into the page cache, waiting
-/// for the disk (for the blocking pool), through a small buffer.
-pub fn read_in(file: &File, offset: u64, len: usize) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0; len.min(64 * 1024)];
-    let mut done = 0;
-    while done < len {
-        let want = buf.len().min(len - done);
-        match file.read_at(&mut buf[..want], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ impl ResponseBody {
                         pieces,
                     }),
                 length,
-            } => match FileBody::new(Arc::clone(&file), length, queue.clone()) {
+            } => match FileBody::new(Arc::clone(&file), length, queue.clone(), pieces.clone()) {
                 Ok(body) => ResponseBody::File(body),
                 Err(e) => {
                     tracing::debug!(error = %e, "cannot send a stored file as it is; reading it");

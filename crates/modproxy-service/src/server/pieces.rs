@@ -78,6 +78,39 @@ impl Pieces {
         Ok(self.piece(permit, buf, read?))
     }
 
+    /// Reads `len` bytes of `file` at `offset` into the page cache (for
+    /// `sendfile`), on the blocking pool, through a piece buffer held
+    /// within the budget meanwhile.
+    pub async fn read_in(
+        &self,
+        file: &Arc<std::fs::File>,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<()> {
+        let (permit, mut buf) = self.room().await;
+        let file = Arc::clone(file);
+        let (buf, read) = tokio::task::spawn_blocking(move || {
+            let mut done = 0;
+            let read = loop {
+                if done >= len {
+                    break Ok(());
+                }
+                let want = buf.len().min(len - done);
+                match read_at(&file, &mut buf[..want], offset + done as u64) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => done += n,
+                    Err(e) => break Err(e),
+                }
+            };
+            (buf, read)
+        })
+        .await
+        .map_err(io::Error::other)?;
+        // An empty piece: the buffer and its share go straight back.
+        drop(self.piece(permit, buf, 0));
+        read
+    }
+
     /// The next piece of `reader` (`None` at its end).
     pub async fn read_stream(
         &self,

@@ -1,6 +1,8 @@
 //! Stored files sent on plain HTTP/1 connections with `sendfile(2)`: the
-//! kernel moves the bytes from the page cache to the socket, so no piece
-//! of the file is ever copied into this process (nginx's `sendfile on`).
+//! kernel moves the bytes from the page cache to the socket, so a file
+//! the page cache holds is never copied into this process (nginx's
+//! `sendfile on`). Only objects too large for the store to read whole
+//! (over 1 MiB) come here.
 //!
 //! hyper writes every body itself, so a file goes through it as
 //! *stand-ins*: views of [`STAND_IN`], a run of zeros nobody reads,
@@ -10,13 +12,30 @@
 //! other bytes (the head, other answers) as usual and, where a write
 //! starts on a stand-in, sends the queued piece from the file instead.
 //! hyper writes a connection's bytes in the order it took them, so the
-//! queue's front is always the piece being written; a stand-in that does
-//! not match it fails the connection rather than send a wrong byte.
+//! queue's front is always the piece being written. Consecutive pieces
+//! use different lanes of the stand-in, so a write is matched to its
+//! piece by where it starts; one that does not match the front fails the
+//! connection rather than send a wrong byte.
+//!
+//! This needs hyper to queue body buffers as they are (its `Queue` write
+//! strategy, chosen when the connection says it writes vectored): never
+//! set the HTTP/1 builder's `writev(false)` or `pipeline_flush(true)`,
+//! which copy bodies into hyper's own buffer. Should a stand-in be copied
+//! anyway, its pieces pile up unsent and the body fails once [`LANES`]
+//! are waiting.
 //!
 //! Used only where the bytes go to the socket as they are: plain TCP and
-//! HTTP/1 (TLS encrypts in this process, HTTP/2 frames them). The static
-//! is never touched, so it costs no memory (zero pages are not mapped
-//! until read).
+//! HTTP/1 (TLS encrypts in this process, HTTP/2 frames them). The
+//! stand-in's zeros are never read, so they cost no memory (a zeroed
+//! allocation this large is mapped pages the kernel fills only when
+//! touched).
+//!
+//! `sendfile` runs on a runtime thread, so a piece is queued only once
+//! the page cache seems to hold it (its first and last bytes, probed by
+//! reads that never wait); one that does not is read in first, on the
+//! blocking pool and within the body budget ([`Pieces::read_in`]). That is
+//! a probe, not a guarantee: pages dropped in between, or later, are read
+//! by `sendfile` itself, as nginx does.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -30,20 +49,25 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::pieces::Pieces;
 use crate::nowait;
 use crate::sync::Locked;
 
-/// The largest piece one stand-in covers (it costs nothing: the kernel
-/// sends what the socket takes of it per call).
-const MAX_PIECE: usize = 4 << 20;
+/// The largest piece one stand-in covers.
+const MAX_PIECE: usize = 1 << 20;
+
+/// Stand-ins of consecutive pieces on a connection start this many
+/// pieces apart; as many pieces may wait at once (hyper holds at most
+/// two: the one being written and the next).
+const LANES: usize = 4;
 
 /// What hyper writes in place of a file's piece (views of it).
-static STAND_IN: LazyLock<Bytes> = LazyLock::new(|| Bytes::from(vec![0; MAX_PIECE]));
+static STAND_IN: LazyLock<Bytes> = LazyLock::new(|| Bytes::from(vec![0; LANES * MAX_PIECE]));
 
 /// How far into [`STAND_IN`] `bytes` starts, if it is a stand-in.
 fn stand_in_offset(bytes: &[u8]) -> Option<usize> {
     let at = (bytes.as_ptr() as usize).checked_sub(STAND_IN.as_ptr() as usize)?;
-    (!bytes.is_empty() && at < MAX_PIECE).then_some(at)
+    (!bytes.is_empty() && at < LANES * MAX_PIECE).then_some(at)
 }
 
 /// A piece of a file waiting on a connection.
@@ -51,6 +75,8 @@ struct Queued {
     file: Arc<File>,
     offset: u64,
     len: usize,
+    /// Where its stand-in starts in [`STAND_IN`].
+    lane: usize,
     /// How much of it the socket has taken.
     sent: usize,
 }
@@ -58,28 +84,37 @@ struct Queued {
 /// The file pieces of one connection's answers, in the order hyper took
 /// their stand-ins.
 #[derive(Clone, Default)]
-pub struct FileQueue(Arc<Mutex<VecDeque<Queued>>>);
+pub struct FileQueue(Arc<Mutex<Waiting>>);
+
+#[derive(Default)]
+struct Waiting {
+    pieces: VecDeque<Queued>,
+    /// Pieces queued so far (which lane is next).
+    queued: usize,
+}
 
 /// A stored file sent by the connection rather than read here.
-///
-/// `sendfile` runs on a runtime thread, so a piece is queued only once
-/// the page cache holds it (its first and last bytes, checked with reads
-/// that never wait); one that is not there yet is read into the page
-/// cache on the blocking pool first, and the body waits for that.
 pub struct FileBody {
     file: Arc<File>,
     /// The next piece's offset, and the end.
     offset: u64,
     end: u64,
     queue: FileQueue,
+    /// For reading a piece into the page cache.
+    pieces: Pieces,
     /// The next piece being read into the page cache.
-    warming: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    reading_in: Option<Pin<Box<dyn Future<Output = io::Result<()>> + Send>>>,
 }
 
 impl FileBody {
     /// `file` from its start to `length` (its size if unknown), sent
     /// through `queue`'s connection.
-    pub fn new(file: Arc<File>, length: Option<u64>, queue: FileQueue) -> io::Result<FileBody> {
+    pub fn new(
+        file: Arc<File>,
+        length: Option<u64>,
+        queue: FileQueue,
+        pieces: Pieces,
+    ) -> io::Result<FileBody> {
         let end = match length {
             Some(n) => n,
             None => file.metadata()?.len(),
@@ -89,7 +124,8 @@ impl FileBody {
             offset: 0,
             end,
             queue,
-            warming: None,
+            pieces,
+            reading_in: None,
         })
     }
 
@@ -104,27 +140,36 @@ impl FileBody {
         if len == 0 {
             return Poll::Ready(None);
         }
-        if let Some(warming) = &mut self.warming {
-            let warmed = ready!(Pin::new(warming).poll(cx));
-            self.warming = None;
-            if let Err(e) = warmed.map_err(io::Error::other).and_then(|r| r) {
+        if let Some(reading) = &mut self.reading_in {
+            let read = ready!(reading.as_mut().poll(cx));
+            self.reading_in = None;
+            if let Err(e) = read {
                 return Poll::Ready(Some(Err(e)));
             }
         } else if !nowait::holds(&self.file, self.offset, len) {
-            let (file, offset) = (Arc::clone(&self.file), self.offset);
-            self.warming = Some(tokio::task::spawn_blocking(move || {
-                nowait::read_in(&file, offset, len)
-            }));
+            let (pieces, file, offset) = (self.pieces.clone(), Arc::clone(&self.file), self.offset);
+            self.reading_in = Some(Box::pin(
+                async move { pieces.read_in(&file, offset, len).await },
+            ));
             return self.poll_piece(cx);
         }
-        self.queue.0.locked().push_back(Queued {
+        let mut waiting = self.queue.0.locked();
+        if waiting.pieces.len() >= LANES {
+            return Poll::Ready(Some(Err(io::Error::other(
+                "file pieces are not being sent as queued (hyper copied a stand-in?)",
+            ))));
+        }
+        let lane = waiting.queued % LANES * MAX_PIECE;
+        waiting.queued += 1;
+        waiting.pieces.push_back(Queued {
             file: Arc::clone(&self.file),
             offset: self.offset,
             len,
+            lane,
             sent: 0,
         });
         self.offset += len as u64;
-        Poll::Ready(Some(Ok(STAND_IN.slice(..len))))
+        Poll::Ready(Some(Ok(STAND_IN.slice(lane..lane + len))))
     }
 }
 
@@ -157,7 +202,7 @@ impl SendfileStream {
     /// Corks the socket if a file piece is queued (before the head that
     /// goes with it is written).
     fn cork_for_files(&mut self) {
-        if !self.corked && !self.queue.0.locked().is_empty() {
+        if !self.corked && !self.queue.0.locked().pieces.is_empty() {
             self.corked = cork(&self.tcp, true);
         }
     }
@@ -170,9 +215,10 @@ impl SendfileStream {
         at: usize,
         len: usize,
     ) -> Poll<io::Result<usize>> {
-        let mut queue = self.queue.0.locked();
+        let mut waiting = self.queue.0.locked();
+        let queue = &mut waiting.pieces;
         let front = match queue.front_mut() {
-            Some(q) if q.sent == at && q.len - q.sent == len => q,
+            Some(q) if q.lane + q.sent == at && q.len - q.sent == len => q,
             _ => {
                 return Poll::Ready(Err(io::Error::other(
                     "a file piece's stand-in does not match the queued piece",
@@ -202,7 +248,11 @@ impl SendfileStream {
                     }
                     return Poll::Ready(Ok(n));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
@@ -318,20 +368,30 @@ mod tests {
             "the page cache kept the file (a temporary directory on tmpfs?)"
         );
         let queue = FileQueue::default();
-        let mut body = FileBody::new(Arc::new(file), None, queue.clone()).unwrap();
+        let pieces = Pieces::new(1 << 20);
+        let mut body = FileBody::new(Arc::new(file), None, queue.clone(), pieces).unwrap();
+        let mut polls = 0;
         let first = std::future::poll_fn(|cx| {
+            polls += 1;
             let polled = body.poll_piece(cx);
             if polled.is_pending() {
-                assert!(queue.0.locked().is_empty(), "queued before it was read in");
+                assert!(
+                    queue.0.locked().pieces.is_empty(),
+                    "queued before it was read in"
+                );
             }
             polled
         });
         let piece = first.await.unwrap().unwrap();
+        assert!(polls > 1, "queued at once, not read in");
         assert_eq!(piece.len(), MAX_PIECE);
         assert!(nowait::holds(&body.file, 0, MAX_PIECE), "not read in");
-        assert_eq!(queue.0.locked().len(), 1);
+        assert_eq!(queue.0.locked().pieces.len(), 1);
+        // The next piece's stand-in starts in the next lane.
         let last = std::future::poll_fn(|cx| body.poll_piece(cx)).await;
-        assert_eq!(last.unwrap().unwrap().len(), 10);
+        let last = last.unwrap().unwrap();
+        assert_eq!(last.len(), 10);
+        assert_eq!(stand_in_offset(&last), Some(MAX_PIECE));
         assert!(std::future::poll_fn(|cx| body.poll_piece(cx))
             .await
             .is_none());

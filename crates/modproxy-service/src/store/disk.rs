@@ -260,14 +260,21 @@ fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
     file.sync_data()
 }
 
-/// Renames `from` to `to`, creating `to`'s directory as needed; the size
-/// of the object it replaced, if any.
+/// Renames `from` to `to`, creating `to`'s directory when it is missing
+/// (tried after the rename, not before: a `mkdir` of a directory that is
+/// there locks its parent all the same); the size of the object it
+/// replaced, if any.
 fn rename_into(from: &Path, to: &Path) -> io::Result<Option<u64>> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
     let replaced = std::fs::metadata(to).ok().map(|m| m.len());
-    std::fs::rename(from, to)?;
+    match std::fs::rename(from, to) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::rename(from, to)?;
+        }
+        renamed => renamed?,
+    }
     Ok(replaced)
 }
 

@@ -247,14 +247,21 @@ fn hits_while_the_upstream_is_skipped_prefetch_nothing_until_it_is_back() {
 fn prefetches_that_fail_during_the_breakers_probe_are_tried_again() {
     let outage = AfterOutage::start("1s");
     // After the cool-down, a hit of g1's go.mod prefetches g1's `.info`
-    // and its requirements' go.mod files: one of them is the breaker's
-    // probe (slow here), the others are skipped while it is out and fail.
+    // and its requirements' `.info` and go.mod files, at once: whichever
+    // is admitted first is the breaker's probe (slow here), the others
+    // are skipped while it is out and fail.
     std::thread::sleep(Duration::from_millis(1200));
     outage
         .faulty
         .set_mode(Mode::Delay(Duration::from_millis(800)));
     assert_eq!(outage.get("g1/@v/v1.0.0.mod").1, "HIT");
-    let walked = ["g1/@v/v1.0.0.info", "g2/@v/v1.0.0.mod", "g3/@v/v1.0.0.mod"];
+    let walked = [
+        "g1/@v/v1.0.0.info",
+        "g2/@v/v1.0.0.info",
+        "g2/@v/v1.0.0.mod",
+        "g3/@v/v1.0.0.info",
+        "g3/@v/v1.0.0.mod",
+    ];
     let probed = until(Duration::from_secs(20), || {
         walked.iter().any(|f| outage.exists(f))
     });

@@ -120,14 +120,23 @@ impl SpoolReader {
                 // from the few runtime threads' allocator arenas instead of
                 // one per blocking thread (which kept RSS high).
                 let mut buf = vec![0; len];
-                let block = tokio::task::spawn_blocking(move || {
-                    spool.file.read_exact_at(&mut buf, start)?;
+                // Just written, so usually in the page cache: read here,
+                // without a trip to the blocking pool (which the first
+                // byte of a cold zip would wait for).
+                let block = if crate::nowait::read_at(&spool.file, &mut buf, start) == Some(len) {
                     let block = Bytes::from(buf);
                     spool.remember(start, block.clone());
-                    Ok::<_, io::Error>(block)
-                })
-                .await
-                .unwrap_or_else(|e| Err(io::Error::other(e)))?;
+                    block
+                } else {
+                    tokio::task::spawn_blocking(move || {
+                        spool.file.read_exact_at(&mut buf, start)?;
+                        let block = Bytes::from(buf);
+                        spool.remember(start, block.clone());
+                        Ok::<_, io::Error>(block)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(io::Error::other(e)))?
+                };
                 block.slice((offset - start) as usize..)
             }
         };

@@ -118,20 +118,8 @@ impl ResponseBody {
                         from: Origin::File(file, 0),
                         pieces,
                     }),
-                length,
-            } => match FileBody::new(Arc::clone(&file), length, queue.clone(), pieces.clone()) {
-                Ok(body) => ResponseBody::File(body),
-                Err(e) => {
-                    tracing::debug!(error = %e, "cannot send a stored file as it is; reading it");
-                    ResponseBody::Stored {
-                        state: Reading::Idle(Source {
-                            from: Origin::File(file, 0),
-                            pieces,
-                        }),
-                        length,
-                    }
-                }
-            },
+                length: Some(length),
+            } => ResponseBody::File(FileBody::new(file, length, queue.clone(), pieces)),
             other => other,
         }
     }

@@ -107,26 +107,17 @@ pub struct FileBody {
 }
 
 impl FileBody {
-    /// `file` from its start to `length` (its size if unknown), sent
-    /// through `queue`'s connection.
-    pub fn new(
-        file: Arc<File>,
-        length: Option<u64>,
-        queue: FileQueue,
-        pieces: Pieces,
-    ) -> io::Result<FileBody> {
-        let end = match length {
-            Some(n) => n,
-            None => file.metadata()?.len(),
-        };
-        Ok(FileBody {
+    /// `file` from its start to `length`, sent through `queue`'s
+    /// connection.
+    pub fn new(file: Arc<File>, length: u64, queue: FileQueue, pieces: Pieces) -> FileBody {
+        FileBody {
             file,
             offset: 0,
-            end,
+            end: length,
             queue,
             pieces,
             reading_in: None,
-        })
+        }
     }
 
     pub fn remaining(&self) -> u64 {
@@ -369,7 +360,8 @@ mod tests {
         );
         let queue = FileQueue::default();
         let pieces = Pieces::new(1 << 20);
-        let mut body = FileBody::new(Arc::new(file), None, queue.clone(), pieces).unwrap();
+        let length = file.metadata().unwrap().len();
+        let mut body = FileBody::new(Arc::new(file), length, queue.clone(), pieces);
         let mut polls = 0;
         let first = std::future::poll_fn(|cx| {
             polls += 1;

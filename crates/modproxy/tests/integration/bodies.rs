@@ -165,16 +165,21 @@ async fn http2_on_the_plain_port_gets_the_file_bytes() {
     downloads_at_once(&client, &url, &bytes).await;
 }
 
-/// Reads one HTTP/1.1 answer (with a Content-Length) from `s`: its head
-/// and body.
-fn read_answer(s: &mut impl Read) -> (String, Vec<u8>) {
+/// Reads an HTTP/1.1 answer's head from `s`.
+fn read_head(s: &mut impl Read) -> String {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0];
         s.read_exact(&mut byte).expect("the answer's head");
         head.push(byte[0]);
     }
-    let head = String::from_utf8(head).unwrap();
+    String::from_utf8(head).unwrap()
+}
+
+/// Reads one HTTP/1.1 answer (with a Content-Length) from `s`: its head
+/// and body.
+fn read_answer(s: &mut impl Read) -> (String, Vec<u8>) {
+    let head = read_head(s);
     let length: usize = head
         .lines()
         .find_map(|l| {
@@ -220,13 +225,7 @@ fn answers_on_one_connection_come_whole_and_in_order() {
     assert_eq!(body, std::fs::read(&info).unwrap());
     // HEAD: a head with the file's length and no body; the next answer's
     // head follows at once.
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0];
-        s.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
+    let head = read_head(&mut s);
     assert!(
         head.to_ascii_lowercase()
             .contains(&format!("content-length: {}", 5 << 20)),

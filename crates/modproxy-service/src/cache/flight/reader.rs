@@ -124,19 +124,17 @@ impl SpoolReader {
                 // without a trip to the blocking pool (which the first
                 // byte of a cold zip would wait for).
                 let block = if crate::nowait::read_at(&spool.file, &mut buf, start) == Some(len) {
-                    let block = Bytes::from(buf);
-                    spool.remember(start, block.clone());
-                    block
+                    Bytes::from(buf)
                 } else {
+                    let file = Arc::clone(&spool);
                     tokio::task::spawn_blocking(move || {
-                        spool.file.read_exact_at(&mut buf, start)?;
-                        let block = Bytes::from(buf);
-                        spool.remember(start, block.clone());
-                        Ok::<_, io::Error>(block)
+                        file.file.read_exact_at(&mut buf, start)?;
+                        Ok::<_, io::Error>(Bytes::from(buf))
                     })
                     .await
                     .unwrap_or_else(|e| Err(io::Error::other(e)))?
                 };
+                spool.remember(start, block.clone());
                 block.slice((offset - start) as usize..)
             }
         };

@@ -1,8 +1,28 @@
-//! Log setup: `tracing` to stderr, as text or JSON lines.
+//! Log setup: `tracing` to stderr, as text or JSON lines, written by a
+//! thread of its own.
+//!
+//! Every request logs a line. Written where it is made, each line would be
+//! a `write(2)` on the request's path (and a wakeup of whatever reads
+//! stderr), and a stderr that stops taking lines (a pipe nobody reads, a
+//! stalled log collector) would stop the runtime threads one by one: the
+//! proxy would hang on its own logging. So a line only joins a bounded
+//! backlog in memory, and the writer thread takes the backlog to stderr
+//! in batches. Lines that find the backlog full are dropped and counted;
+//! the count is logged once stderr takes lines again.
 
+use std::io::{self, Write};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::defs::LOG_FILTER_VAR;
+
+/// Bytes of log lines waiting for stderr before new lines are dropped.
+const BACKLOG: usize = 4 << 20;
+/// How long exiting waits for the backlog to reach stderr.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 /// The log line format (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +43,9 @@ impl std::str::FromStr for LogFormat {
 }
 
 /// Installs the global subscriber. The level filter comes from
-/// `MODPROXY_LOG` (EnvFilter syntax), `info` by default.
-pub fn init(format: LogFormat) -> anyhow::Result<()> {
+/// `MODPROXY_LOG` (EnvFilter syntax), `info` by default. Keep the guard
+/// while the program runs: dropping it writes out what is waiting.
+pub fn init(format: LogFormat) -> anyhow::Result<Flush> {
     let filter = match std::env::var(LOG_FILTER_VAR) {
         // The filter's own error repeats its cause as its source: its
         // message is taken whole, not chained.
@@ -32,12 +53,270 @@ pub fn init(format: LogFormat) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: invalid log filter {spec:?}: {e}", LOG_FILTER_VAR))?,
         Err(_) => EnvFilter::new("info"),
     };
+    let lines = Lines::start(io::stderr())?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(lines.clone());
     match format {
         LogFormat::Text => builder.with_ansi(false).init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
-    Ok(())
+    Ok(Flush(lines))
+}
+
+/// Writes out the lines still waiting when dropped (waiting at most
+/// [`FLUSH_WAIT`]: stderr may be stuck).
+pub struct Flush(Lines);
+
+impl Drop for Flush {
+    fn drop(&mut self) {
+        self.0.flush_within(FLUSH_WAIT);
+    }
+}
+
+/// The backlog of log lines, shared by the subscriber and the writer
+/// thread.
+#[derive(Clone)]
+struct Lines(Arc<Shared>);
+
+struct Shared {
+    backlog: Mutex<Backlog>,
+    /// Lines are waiting (for the writer thread).
+    waiting: Condvar,
+    /// The writer has written everything it took (for [`Lines::flush_within`]).
+    written: Condvar,
+}
+
+#[derive(Default)]
+struct Backlog {
+    bytes: Vec<u8>,
+    /// Lines dropped since the last batch.
+    dropped: u64,
+    /// The writer thread holds a batch it is writing.
+    writing: bool,
+}
+
+impl Lines {
+    /// A backlog and its writer thread, writing to `out`.
+    fn start(out: impl Write + Send + 'static) -> io::Result<Lines> {
+        let lines = Lines(Arc::new(Shared {
+            backlog: Mutex::default(),
+            waiting: Condvar::new(),
+            written: Condvar::new(),
+        }));
+        let writer = lines.clone();
+        std::thread::Builder::new()
+            .name("modproxy-log".into())
+            .spawn(move || writer.write_out(out))?;
+        Ok(lines)
+    }
+
+    fn backlog(&self) -> MutexGuard<'_, Backlog> {
+        // A line is whole or absent: a panic elsewhere leaves it usable.
+        self.0
+            .backlog
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds one formatted line (the subscriber writes each whole), or
+    /// counts it dropped when the backlog is full.
+    fn push(&self, line: &[u8]) {
+        let mut backlog = self.backlog();
+        if backlog.bytes.len() + line.len() > BACKLOG {
+            backlog.dropped += 1;
+            return;
+        }
+        let was_empty = backlog.bytes.is_empty();
+        backlog.bytes.extend_from_slice(line);
+        drop(backlog);
+        if was_empty {
+            self.0.waiting.notify_one();
+        }
+    }
+
+    /// The writer thread: takes what waits, writes it, again. Runs for the
+    /// life of the process.
+    fn write_out(&self, mut out: impl Write) {
+        let mut batch = Vec::new();
+        loop {
+            let dropped = {
+                let mut backlog = self.backlog();
+                backlog.writing = false;
+                self.0.written.notify_all();
+                while backlog.bytes.is_empty() && backlog.dropped == 0 {
+                    backlog = self
+                        .0
+                        .waiting
+                        .wait(backlog)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                backlog.writing = true;
+                // The spare buffer goes back: its capacity is reused.
+                batch.clear();
+                std::mem::swap(&mut batch, &mut backlog.bytes);
+                std::mem::take(&mut backlog.dropped)
+            };
+            if dropped > 0 {
+                let _ = writeln!(
+                    out,
+                    "modproxy: {dropped} log lines dropped: stderr did not take them as fast as they came"
+                );
+            }
+            // Nothing to be done about a failed write: the line is lost.
+            let _ = out.write_all(&batch).and_then(|()| out.flush());
+            if batch.capacity() > BACKLOG {
+                batch = Vec::new();
+            }
+        }
+    }
+
+    /// Waits until everything pushed so far is written, at most `wait`.
+    fn flush_within(&self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        let mut backlog = self.backlog();
+        while !backlog.bytes.is_empty() || backlog.dropped > 0 || backlog.writing {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            backlog = self
+                .0
+                .written
+                .wait_timeout(backlog, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+impl Write for &Lines {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.push(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Lines {
+    type Writer = &'a Lines;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A stderr that takes nothing until released, then keeps what it is
+    /// given.
+    struct Stuck {
+        release: mpsc::Receiver<()>,
+        released: bool,
+        taken: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Stuck {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if !self.released {
+                let _ = self.release.recv();
+                self.released = true;
+            }
+            self.taken.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stuck_stderr_costs_lines_not_time_and_the_loss_is_reported() {
+        let (release, released) = mpsc::channel();
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let lines = Lines::start(Stuck {
+            release: released,
+            released: false,
+            taken: Arc::clone(&taken),
+        })
+        .unwrap();
+        let line = [b'x'; 1023]
+            .iter()
+            .chain(b"\n")
+            .copied()
+            .collect::<Vec<u8>>();
+        let started = Instant::now();
+        // Twice the backlog, while the writer is stuck on the first line.
+        for _ in 0..2 * BACKLOG / line.len() {
+            (&lines).write_all(&line).unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "pushing waited");
+        release.send(()).unwrap();
+        lines.flush_within(Duration::from_secs(30));
+        let taken = taken.lock().unwrap();
+        let text = String::from_utf8_lossy(&taken);
+        let kept = text.lines().filter(|l| l.starts_with('x')).count();
+        // A full backlog, and what the writer took before it got stuck.
+        assert!(kept >= BACKLOG / line.len(), "{kept} lines kept");
+        let notice = text
+            .lines()
+            .find(|l| l.contains("log lines dropped"))
+            .expect("the loss is reported");
+        let dropped: usize = notice
+            .trim_start_matches("modproxy: ")
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(dropped > 0, "{notice}");
+        assert_eq!(kept + dropped, 2 * BACKLOG / line.len(), "{notice}");
+    }
+
+    #[test]
+    fn every_line_is_written_whole_and_in_order() {
+        let (release, released) = mpsc::channel();
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        release.send(()).unwrap();
+        let lines = Lines::start(Stuck {
+            release: released,
+            released: false,
+            taken: Arc::clone(&taken),
+        })
+        .unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let lines = lines.clone();
+                std::thread::spawn(move || {
+                    for i in 0..500 {
+                        (&lines)
+                            .write_all(format!("thread {t} line {i}\n").as_bytes())
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        lines.flush_within(Duration::from_secs(30));
+        let taken = taken.lock().unwrap();
+        let text = String::from_utf8_lossy(&taken);
+        for t in 0..4 {
+            let prefix = format!("thread {t} line ");
+            let seen: Vec<usize> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix(&prefix))
+                .map(|n| n.parse().unwrap())
+                .collect();
+            assert_eq!(seen, (0..500).collect::<Vec<_>>());
+        }
+    }
 }

@@ -18,7 +18,8 @@ use crate::{logging, printer};
 const BLOCKING_THREADS_PER_CORE: usize = 8;
 
 pub fn run(resolved: Resolved) -> anyhow::Result<ExitCode> {
-    logging::init(resolved.log_format)?;
+    // Declared first, dropped last: the lines of the shutdown get out.
+    let _flush = logging::init(resolved.log_format)?;
     let Resolved {
         service: settings,
         layers,

@@ -1,16 +1,19 @@
 //! Client connections are bounded: a client gets a while to send its
 //! request headers (and to start its next request on a kept-alive
 //! connection), and past the connection cap new clients wait to be
-//! accepted instead of exhausting the process' file descriptors.
+//! accepted instead of exhausting the process' file descriptors. A
+//! stderr that stops taking log lines costs lines, not answers.
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::util::{modproxy_command, Modproxy, TempDir};
+use crate::util::{modproxy_command, until, Modproxy, TempDir};
 
 /// Sends a header byte every 300 ms until the server closes the
 /// connection; how long that took (`None`: still open after `limit`).
@@ -138,4 +141,75 @@ async fn past_the_open_files_limit_clients_wait_and_the_log_stays_quiet() {
         "{accept_failures} accept failures logged:\n{logs}"
     );
     assert!(logs.contains("connection limit reached"), "{logs}");
+}
+
+/// A stderr nobody reads (a stalled log collector) fills its pipe after a
+/// few hundred lines. The answers go on; the lines that did not fit are
+/// counted, and the count is logged once stderr takes lines again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stderr_nobody_reads_costs_log_lines_not_answers() {
+    let data = TempDir::new("conns-stderr");
+    let mut child = modproxy_command(data.path(), &["--upstream", "off", "--sumdb", "off"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let base = banner
+        .trim()
+        .trim_start_matches("export GOPROXY=")
+        .to_string();
+    assert!(base.starts_with("http://127.0.0.1:"), "{banner}");
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Killed(child);
+
+    // Each answer logs its path: ~2 KiB a line, so 4000 answers are far
+    // more than a pipe (64 KiB) and the log's backlog (4 MiB) hold.
+    let path = format!("/example.com/{}/@v/list", "a".repeat(2000));
+    let client = reqwest::Client::new();
+    for i in 0..4000 {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.get(format!("{base}{path}")).send(),
+        )
+        .await;
+        let status = answer.map(|r| r.map(|r| r.status().as_u16()));
+        assert!(
+            matches!(status, Ok(Ok(400))),
+            "answer {i} with stderr full: {status:?}"
+        );
+    }
+
+    // stderr is read again: the loss is reported.
+    let taken = Arc::new(Mutex::new(String::new()));
+    let mut stderr = child.0.stderr.take().unwrap();
+    let sink = Arc::clone(&taken);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1 << 16];
+        while let Ok(n @ 1..) = stderr.read(&mut buf) {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let status = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(status.status(), 200);
+    let reported = until(Duration::from_secs(30), || {
+        taken.lock().unwrap().contains("log lines dropped")
+    });
+    let text = taken.lock().unwrap();
+    let tail = &text[text.len().saturating_sub(600)..];
+    assert!(
+        reported,
+        "no report of the dropped lines; stderr ends with: {tail}"
+    );
 }

@@ -21,7 +21,8 @@
 //!
 //! While `Streaming(Spool)`, a large body is written to a spool file and
 //! waiters read it behind the writer (every waiter gets bytes as they
-//! arrive and nothing big is held in memory); the end of a zip stays
+//! arrive and nothing big is held in memory; the piece being written is
+//! read from memory until its write lands); the end of a zip stays
 //! hidden until it is verified. When the spool cannot be written (disk
 //! full, I/O error), the rest of the body goes to the waiters through the
 //! [`relay`] instead: they are still served, nothing is cached. Every

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
+use super::spool::Found;
 use super::{abandoned, finished, FlightState, Joined, Landed, SpoolFile, Spooled, Stream};
 
 /// Largest and smallest piece a waiter reads from a spool file itself
@@ -109,13 +110,14 @@ impl SpoolReader {
 
     async fn read_spool(&mut self, spool: Arc<SpoolFile>, available: u64) -> io::Result<Bytes> {
         let offset = self.offset;
-        let read = match spool.recent_from(offset, available) {
-            Some(shared) => shared,
-            None => {
-                // A whole aligned block, kept for the waiters just behind.
+        let read = match spool.find(offset, available) {
+            Found::Memory(shared) => shared,
+            Found::File { written } => {
+                // A whole aligned block, kept for the waiters just behind,
+                // of what the file holds.
                 let chunk = Self::chunk(&spool);
                 let start = offset - offset % chunk;
-                let len = (available - start).min(chunk) as usize;
+                let len = (available.min(written) - start).min(chunk) as usize;
                 // Allocated here, not on a blocking thread: pieces then come
                 // from the few runtime threads' allocator arenas instead of
                 // one per blocking thread (which kept RSS high).

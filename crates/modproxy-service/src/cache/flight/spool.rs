@@ -1,5 +1,6 @@
-//! The spool file of a flight, as its waiters share it: the file, and its
-//! most recently written or read pieces kept in memory.
+//! The spool file of a flight, as its waiters share it: the file, the
+//! piece being written to it, and its most recently written or read
+//! pieces kept in memory.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -24,11 +25,26 @@ pub struct SpoolFile {
     readers: AtomicU64,
 }
 
-/// Pieces `(offset, bytes)`, oldest first, and their total size.
+/// Pieces `(offset, bytes)`, oldest first, and their total size; and the
+/// piece on its way to the file.
 #[derive(Default)]
 struct Recent {
     pieces: VecDeque<(u64, Bytes)>,
     bytes: usize,
+    /// The piece being written: waiters read it from here until its write
+    /// lands, so the first bytes of a download do not wait for the disk.
+    /// The file holds every byte before it.
+    unwritten: Option<(u64, Bytes)>,
+}
+
+/// Where a waiter finds the bytes at an offset.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Found {
+    /// In memory: these, up to what is visible.
+    Memory(Bytes),
+    /// In the file, which holds them up to `written` (the rest of what is
+    /// visible is still being written).
+    File { written: u64 },
 }
 
 impl std::fmt::Debug for SpoolFile {
@@ -48,13 +64,30 @@ impl SpoolFile {
         }
     }
 
+    /// `piece` is about to be written at `offset`, after every byte before
+    /// it: waiters read it from memory meanwhile.
+    pub fn writing(&self, offset: u64, piece: Bytes) {
+        self.recent.locked().unwritten = Some((offset, piece));
+    }
+
+    /// The piece being written has landed in the file. (One whose write
+    /// failed stays: waiters that saw it shown may still read it, while
+    /// the relay carries it and the rest to the others.)
+    pub fn written(&self) {
+        let piece = self.recent.locked().unwritten.take();
+        if let Some((offset, piece)) = piece {
+            self.remember(offset, piece);
+        }
+    }
+
     /// Keeps `piece`, just written or read at `offset`, dropping the oldest
     /// pieces beyond [`RECENT_BYTES`].
     pub fn remember(&self, offset: u64, piece: Bytes) {
         let mut recent = self.recent.locked();
         if self.readers() < 2 {
             // Nobody to share with (a prefetch, a single client).
-            *recent = Recent::default();
+            recent.pieces.clear();
+            recent.bytes = 0;
             return;
         }
         recent.bytes += piece.len();
@@ -67,15 +100,24 @@ impl SpoolFile {
         }
     }
 
-    /// The remembered bytes from `offset` on, up to `available`.
-    pub(super) fn recent_from(&self, offset: u64, available: u64) -> Option<Bytes> {
+    /// Where the bytes from `offset` on are, of the first `available`:
+    /// a piece in memory holding them, or the file.
+    pub(super) fn find(&self, offset: u64, available: u64) -> Found {
         let recent = self.recent.locked();
-        let (start, piece) = recent
-            .pieces
+        let written = recent.unwritten.as_ref().map_or(u64::MAX, |(at, _)| *at);
+        let holding = recent
+            .unwritten
             .iter()
-            .find(|(start, b)| *start <= offset && offset < start + b.len() as u64)?;
-        let end = (start + piece.len() as u64).min(available);
-        (end > offset).then(|| piece.slice((offset - start) as usize..(end - start) as usize))
+            .chain(&recent.pieces)
+            .find(|(start, b)| *start <= offset && offset < start + b.len() as u64);
+        if let Some((start, piece)) = holding {
+            let end = (start + piece.len() as u64).min(available);
+            if end > offset {
+                let part = (offset - start) as usize..(end - start) as usize;
+                return Found::Memory(piece.slice(part));
+            }
+        }
+        Found::File { written }
     }
 
     /// How many readers are on it.
@@ -114,16 +156,35 @@ mod tests {
         spool
     }
 
+    fn memory(b: &'static [u8]) -> Found {
+        Found::Memory(Bytes::from_static(b))
+    }
+
+    const ANYWHERE: Found = Found::File { written: u64::MAX };
+
     #[test]
     fn recent_pieces_are_shared_up_to_what_is_visible() {
         let spool = spool("visible");
         spool.remember(0, Bytes::from_static(b"hello "));
         spool.remember(6, Bytes::from_static(b"world"));
-        assert_eq!(spool.recent_from(2, 11).as_deref(), Some(&b"llo "[..]));
+        assert_eq!(spool.find(2, 11), memory(b"llo "));
         // Not past what waiters may see (the unverified tail).
-        assert_eq!(spool.recent_from(6, 8).as_deref(), Some(&b"wo"[..]));
-        assert_eq!(spool.recent_from(8, 8), None);
-        assert_eq!(spool.recent_from(11, 20), None);
+        assert_eq!(spool.find(6, 8), memory(b"wo"));
+        assert_eq!(spool.find(8, 8), ANYWHERE);
+        assert_eq!(spool.find(11, 20), ANYWHERE);
+    }
+
+    #[test]
+    fn the_piece_being_written_is_read_from_memory_and_the_file_only_before_it() {
+        let spool = spool("unwritten");
+        spool.readers.store(1, Ordering::Relaxed);
+        spool.remember(0, Bytes::from_static(b"hello "));
+        spool.writing(6, Bytes::from_static(b"world"));
+        // Even for a lone reader, who keeps no recent pieces.
+        assert_eq!(spool.find(7, 11), memory(b"orld"));
+        assert_eq!(spool.find(0, 10), Found::File { written: 6 });
+        spool.written();
+        assert_eq!(spool.find(7, 11), ANYWHERE);
     }
 
     #[test]
@@ -131,7 +192,7 @@ mod tests {
         let spool = spool("alone");
         spool.readers.store(1, Ordering::Relaxed);
         spool.remember(0, Bytes::from_static(b"hello"));
-        assert_eq!(spool.recent_from(0, 5), None);
+        assert_eq!(spool.find(0, 5), ANYWHERE);
         assert_eq!(spool.recent.lock().unwrap().bytes, 0);
     }
 
@@ -142,8 +203,8 @@ mod tests {
         for i in 0..20u64 {
             spool.remember(i << 20, piece.clone());
         }
-        assert_eq!(spool.recent_from(0, u64::MAX), None, "oldest dropped");
-        assert!(spool.recent_from(19 << 20, u64::MAX).is_some());
+        assert_eq!(spool.find(0, u64::MAX), ANYWHERE, "oldest dropped");
+        assert!(matches!(spool.find(19 << 20, u64::MAX), Found::Memory(_)));
         let recent = spool.recent.lock().unwrap();
         assert!(recent.bytes <= RECENT_BYTES);
     }

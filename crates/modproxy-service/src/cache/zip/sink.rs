@@ -85,13 +85,21 @@ impl Sink {
     /// otherwise (from the first failed write on) through the relay.
     pub(super) async fn write(self, piece: Bytes, feed: &mut Feed<'_>) -> Result<Sink, ServeError> {
         let sink = match self {
-            Sink::Spool(spool) => match spool.write_at(piece.clone(), feed.total).await {
-                Ok(()) => {
-                    feed.spooled(piece.len() as u64);
-                    return Ok(Sink::Spool(spool));
+            Sink::Spool(spool) => {
+                // Shown from memory while it is written.
+                spool.file.writing(feed.total, piece.clone());
+                feed.show(piece.len() as u64);
+                match spool.write_at(piece.clone(), feed.total).await {
+                    Ok(()) => {
+                        spool.file.written();
+                        feed.total += piece.len() as u64;
+                        return Ok(Sink::Spool(spool));
+                    }
+                    // The piece stays readable from memory for waiters
+                    // that saw it before the relay took over.
+                    Err(e) => feed.spool_failed(spool, e)?,
                 }
-                Err(e) => feed.spool_failed(spool, e)?,
-            },
+            }
             relay @ Sink::Relay { .. } => relay,
         };
         feed.relay(piece).await?;
@@ -100,11 +108,11 @@ impl Sink {
 }
 
 impl Feed<'_> {
-    /// `n` more bytes are in the spool file: shows the waiters what they
-    /// may read of it before the zip is verified.
-    fn spooled(&mut self, n: u64) {
+    /// `n` more bytes are on their way to the spool file (readable from
+    /// memory until they land): shows the waiters what they may read
+    /// before the zip is verified.
+    fn show(&mut self, n: u64) {
         let visible = visible_before_verified(self.total, n, self.length);
-        self.total += n;
         self.progress.send_modify(|state| {
             if let FlightState::Streaming {
                 stream: Stream::Spool(spooled),
@@ -205,18 +213,14 @@ impl Spool {
         })
     }
 
-    /// Writes `piece` at `offset`, off the async threads, and keeps it
-    /// among the recent pieces for the waiters.
+    /// Writes `piece` at `offset`, off the async threads.
     async fn write_at(&self, piece: Bytes, offset: u64) -> io::Result<()> {
         let file = Arc::clone(&self.file);
         let path = self.path.clone().unwrap_or_default();
-        let kept = piece.clone();
         tokio::task::spawn_blocking(move || file.file.write_all_at(&piece, offset))
             .await
             .map_err(io::Error::other)?
-            .map_err(|e| with_path(&path, e))?;
-        self.file.remember(offset, kept);
-        Ok(())
+            .map_err(|e| with_path(&path, e))
     }
 
     /// Syncs and publishes the spool at `key`; on failure it is removed.

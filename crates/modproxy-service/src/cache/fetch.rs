@@ -80,10 +80,7 @@ impl Cache {
             Err(e) => (Err(e), None),
         };
         match &result {
-            Ok(_) => {
-                self.negative.remove(&key);
-                tracing::info!(%request, "fetched");
-            }
+            Ok(_) => self.negative.remove(&key),
             Err(e) if e.kind().is_not_found() => {
                 let message = chain(e).to_string();
                 self.negative
@@ -91,7 +88,12 @@ impl Cache {
             }
             Err(e) => tracing::warn!(%request, error = %chain(e), "fetch failed"),
         }
+        let fetched = result.is_ok();
         progress.send_replace(FlightState::Done(result));
+        if fetched {
+            // Logged once the waiters have their answer, not before.
+            tracing::info!(%request, "fetched");
+        }
         // Answered (from memory or the spool file); now the store. The
         // flight stays joinable (answering the same way) until this is
         // done, so nobody fetches the same object again meanwhile.

@@ -23,6 +23,9 @@ use crate::settings::defs::LOG_FILTER_VAR;
 const BACKLOG: usize = 4 << 20;
 /// How long exiting waits for the backlog to reach stderr.
 const FLUSH_WAIT: Duration = Duration::from_secs(2);
+/// How long the writer lets lines gather after a write: under load, one
+/// write of many lines, and no wakeup per line.
+const GATHER: Duration = Duration::from_millis(2);
 
 /// The log line format (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +97,8 @@ struct Backlog {
     dropped: u64,
     /// The writer thread holds a batch it is writing.
     writing: bool,
+    /// The writer thread waits for lines: the next one wakes it.
+    idle: bool,
 }
 
 impl Lines {
@@ -127,16 +132,18 @@ impl Lines {
             backlog.dropped += 1;
             return;
         }
-        let was_empty = backlog.bytes.is_empty();
         backlog.bytes.extend_from_slice(line);
+        // Only an idle writer is woken (a wakeup is a system call): a
+        // busy one finds the line when it comes back.
+        let wake = std::mem::take(&mut backlog.idle);
         drop(backlog);
-        if was_empty {
+        if wake {
             self.0.waiting.notify_one();
         }
     }
 
-    /// The writer thread: takes what waits, writes it, again. Runs for the
-    /// life of the process.
+    /// The writer thread: takes what waits, writes it, lets more gather,
+    /// again. Runs for the life of the process.
     fn write_out(&self, mut out: impl Write) {
         let mut batch = Vec::new();
         loop {
@@ -145,12 +152,14 @@ impl Lines {
                 backlog.writing = false;
                 self.0.written.notify_all();
                 while backlog.bytes.is_empty() && backlog.dropped == 0 {
+                    backlog.idle = true;
                     backlog = self
                         .0
                         .waiting
                         .wait(backlog)
                         .unwrap_or_else(PoisonError::into_inner);
                 }
+                backlog.idle = false;
                 backlog.writing = true;
                 // The spare buffer goes back: its capacity is reused.
                 batch.clear();
@@ -168,6 +177,7 @@ impl Lines {
             if batch.capacity() > BACKLOG {
                 batch = Vec::new();
             }
+            std::thread::sleep(GATHER);
         }
     }
 

@@ -56,7 +56,13 @@ pub fn init(format: LogFormat) -> anyhow::Result<Flush> {
             .map_err(|e| anyhow::anyhow!("{}: invalid log filter {spec:?}: {e}", LOG_FILTER_VAR))?,
         Err(_) => EnvFilter::new("info"),
     };
-    let lines = Lines::start(io::stderr())?;
+    let lines = Lines::start(io::stderr(), |_, dropped| {
+        // Through the subscriber: in the format of every other line.
+        tracing::warn!(
+            dropped,
+            "log lines dropped: stderr did not take them as fast as they came"
+        );
+    })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(lines.clone());
@@ -76,6 +82,10 @@ impl Drop for Flush {
         self.0.flush_within(FLUSH_WAIT);
     }
 }
+
+/// How the writer reports lines it dropped: given the backlog and their
+/// count.
+type Report = fn(&Lines, u64);
 
 /// The backlog of log lines, shared by the subscriber and the writer
 /// thread.
@@ -103,7 +113,7 @@ struct Backlog {
 
 impl Lines {
     /// A backlog and its writer thread, writing to `out`.
-    fn start(out: impl Write + Send + 'static) -> io::Result<Lines> {
+    fn start(out: impl Write + Send + 'static, report: Report) -> io::Result<Lines> {
         let lines = Lines(Arc::new(Shared {
             backlog: Mutex::default(),
             waiting: Condvar::new(),
@@ -112,7 +122,7 @@ impl Lines {
         let writer = lines.clone();
         std::thread::Builder::new()
             .name("modproxy-log".into())
-            .spawn(move || writer.write_out(out))?;
+            .spawn(move || writer.write_out(out, report))?;
         Ok(lines)
     }
 
@@ -130,9 +140,9 @@ impl Lines {
         let mut backlog = self.backlog();
         if backlog.bytes.len() + line.len() > BACKLOG {
             backlog.dropped += 1;
-            return;
+        } else {
+            backlog.bytes.extend_from_slice(line);
         }
-        backlog.bytes.extend_from_slice(line);
         // Only an idle writer is woken (a wakeup is a system call): a
         // busy one finds the line when it comes back.
         let wake = std::mem::take(&mut backlog.idle);
@@ -142,9 +152,10 @@ impl Lines {
         }
     }
 
-    /// The writer thread: takes what waits, writes it, lets more gather,
-    /// again. Runs for the life of the process.
-    fn write_out(&self, mut out: impl Write) {
+    /// The writer thread: takes what waits, writes it, reports lines
+    /// dropped meanwhile with `report`, lets more gather, again. Runs for
+    /// the life of the process.
+    fn write_out(&self, mut out: impl Write, report: Report) {
         let mut batch = Vec::new();
         loop {
             let dropped = {
@@ -166,14 +177,12 @@ impl Lines {
                 std::mem::swap(&mut batch, &mut backlog.bytes);
                 std::mem::take(&mut backlog.dropped)
             };
-            if dropped > 0 {
-                let _ = writeln!(
-                    out,
-                    "modproxy: {dropped} log lines dropped: stderr did not take them as fast as they came"
-                );
-            }
             // Nothing to be done about a failed write: the line is lost.
             let _ = out.write_all(&batch).and_then(|()| out.flush());
+            if dropped > 0 {
+                // Joins the backlog: written on the next round.
+                report(self, dropped);
+            }
             if batch.capacity() > BACKLOG {
                 batch = Vec::new();
             }
@@ -247,15 +256,22 @@ mod tests {
         }
     }
 
+    fn test_report(lines: &Lines, dropped: u64) {
+        lines.push(format!("{dropped} log lines dropped\n").as_bytes());
+    }
+
     #[test]
     fn a_stuck_stderr_costs_lines_not_time_and_the_loss_is_reported() {
         let (release, released) = mpsc::channel();
         let taken = Arc::new(Mutex::new(Vec::new()));
-        let lines = Lines::start(Stuck {
-            release: released,
-            released: false,
-            taken: Arc::clone(&taken),
-        })
+        let lines = Lines::start(
+            Stuck {
+                release: released,
+                released: false,
+                taken: Arc::clone(&taken),
+            },
+            test_report,
+        )
         .unwrap();
         let line = [b'x'; 1023]
             .iter()
@@ -279,15 +295,33 @@ mod tests {
             .lines()
             .find(|l| l.contains("log lines dropped"))
             .expect("the loss is reported");
-        let dropped: usize = notice
-            .trim_start_matches("modproxy: ")
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let dropped: usize = notice.split(' ').next().unwrap().parse().unwrap();
         assert!(dropped > 0, "{notice}");
         assert_eq!(kept + dropped, 2 * BACKLOG / line.len(), "{notice}");
+    }
+
+    #[test]
+    fn a_line_too_long_for_the_backlog_is_reported_at_once() {
+        let (release, released) = mpsc::channel();
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        release.send(()).unwrap();
+        let lines = Lines::start(
+            Stuck {
+                release: released,
+                released: false,
+                taken: Arc::clone(&taken),
+            },
+            test_report,
+        )
+        .unwrap();
+        // Let the writer go idle first.
+        lines.flush_within(Duration::from_secs(30));
+        (&lines).write_all(&vec![b'x'; BACKLOG + 1]).unwrap();
+        let started = Instant::now();
+        lines.flush_within(Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(1), "not woken");
+        let taken = taken.lock().unwrap();
+        assert_eq!(String::from_utf8_lossy(&taken), "1 log lines dropped\n");
     }
 
     #[test]
@@ -295,11 +329,14 @@ mod tests {
         let (release, released) = mpsc::channel();
         let taken = Arc::new(Mutex::new(Vec::new()));
         release.send(()).unwrap();
-        let lines = Lines::start(Stuck {
-            release: released,
-            released: false,
-            taken: Arc::clone(&taken),
-        })
+        let lines = Lines::start(
+            Stuck {
+                release: released,
+                released: false,
+                taken: Arc::clone(&taken),
+            },
+            test_report,
+        )
         .unwrap();
         let threads: Vec<_> = (0..4)
             .map(|t| {

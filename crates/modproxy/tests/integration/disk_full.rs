@@ -88,6 +88,16 @@ async fn a_full_disk_still_serves_stores_nothing_corrupt_and_recovers() {
         body[..] == synthetic_bytes(9, 3 << 20)[..],
         "relayed zip differs"
     );
+    // One the checksum database covers cannot be checked without its
+    // spool file: an error status, before any byte of it (not a 200 cut
+    // off once the disk says no).
+    let covered = "/example.com/covered/@v/v1.0.0.zip";
+    server.add_synthetic(covered, Synthetic::fast(3 << 20, 10));
+    let (status, _, text) = get(&format!("{}{covered}", proxy.url)).await;
+    assert!(
+        status >= 500 && text.contains("cannot be verified"),
+        "{status}: {text}"
+    );
     // The failed spool's space is freed when the fetch's last reader is
     // gone: keep the disk full until nothing more fits for a while.
     let filler2 = fs.dir.path().join("filler2");

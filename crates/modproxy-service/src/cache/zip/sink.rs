@@ -56,7 +56,7 @@ impl Sink {
     /// The first state: the spool file at `path`, or the relay from the
     /// first byte when it cannot be made.
     pub(super) fn open(path: PathBuf, feed: &Feed<'_>) -> Result<Sink, ServeError> {
-        let (sink, stream) = match Spool::create(path) {
+        let (sink, stream) = match Spool::create(path, feed.length) {
             Ok(spool) => {
                 let file = Arc::clone(&spool.file);
                 let stream = Stream::Spool(Spooled { file, len: 0 });
@@ -86,13 +86,23 @@ impl Sink {
     pub(super) async fn write(self, piece: Bytes, feed: &mut Feed<'_>) -> Result<Sink, ServeError> {
         let sink = match self {
             Sink::Spool(spool) => {
-                // Shown from memory while it is written.
-                spool.file.writing(feed.total, piece.clone());
-                feed.show(piece.len() as u64);
+                let n = piece.len() as u64;
+                // Shown from memory while it is written, once room for
+                // the whole body is reserved or a write has landed: a
+                // first write that fails (for want of space, say) fails a
+                // verified zip before any waiter starts its answer.
+                let early = spool.reserved || feed.total > 0;
+                if early {
+                    spool.file.writing(feed.total, piece.clone());
+                    feed.show(n);
+                }
                 match spool.write_at(piece.clone(), feed.total).await {
                     Ok(()) => {
                         spool.file.written();
-                        feed.total += piece.len() as u64;
+                        if !early {
+                            feed.show(n);
+                        }
+                        feed.total += n;
                         return Ok(Sink::Spool(spool));
                     }
                     // The piece stays readable from memory for waiters
@@ -197,20 +207,40 @@ fn visible_before_verified(total: u64, piece: u64, length: Option<u64>) -> u64 {
 pub(super) struct Spool {
     pub(super) file: Arc<SpoolFile>,
     path: Option<PathBuf>,
+    /// Disk space for the whole announced body is reserved.
+    reserved: bool,
 }
 
 impl Spool {
-    fn create(path: PathBuf) -> io::Result<Spool> {
+    /// A new spool file at `path`, with room reserved for `length` bytes
+    /// where the file system can: a full disk fails here, before the
+    /// first byte, rather than on a write after waiters started.
+    fn create(path: PathBuf, length: Option<u64>) -> io::Result<Spool> {
         let file = File::options()
             .read(true)
             .write(true)
             .create_new(true)
             .open(&path)
             .map_err(|e| with_path(&path, e))?;
-        Ok(Spool {
+        let mut spool = Spool {
             file: Arc::new(SpoolFile::new(file)),
             path: Some(path),
-        })
+            reserved: false,
+        };
+        if let Some(n) = length.filter(|n| *n > 0) {
+            use rustix::fs::{fallocate, FallocateFlags};
+            // Blocks only, the size stays: readers see what is written.
+            match fallocate(&spool.file.file, FallocateFlags::KEEP_SIZE, 0, n) {
+                Ok(()) => spool.reserved = true,
+                Err(e) if e == rustix::io::Errno::NOSPC || e == rustix::io::Errno::DQUOT => {
+                    let path = spool.path.clone().unwrap_or_default();
+                    return Err(with_path(&path, e.into())); // dropped: removed
+                }
+                // Not supported here: the writes will tell.
+                Err(_) => {}
+            }
+        }
+        Ok(spool)
     }
 
     /// Writes `piece` at `offset`, off the async threads.

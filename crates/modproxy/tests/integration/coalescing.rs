@@ -74,6 +74,7 @@ async fn waiters_of_a_slow_zip_share_one_streamed_fetch() {
         delay: Duration::from_millis(15),
         stall_after: None,
         stalls: 0,
+        unannounced: false,
     };
     server.add_synthetic(path, file);
     let data = TempDir::new("data");
@@ -108,6 +109,7 @@ async fn a_200mb_zip_streams_through_without_being_held_in_memory() {
         delay: Duration::ZERO,
         stall_after: None,
         stalls: 0,
+        unannounced: false,
     };
     server.add_synthetic(path, file);
     let data = TempDir::new("data");

@@ -18,6 +18,7 @@ async fn sigkill_mid_download_leaves_no_partial_object() {
         delay: Duration::ZERO,
         stall_after: Some(16 << 20),
         stalls: u32::MAX,
+        unannounced: false,
     };
     server.add_synthetic(path, stalling);
     let data = TempDir::new("data");

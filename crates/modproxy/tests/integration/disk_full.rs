@@ -201,3 +201,47 @@ async fn a_fetch_nobody_needs_any_more_is_cancelled() {
     }
     drop(proxy);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disk_that_fills_during_a_download_still_serves_it_whole() {
+    // Without an announced length no room is reserved: the spool takes
+    // the first pieces, fills the disk, and the relay carries the rest,
+    // after what the waiters already read (some of it from memory, shown
+    // while its write ran).
+    let upstream = RefProxy::start();
+    let server = FaultServer::start(&upstream.url);
+    let path = "/example.com/filling/@v/v1.0.0.zip";
+    let file = Synthetic {
+        chunk: 64 << 10,
+        unannounced: true,
+        ..Synthetic::fast(3 << 20, 21)
+    };
+    server.add_synthetic(path, file);
+    let fs = TinyFs::mount("1m");
+    let data = fs.dir.path().join("store");
+    let proxy = Modproxy::behind(&server.url, &data, &[]);
+    let url = format!("{}{path}", proxy.url);
+    let (one, two) = tokio::join!(reqwest::get(&url), reqwest::get(&url));
+    for response in [one.unwrap(), two.unwrap()] {
+        assert_eq!(response.status(), 200);
+        let body = response.bytes().await.unwrap();
+        assert!(
+            body[..] == synthetic_bytes(21, 3 << 20)[..],
+            "got {} bytes, not the zip",
+            body.len()
+        );
+    }
+    assert_eq!(server.count(path), 1, "one fetch for both");
+    // The path this test is about: a spool write failed mid-download.
+    let logs = proxy.logs();
+    assert!(
+        logs.contains("spool file") && logs.contains("No space left"),
+        "{logs}"
+    );
+    let stored = files_under(&data);
+    assert!(
+        !stored.iter().any(|f| f.ends_with(".zip")),
+        "a zip the disk could not hold was stored: {stored:?}"
+    );
+    drop(proxy);
+}

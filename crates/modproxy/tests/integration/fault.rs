@@ -36,7 +36,8 @@ pub enum Mode {
 /// A generated file: `size` pseudo-random bytes from `seed`, sent in
 /// `chunk`-sized pieces `delay` apart. The first `stalls` requests for it
 /// stall (for two minutes at most) after `stall_after` bytes. `Range:
-/// bytes=N-` requests are answered with 206.
+/// bytes=N-` requests are answered with 206. An `unannounced` one is sent
+/// without its length (chunked).
 #[derive(Debug, Clone, Copy)]
 pub struct Synthetic {
     pub size: u64,
@@ -45,6 +46,7 @@ pub struct Synthetic {
     pub delay: Duration,
     pub stall_after: Option<u64>,
     pub stalls: u32,
+    pub unannounced: bool,
 }
 
 impl Synthetic {
@@ -57,6 +59,7 @@ impl Synthetic {
             delay: Duration::ZERO,
             stall_after: None,
             stalls: 0,
+            unannounced: false,
         }
     }
 }
@@ -321,7 +324,10 @@ fn serve_synthetic(state: Arc<State>, file: Synthetic, from: Option<u64>) -> Res
             }
         }
     });
-    let mut response = Response::builder().header("content-length", file.size - start);
+    let mut response = Response::builder();
+    if !file.unannounced {
+        response = response.header("content-length", file.size - start);
+    }
     if from.is_some() {
         response = response.status(206).header(
             "content-range",

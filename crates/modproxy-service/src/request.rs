@@ -59,6 +59,18 @@ impl Endpoint {
         }
     }
 
+    /// The `Content-Type` of the immutable file (`.info`, `.mod`, `.zip`)
+    /// a protocol path names, by its extension alone.
+    pub fn immutable_content_type(path: &str) -> Option<&'static str> {
+        let endpoint = match path.rsplit_once('.')?.1 {
+            "info" => Endpoint::Info(String::new()),
+            "mod" => Endpoint::Mod(String::new()),
+            "zip" => Endpoint::Zip(String::new()),
+            _ => return None,
+        };
+        Some(endpoint.content_type())
+    }
+
     /// The `Content-Type` the go command expects for this file.
     pub fn content_type(&self) -> &'static str {
         match self {
@@ -221,6 +233,22 @@ mod tests {
             Route::Module { request, .. } => request,
             other => panic!("{path}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_immutable_file_has_the_content_type_of_its_parsed_request() {
+        for path in [
+            "rsc.io/quote/@v/v1.5.2.info",
+            "rsc.io/quote/@v/v1.5.2.mod",
+            "rsc.io/quote/@v/v1.5.2.zip",
+        ] {
+            let parsed = module(path).endpoint.content_type();
+            assert_eq!(Endpoint::immutable_content_type(path), Some(parsed));
+        }
+        assert_eq!(
+            Endpoint::immutable_content_type("rsc.io/quote/@v/list"),
+            None
+        );
     }
 
     #[test]

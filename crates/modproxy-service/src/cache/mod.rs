@@ -197,6 +197,24 @@ impl Cache {
         }
     }
 
+    /// The bytes of `key` when the in-memory tier holds it and answering
+    /// it needs nothing more (prefetch's books on it are closed): then
+    /// [`Cache::hot_answer`] answers as [`Cache::get`] would. Only
+    /// immutable files are kept there, each under the protocol path of a
+    /// request that parsed. `None`: ask [`Cache::get`].
+    pub fn hot_peek(&self, key: &str) -> Option<Bytes> {
+        if self.prefetch.books(key, true).due {
+            return None;
+        }
+        self.hot.get(key)
+    }
+
+    /// Answers `key` with `bytes` from the in-memory tier.
+    pub fn hot_answer(&self, key: &str, bytes: Bytes) -> Answer {
+        self.store.touch(key);
+        Answer::bytes(CacheStatus::Hit, bytes)
+    }
+
     /// Answers one module file request; `key` is its
     /// [`protocol_path`](ModuleRequest::protocol_path).
     pub async fn get(
@@ -231,8 +249,7 @@ impl Cache {
     ) -> Result<Answer, (CacheStatus, ServeError)> {
         let immutable = request.endpoint.is_immutable();
         if let Some(bytes) = self.hot.get(key).filter(|_| immutable) {
-            self.store.touch(key);
-            return Ok(Answer::bytes(CacheStatus::Hit, bytes));
+            return Ok(self.hot_answer(key, bytes));
         }
         let seen = self.flights.landed();
         let stored = self

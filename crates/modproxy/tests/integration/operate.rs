@@ -200,6 +200,14 @@ fn clients_need_a_token_and_a_scoped_token_gets_403_elsewhere() {
     );
     let text = String::from_utf8_lossy(&team.stderr);
     assert!(!team.status.success() && text.contains("403"), "{text}");
+    // A file answered from memory to one client is still refused to one
+    // that may not fetch its module.
+    let hot = format!("{}/rsc.io/quote/@v/v1.5.2.mod", proxy.url);
+    for _ in 0..2 {
+        assert_eq!(get(&hot, Some("Bearer all-secret-0123456789")).0, 200);
+    }
+    let (status, _, body) = get(&hot, Some("Bearer team-secret-0123456789"));
+    assert_eq!(status, 403, "{body}");
 
     // A clients file that cannot be used stops start-up, naming it.
     std::fs::write(&clients, "short secret\n").unwrap();

@@ -260,19 +260,22 @@ mod tests {
         lines.push(format!("{dropped} log lines dropped\n").as_bytes());
     }
 
-    #[test]
-    fn a_stuck_stderr_costs_lines_not_time_and_the_loss_is_reported() {
+    /// Lines written to a [`Stuck`] stderr: the lines, what releases it,
+    /// and what it took.
+    fn stderr() -> (Lines, mpsc::Sender<()>, Arc<Mutex<Vec<u8>>>) {
         let (release, released) = mpsc::channel();
         let taken = Arc::new(Mutex::new(Vec::new()));
-        let lines = Lines::start(
-            Stuck {
-                release: released,
-                released: false,
-                taken: Arc::clone(&taken),
-            },
-            test_report,
-        )
-        .unwrap();
+        let stuck = Stuck {
+            release: released,
+            released: false,
+            taken: Arc::clone(&taken),
+        };
+        (Lines::start(stuck, test_report).unwrap(), release, taken)
+    }
+
+    #[test]
+    fn a_stuck_stderr_costs_lines_not_time_and_the_loss_is_reported() {
+        let (lines, release, taken) = stderr();
         let line = [b'x'; 1023]
             .iter()
             .chain(b"\n")
@@ -302,18 +305,8 @@ mod tests {
 
     #[test]
     fn a_line_too_long_for_the_backlog_is_reported_at_once() {
-        let (release, released) = mpsc::channel();
-        let taken = Arc::new(Mutex::new(Vec::new()));
+        let (lines, release, taken) = stderr();
         release.send(()).unwrap();
-        let lines = Lines::start(
-            Stuck {
-                release: released,
-                released: false,
-                taken: Arc::clone(&taken),
-            },
-            test_report,
-        )
-        .unwrap();
         // Let the writer go idle first.
         lines.flush_within(Duration::from_secs(30));
         (&lines).write_all(&vec![b'x'; BACKLOG + 1]).unwrap();
@@ -326,18 +319,8 @@ mod tests {
 
     #[test]
     fn every_line_is_written_whole_and_in_order() {
-        let (release, released) = mpsc::channel();
-        let taken = Arc::new(Mutex::new(Vec::new()));
+        let (lines, release, taken) = stderr();
         release.send(()).unwrap();
-        let lines = Lines::start(
-            Stuck {
-                release: released,
-                released: false,
-                taken: Arc::clone(&taken),
-            },
-            test_report,
-        )
-        .unwrap();
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 let lines = lines.clone();

@@ -203,10 +203,9 @@ impl Cache {
     /// immutable files are kept there, each under the protocol path of a
     /// request that parsed. `None`: ask [`Cache::get`].
     pub fn hot_peek(&self, key: &str) -> Option<Bytes> {
-        if self.prefetch.books(key, true).due {
-            return None;
-        }
-        self.hot.get(key)
+        // Memory first: a miss then costs one lookup here, not two.
+        let bytes = self.hot.get(key)?;
+        (!self.prefetch.books(key, true).due).then_some(bytes)
     }
 
     /// Answers `key` with `bytes` from the in-memory tier.

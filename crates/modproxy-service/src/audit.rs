@@ -1,6 +1,7 @@
 //! Re-checking the store (`modproxy verify`): every zip against the module
-//! zip rules, its recorded `h1:` (`.ziphash`) and the checksum database;
-//! every go.mod against the database. With `repair`, what fails is removed
+//! zip rules, its recorded `h1:` (`.ziphash`, written for zips no
+//! database vouched for; older stores have one for every zip) and the
+//! checksum database; every go.mod against the database. With `repair`, what fails is removed
 //! so the next request fetches it again.
 
 use std::sync::Arc;

@@ -97,14 +97,17 @@ impl Cache {
 
     /// Validates a complete zip of `size` bytes (in its spool file or in
     /// memory) by the module zip rules, computes its `h1:` and checks it
-    /// (and its go.mod) against the checksum database.
+    /// (and its go.mod) against the checksum database. Returns the `h1:`
+    /// to record next to the zip: none when the database vouched for it,
+    /// since its stored lookup is the record then (authenticated again by
+    /// `modproxy verify`), and a second one would cost a file per zip.
     pub(super) async fn verify_zip(
         &self,
         module: &ModulePath,
         version: &str,
         zip: ZipSource,
         size: u64,
-    ) -> Result<String, ServeError> {
+    ) -> Result<Option<String>, ServeError> {
         let (m, v) = (module.as_str().to_string(), version.to_string());
         let report = tokio::task::spawn_blocking(move || match zip {
             ZipSource::Spool(spool) => check_zip(&mut &spool.file, size, &m, &v),
@@ -129,7 +132,7 @@ impl Cache {
             }
         };
         let Some(expected) = self.expected(module, version).await? else {
-            return Ok(report.h1);
+            return Ok(Some(report.h1));
         };
         if expected.zip.as_deref() != Some(report.h1.as_str()) {
             return Err(self.mismatch(module, version, "zip", &report.h1, expected.zip.as_deref()));
@@ -146,7 +149,7 @@ impl Cache {
                 );
             }
         }
-        Ok(report.h1)
+        Ok(None)
     }
 
     /// Notes a `.mod` whose `module` line does not name its module: served

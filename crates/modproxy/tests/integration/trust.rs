@@ -36,8 +36,8 @@ fn go_verifies_through_modproxy_and_still_does_offline() {
     // modproxy's /sumdb/ endpoint.
     GoEnv::new().ok(project.path(), &proxy.url, &["mod", "tidy"]);
     // Zips are stored just after the go command has them.
-    let ziphash = data.path().join("rsc.io/quote/@v/v1.5.2.ziphash");
-    assert!(appears_blocking(&ziphash, Duration::from_secs(15)));
+    let zip = data.path().join("rsc.io/quote/@v/v1.5.2.zip");
+    assert!(appears_blocking(&zip, Duration::from_secs(15)));
     let stored = files_under(data.path());
     let sumdb = "sumdb/localhost.localdev/sumdb/";
     assert!(stored.contains(&format!("{sumdb}latest")), "{stored:?}");
@@ -47,7 +47,11 @@ fn go_verifies_through_modproxy_and_still_does_offline() {
     assert!(stored
         .iter()
         .any(|f| f.starts_with(&format!("{sumdb}tile/8/0/"))));
-    assert!(stored.contains(&"rsc.io/quote/@v/v1.5.2.ziphash".to_string()));
+    // The stored lookup is the zip's record: no `.ziphash` beside it.
+    assert!(
+        !stored.iter().any(|f| f.ends_with(".ziphash")),
+        "{stored:?}"
+    );
 
     // Upstream gone; a new client without go.sum verifies every module from
     // what modproxy stored (lookups and tiles).
@@ -203,6 +207,22 @@ async fn a_forked_checksum_database_is_detected() {
     assert!(!data.path().join("rsc.io/sampler/@v/v1.3.0.mod").exists());
 }
 
+/// Runs `modproxy verify` on the store in `data`: its exit code and output.
+fn verify(upstream: &str, data: &std::path::Path, extra: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_modproxy"))
+        .args(["verify", "--upstream", upstream, "--sumdb", REF_SUMDB])
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .env_remove("MODPROXY_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
 #[test]
 fn verify_reports_and_repairs_a_corrupted_store() {
     let upstream = RefProxy::start();
@@ -216,20 +236,7 @@ fn verify_reports_and_repairs_a_corrupted_store() {
     go.ok(project.path(), &proxy.url, &["mod", "tidy"]);
     go.ok(project.path(), &proxy.url, &["mod", "download"]);
 
-    let verify = |extra: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_modproxy"))
-            .args(["verify", "--upstream", &upstream.url, "--sumdb", REF_SUMDB])
-            .arg("--data")
-            .arg(data.path())
-            .args(extra)
-            .env_remove("MODPROXY_CONFIG")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-        )
-    };
+    let verify = |extra: &[&str]| verify(&upstream.url, data.path(), extra);
     // Runs next to the live server on the same directory.
     let (code, out) = verify(&[]);
     assert_eq!(code, Some(0), "{out}");
@@ -319,4 +326,22 @@ fn nosumdb_modules_are_served_but_never_looked_up() {
         .filter(|p| p.starts_with("/sumdb/") && p.contains("example.com"))
         .collect();
     assert!(looked_up.is_empty(), "{looked_up:?}");
+
+    // No database vouches for it, so the h1 it was accepted with is
+    // recorded next to it, and `verify` holds the zip to that record.
+    let verify = |extra: &[&str]| verify(&recorder.url, data.path(), extra);
+    let exempt = ["--nosumdb", "example.com/internal"];
+    let ziphash = stored.with_extension("ziphash");
+    let recorded = std::fs::read_to_string(&ziphash).unwrap();
+    assert!(recorded.starts_with("h1:"), "{recorded}");
+    let (code, out) = verify(&exempt);
+    assert_eq!(code, Some(0), "{out}");
+    std::fs::write(
+        &ziphash,
+        "h1:AAAAhefJvL54yjefDEDHNONDjII0t9xZLPXsUeAAAAA=\n",
+    )
+    .unwrap();
+    let (code, out) = verify(&exempt);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("differs from the recorded"), "{out}");
 }

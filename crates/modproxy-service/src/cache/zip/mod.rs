@@ -88,14 +88,14 @@ impl Cache {
             Sink::Spool(spool) => {
                 let file = Arc::clone(&spool.file);
                 let zip = ZipSource::Spool(Arc::clone(&file));
-                let h1 = self
+                let record = self
                     .verify_zip(&request.module, version, zip, total)
                     .await?;
                 let landed = Landed::Stream(Stream::Spool(Spooled { file, len: total }));
                 let zip = VerifiedZip {
                     body: ZipBody::Spool(spool),
                     key: key.to_string(),
-                    h1,
+                    record,
                 };
                 Ok((landed, Some(zip)))
             }
@@ -120,27 +120,32 @@ impl Cache {
     ) -> Result<(Landed, Option<VerifiedZip>), ServeError> {
         let size = body.len() as u64;
         let zip = ZipSource::Memory(body.clone());
-        let h1 = self.verify_zip(module, version, zip, size).await?;
+        let record = self.verify_zip(module, version, zip, size).await?;
         let zip = VerifiedZip {
             body: ZipBody::Memory(body.clone()),
             key: key.to_string(),
-            h1,
+            record,
         };
         Ok((Landed::Bytes(body), Some(zip)))
     }
 
-    /// Publishes a complete, verified zip, and its `h1:` next to it
-    /// (`$version.ziphash`, as in the go command's module cache) for
-    /// `modproxy verify`. If the store refuses, the waiters were still
-    /// served (from the spool file or memory), and it is not cached.
+    /// Publishes a complete, verified zip, and the `h1:` it was accepted
+    /// with next to it (`$version.ziphash`, as in the go command's module
+    /// cache) for `modproxy verify` when no checksum database vouched for
+    /// it. If the store refuses, the waiters were still served (from the
+    /// spool file or memory), and it is not cached.
     pub(super) async fn publish_zip(&self, zip: VerifiedZip) {
-        let VerifiedZip { body, key, h1 } = zip;
-        let hash_key = format!("{}.ziphash", key.trim_end_matches(".zip"));
-        let published = match self
-            .store
-            .put(&hash_key, Bytes::from(format!("{h1}\n")))
-            .await
-        {
+        let VerifiedZip { body, key, record } = zip;
+        let recorded = match record {
+            Some(h1) => {
+                let hash_key = format!("{}.ziphash", key.trim_end_matches(".zip"));
+                self.store
+                    .put(&hash_key, Bytes::from(format!("{h1}\n")))
+                    .await
+            }
+            None => Ok(()),
+        };
+        let published = match recorded {
             Ok(()) => match body {
                 ZipBody::Spool(spool) => spool.publish(&*self.store, &key).await,
                 ZipBody::Memory(bytes) => self.store.put(&key, bytes).await,
@@ -270,7 +275,8 @@ fn unverifiable(what: &str) -> ServeError {
 pub(super) struct VerifiedZip {
     body: ZipBody,
     key: String,
-    h1: String,
+    /// The `h1:` to record next to it (see [`Cache::verify_zip`]).
+    record: Option<String>,
 }
 
 /// Where a verified zip waits for its store write.

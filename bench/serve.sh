@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: serving cached files, modproxy vs nginx over the same GOPROXY
 # tree on the same disk, loaded by wrk on loopback. Alternates the two
-# servers (A B A B) so machine drift cancels, and prints one ratio per
+# servers (A B B A) so machine drift cancels, and prints one ratio per
 # target with min / median / max and a verdict. See BENCHMARKS.md.
 #
 #   bench/serve.sh                 # ROUNDS=2 DURATION=8s CONNECTIONS=64
@@ -146,9 +146,16 @@ for target in ${TARGETS:-$ALL}; do
   # PATH^N: with N connections.
   path=${target%^*} conns=$CONNECTIONS
   [ "$path" != "$target" ] && conns=${target#*^}
+  # Each server goes first in every other round: a machine that slows
+  # down or speeds up within a round favours neither.
   for r in $(seq "$ROUNDS"); do
-    RESULTS["$target,nginx,$r"]=$(run $NGINX_PORT "$path" "$conns")
-    RESULTS["$target,modproxy,$r"]=$(run $MODPROXY_PORT "$path" "$conns")
+    if [ $((r % 2)) = 1 ]; then
+      RESULTS["$target,nginx,$r"]=$(run $NGINX_PORT "$path" "$conns")
+      RESULTS["$target,modproxy,$r"]=$(run $MODPROXY_PORT "$path" "$conns")
+    else
+      RESULTS["$target,modproxy,$r"]=$(run $MODPROXY_PORT "$path" "$conns")
+      RESULTS["$target,nginx,$r"]=$(run $NGINX_PORT "$path" "$conns")
+    fi
   done
 done
 

@@ -29,7 +29,6 @@ mod zip;
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -137,7 +136,7 @@ pub struct Cache {
     negative: NegativeCache,
     /// Mutable entries whose last refresh failed, and when.
     refresh_failed: Mutex<HashMap<String, Instant>>,
-    spool_counter: AtomicU64,
+    spools: zip::Spools,
     store_health: StoreHealth,
     prefetch: Prefetcher,
     hot: HotCache,
@@ -169,7 +168,7 @@ impl Cache {
             flights: Arc::default(),
             negative: NegativeCache::default(),
             refresh_failed: Mutex::default(),
-            spool_counter: AtomicU64::new(0),
+            spools: zip::Spools::default(),
             store_health: StoreHealth::default(),
             hot: HotCache::default(),
             locks,

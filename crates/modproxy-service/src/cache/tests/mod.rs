@@ -299,9 +299,14 @@ impl Setup {
             .unwrap();
     }
 
-    /// Files left in the store's spool directory.
+    /// Files left in the store's spool directory, besides the spare
+    /// spool file made ahead of the next download.
     pub fn spool_files(&self) -> usize {
-        std::fs::read_dir(self.disk.spool_dir()).unwrap().count()
+        let spare = self.cache.spools.spare();
+        std::fs::read_dir(self.disk.spool_dir())
+            .unwrap()
+            .filter(|e| Some(e.as_ref().unwrap().path()) != spare)
+            .count()
     }
 }
 
@@ -350,8 +355,6 @@ pub(super) fn noise(size: usize) -> Vec<u8> {
     data
 }
 
-/// A valid module zip of [`MODULE`]@[`VERSION`], a little over `size`
-/// bytes.
 /// The zip request of the test module, its store key, and a 256 KiB zip
 /// the fake upstream will send for it (`tune` shapes the body: pieces,
 /// delays, a break).
@@ -359,17 +362,28 @@ pub(super) fn zip_case(
     setup: &Setup,
     tune: impl FnOnce(&mut Body),
 ) -> (ModuleRequest, String, Bytes) {
-    let zip_file = request(crate::request::Endpoint::Zip(VERSION.into()));
+    zip_case_of(setup, VERSION, tune)
+}
+
+/// [`zip_case`] for `version` of the test module.
+pub(super) fn zip_case_of(
+    setup: &Setup,
+    version: &str,
+    tune: impl FnOnce(&mut Body),
+) -> (ModuleRequest, String, Bytes) {
+    let zip_file = request(crate::request::Endpoint::Zip(version.into()));
     let key = zip_file.protocol_path();
-    let zip = module_zip(256 << 10);
+    let zip = module_zip(version, 256 << 10);
     let mut body = Body::new(zip.clone());
     tune(&mut body);
     setup.fake.reply(&key, Reply::Body(body));
     (zip_file, key, zip)
 }
 
-pub(super) fn module_zip(size: usize) -> Bytes {
-    let prefix = format!("{MODULE}@{VERSION}");
+/// A valid module zip of [`MODULE`]@`version`, a little over `size`
+/// bytes.
+pub(super) fn module_zip(version: &str, size: usize) -> Bytes {
+    let prefix = format!("{MODULE}@{version}");
     let files = [
         (
             format!("{prefix}/go.mod"),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{policy, two_waiters, zip_case, Setup};
+use super::{policy, two_waiters, zip_case, zip_case_of, Setup};
 
 #[tokio::test]
 async fn a_large_zip_reaches_two_waiters_whole_and_is_stored() {
@@ -47,4 +47,30 @@ async fn a_zip_whose_body_breaks_midway_fails_its_waiters_and_publishes_nothing(
     assert_eq!(setup.stored(&key.replace(".zip", ".ziphash")).await, None);
     assert_eq!(setup.spool_files(), 0, "the spool file was removed");
     assert_eq!(setup.fake.abandoned(), 0);
+}
+
+#[tokio::test]
+async fn a_large_zip_takes_the_spool_file_made_ahead_and_the_next_is_made() {
+    let setup = Arc::new(Setup::new(policy()));
+    assert_eq!(setup.cache.spools.spare(), None, "none before a download");
+    let (first, _, _) = zip_case_of(&setup, "v1.0.0", |_| {});
+    let [got, _] = two_waiters(&setup, &first, Duration::ZERO).await;
+    got.unwrap();
+    setup.settled().await;
+    let spare = setup.cache.spools.spare().expect("a spool file made ahead");
+    assert!(spare.is_file());
+
+    let (second, key, zip) = zip_case_of(&setup, "v1.1.0", |_| {});
+    let [got, _] = two_waiters(&setup, &second, Duration::ZERO).await;
+    assert!(got.unwrap() == zip[..]);
+    setup.settled().await;
+    // It was published under the zip's name, and another one waits.
+    assert!(!spare.exists());
+    assert!(setup.stored(&key).await.is_some_and(|b| b == zip));
+    let next = setup.cache.spools.spare().expect("the next one");
+    assert_ne!(next, spare);
+    assert_eq!(setup.spool_files(), 0);
+    // Dropped with the cache.
+    drop(setup);
+    assert!(!next.exists());
 }

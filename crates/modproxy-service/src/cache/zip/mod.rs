@@ -11,9 +11,8 @@
 //! the spool file is removed.
 
 mod sink;
+mod spools;
 
-use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -26,6 +25,7 @@ use crate::error::ServeError;
 use crate::request::ModuleRequest;
 use crate::upstream::Fetched;
 use sink::{Feed, Sink, Spool};
+pub(super) use spools::Spools;
 
 /// Largest module zip accepted (the go command's limit).
 const ZIP_LIMIT: u64 = 500 << 20;
@@ -77,7 +77,10 @@ impl Cache {
                 .is_some_and(|db| db.covers(&request.module)),
             health: &self.store_health,
         };
-        let mut sink = Sink::open(self.spool_path(key), &feed)?;
+        let spool = self
+            .spools
+            .next(self.store.spool_dir(), key, &self.flights.background);
+        let mut sink = Sink::open(spool, &feed)?;
         let mut pieces = Pieces::new(head);
         while let Some(piece) = pieces.next(&mut fetched, &what).await? {
             sink = sink.write(piece, &mut feed).await?;
@@ -156,12 +159,6 @@ impl Cache {
             Ok(()) => self.store_health.succeeded(),
             Err(e) => self.store_health.failed(e.failure(), &e),
         }
-    }
-
-    fn spool_path(&self, key: &str) -> PathBuf {
-        let n = self.spool_counter.fetch_add(1, Ordering::Relaxed);
-        let name = key.rsplit('/').next().unwrap_or("zip");
-        self.store.spool_dir().join(format!("spool-{n}-{name}"))
     }
 }
 

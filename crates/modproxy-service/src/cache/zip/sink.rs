@@ -53,10 +53,13 @@ pub(super) struct Feed<'a> {
 }
 
 impl Sink {
-    /// The first state: the spool file at `path`, or the relay from the
-    /// first byte when it cannot be made.
-    pub(super) fn open(path: PathBuf, feed: &Feed<'_>) -> Result<Sink, ServeError> {
-        let (sink, stream) = match Spool::create(path, feed.length) {
+    /// The first state: the spool file at `path` (made already, or to
+    /// make), or the relay from the first byte when it cannot be made.
+    pub(super) fn open(
+        (path, made): (PathBuf, Option<File>),
+        feed: &Feed<'_>,
+    ) -> Result<Sink, ServeError> {
+        let (sink, stream) = match Spool::create(path, made, feed.length) {
             Ok(spool) => {
                 let file = Arc::clone(&spool.file);
                 let stream = Stream::Spool(Spooled { file, len: 0 });
@@ -212,16 +215,15 @@ pub(super) struct Spool {
 }
 
 impl Spool {
-    /// A new spool file at `path`, with room reserved for `length` bytes
-    /// where the file system can: a full disk fails here, before the
-    /// first byte, rather than on a write after waiters started.
-    fn create(path: PathBuf, length: Option<u64>) -> io::Result<Spool> {
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| with_path(&path, e))?;
+    /// A new spool file at `path` (`made` already, or created here),
+    /// with room reserved for `length` bytes where the file system can: a
+    /// full disk fails here, before the first byte, rather than on a
+    /// write after waiters started.
+    fn create(path: PathBuf, made: Option<File>, length: Option<u64>) -> io::Result<Spool> {
+        let file = match made {
+            Some(file) => file,
+            None => super::spools::create(&path).map_err(|e| with_path(&path, e))?,
+        };
         let mut spool = Spool {
             file: Arc::new(SpoolFile::new(file)),
             path: Some(path),

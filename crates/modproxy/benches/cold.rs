@@ -182,24 +182,32 @@ fn cold_download(reference: &RefProxy, modules: u32, latency_ms: u64) {
     let bare = NginxProxy::start(&upstream, false);
     // Straight, through nginx, through a caching nginx, through modproxy:
     // one of each per round, the order rotated so each side takes each
-    // place once (later runs pay for the files earlier ones deleted).
+    // place once.
     let rounds: usize =
         std::env::var("BENCH_ROUNDS").map_or(4, |v| v.parse().expect("BENCH_ROUNDS"));
     let mut times = [const { Vec::new() }; 4];
+    // Every tree a round makes (module caches, the stores, nginx's cache)
+    // is kept until the end: a file system that deleted thousands of
+    // files seconds ago makes new ones slowly, whoever deleted them, and
+    // a proxy in service does not delete its store between builds. With
+    // `BENCH_DELETE=1` each tree is deleted when its download ends.
+    let mut kept = Kept::default();
     for round in 0..rounds {
         let mut notes = String::new();
         for side in (0..4).map(|i| (i + round) % 4) {
             let seconds = match side {
-                0 => download(&upstream),
-                1 => download(&bare.url),
+                0 => download(&upstream, &mut kept),
+                1 => download(&bare.url, &mut kept),
                 2 => {
-                    let cache = NginxProxy::start(&upstream, true);
-                    let seconds = download(&cache.url);
+                    let mut cache = NginxProxy::start(&upstream, true);
+                    let seconds = download(&cache.url, &mut kept);
                     assert!(cache.stored() > 0, "the caching nginx stored nothing");
+                    cache.stop();
+                    kept.keep(cache);
                     seconds
                 }
                 _ => {
-                    let (seconds, note) = through_modproxy(&upstream);
+                    let (seconds, note) = through_modproxy(&upstream, &mut kept);
                     notes = note;
                     seconds
                 }
@@ -253,7 +261,7 @@ fn cold_download(reference: &RefProxy, modules: u32, latency_ms: u64) {
 /// One cold download through a fresh modproxy (default settings, plus
 /// `BENCH_ARGS`); its wall time, and a note on modproxy's CPU time in it
 /// and the same download again through the then warm modproxy.
-fn through_modproxy(upstream: &str) -> (f64, String) {
+fn through_modproxy(upstream: &str, kept: &mut Kept) -> (f64, String) {
     let data = TempDir::new("bench-data");
     // `--prefetch mod` is modproxy's default; the tests' helper turns
     // prefetch off unless asked, so ask.
@@ -265,23 +273,28 @@ fn through_modproxy(upstream: &str) -> (f64, String) {
     args.extend(extra.split_whitespace());
     let proxy = Modproxy::start(data.path(), &args);
     let before = cpu_seconds(proxy.pid());
-    let seconds = download(&proxy.url);
+    let seconds = download(&proxy.url, kept);
     // The store writes that follow the run count too (and must not
     // overlap the warm run).
     std::thread::sleep(Duration::from_millis(500));
     let (user, system) = cpu_seconds(proxy.pid());
+    // Blocking-pool threads linger idle for seconds: about the most the
+    // run had at once.
+    let threads = std::fs::read_dir(format!("/proc/{}/task", proxy.pid())).map_or(0, |d| d.count());
     // The same again with everything cached: what the extra hop costs
     // alone, without the fetching, verifying and storing.
-    let warm = download(&proxy.url);
+    let warm = download(&proxy.url, kept);
     if std::env::var_os("BENCH_TRACE").is_some() {
         // What modproxy did, with timestamps: where the time went.
         println!("{}", proxy.logs());
     }
     let note = format!(
-        "modproxy CPU {:.2}s user, {:.2}s system; all cached: {warm:.2}s",
+        "modproxy CPU {:.2}s user, {:.2}s system, {threads} threads; all cached: {warm:.2}s",
         user - before.0,
         system - before.1
     );
+    drop(proxy);
+    kept.keep(data);
     (seconds, note)
 }
 
@@ -390,16 +403,32 @@ impl Drop for NginxProxy {
 
 /// One cold `go mod download` (fresh module cache) of a project requiring
 /// the root of the tree; returns the wall time in seconds.
-fn download(goproxy: &str) -> f64 {
+fn download(goproxy: &str, kept: &mut Kept) -> f64 {
     let project = TempDir::new("bench-project");
     std::fs::write(
         project.path().join("go.mod"),
         "module example.com/main\n\ngo 1.16\n\nrequire example.com/g1 v1.0.0\n",
     )
     .unwrap();
+    let go = GoEnv::new();
     let started = Instant::now();
-    GoEnv::new().ok(project.path(), goproxy, &["mod", "download"]);
-    started.elapsed().as_secs_f64()
+    go.ok(project.path(), goproxy, &["mod", "download"]);
+    let seconds = started.elapsed().as_secs_f64();
+    kept.keep(go);
+    kept.keep(project);
+    seconds
+}
+
+/// What a run made, deleted at its end (see [`cold_download`]).
+#[derive(Default)]
+struct Kept(Vec<Box<dyn std::any::Any>>);
+
+impl Kept {
+    fn keep<T: 'static>(&mut self, made: T) {
+        if std::env::var_os("BENCH_DELETE").is_none() {
+            self.0.push(Box::new(made));
+        }
+    }
 }
 
 /// User and system CPU seconds of process `pid` so far.

@@ -43,7 +43,7 @@ impl SumDb {
             }
             if tree.n <= current.n {
                 let saved = self.check_trees(tree, current).await?;
-                self.save_tiles(saved).await;
+                self.save_tiles(saved);
                 return Ok(current);
             }
             let saved = self.check_trees(current, tree).await?;
@@ -57,7 +57,7 @@ impl SumDb {
                 // Another replica's head must extend the one accepted here.
                 drop(latest);
                 let saved = self.check_trees(current, stored.0).await?;
-                self.save_tiles(saved).await;
+                self.save_tiles(saved);
                 let mut latest = self.latest.lock().await;
                 if latest.as_ref().map(|(t, _)| *t) == Some(current) {
                     *latest = Some(stored);
@@ -68,7 +68,7 @@ impl SumDb {
             *latest = Some((tree, note.clone()));
             drop(latest);
             self.persist_latest(tree, note);
-            self.save_tiles(saved).await;
+            self.save_tiles(saved);
             return Ok(tree);
         }
     }

@@ -301,7 +301,7 @@ impl SumDb {
                 "the answer to the lookup of {module}@{version} is a record of something else"
             )));
         }
-        self.save_tiles(saved).await;
+        self.save_tiles(saved);
         Ok(())
     }
 
@@ -341,7 +341,7 @@ impl SumDb {
     /// Authenticates a full hash tile fetched for a client against the
     /// newest accepted tree head and stores it (with the tiles the proof
     /// needed); `false` when it cannot be (e.g. beyond that tree).
-    pub async fn keep_tile(&self, tile: Tile) -> bool {
+    pub async fn keep_tile(self: &Arc<Self>, tile: Tile) -> bool {
         let h = tile.height();
         if tile.is_data() || tile.width() != 1 << h {
             return false;
@@ -357,7 +357,7 @@ impl SumDb {
         match Tiles::run(self, latest, |thr| thr.read_hashes(&[index])).await {
             Ok((_, saved)) => {
                 let kept = saved.iter().any(|(t, _)| *t == tile);
-                self.save_tiles(saved).await;
+                self.save_tiles(saved);
                 kept
             }
             Err(e) => {
@@ -367,13 +367,12 @@ impl SumDb {
         }
     }
 
-    /// Stores tiles a proof authenticated.
-    async fn save_tiles(&self, tiles: Vec<(Tile, Vec<u8>)>) {
+    /// Stores tiles a proof authenticated, in the background like lookup
+    /// answers: read from memory until written, so no lookup waits for
+    /// the disk (the first lookup of a run stores a handful).
+    fn save_tiles(self: &Arc<Self>, tiles: Vec<(Tile, Vec<u8>)>) {
         for (tile, data) in tiles {
-            let key = tile_key(&self.name, &tile);
-            if let Err(e) = self.store.put(&key, Bytes::from(data)).await {
-                tracing::warn!(error = %chain(&e), "checksum database tile not cached");
-            }
+            self.store_behind(tile_key(&self.name, &tile), Bytes::from(data));
         }
     }
 

@@ -314,11 +314,7 @@ fn sigterm_during_twenty_downloads_lets_them_finish_and_exits_zero() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &proxy.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
+    proxy.terminate();
     for d in downloads {
         assert_eq!(
             d.join().unwrap().ok(),

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::fault::{FaultServer, Mode};
 use crate::util::{
-    appears, appears_blocking, files_under, hello_module, hello_project, GoEnv, Modproxy, RefProxy,
-    TempDir, REF_SUMDB,
+    appears, appears_blocking, files_under, hello_module, hello_project, until, GoEnv, Modproxy,
+    RefProxy, TempDir, REF_SUMDB,
 };
 
 async fn get(url: &str) -> (u16, String) {
@@ -38,8 +38,15 @@ fn go_verifies_through_modproxy_and_still_does_offline() {
     // Zips are stored just after the go command has them.
     let zip = data.path().join("rsc.io/quote/@v/v1.5.2.zip");
     assert!(appears_blocking(&zip, Duration::from_secs(15)));
-    let stored = files_under(data.path());
     let sumdb = "sumdb/localhost.localdev/sumdb/";
+    // Tiles are written behind the answers that needed them.
+    let tiles = || {
+        files_under(data.path())
+            .iter()
+            .any(|f| f.starts_with(&format!("{sumdb}tile/8/0/")))
+    };
+    assert!(until(Duration::from_secs(15), tiles));
+    let stored = files_under(data.path());
     assert!(stored.contains(&format!("{sumdb}latest")), "{stored:?}");
     assert!(stored
         .iter()
@@ -189,7 +196,12 @@ async fn a_forked_checksum_database_is_detected() {
     );
     let (status, body) = get(&format!("{}/rsc.io/quote/@v/v1.5.2.mod", proxy.url)).await;
     assert_eq!(status, 200, "{body}");
-    drop(proxy);
+    // A restart: what it accepted (the tree head, its tiles) is written
+    // before it exits.
+    let mut proxy = proxy;
+    proxy.terminate();
+    let stopped = proxy.wait(Duration::from_secs(30)).expect("it stops");
+    assert_eq!(stopped.code(), Some(0));
 
     // Same data directory, same key, but a database with other contents: its
     // tree cannot contain the one accepted before.

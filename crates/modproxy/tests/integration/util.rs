@@ -219,6 +219,16 @@ impl Modproxy {
         None
     }
 
+    /// Asks it to stop (SIGTERM), as a service manager would: it finishes
+    /// what it answers and writes what it fetched, then exits.
+    pub fn terminate(&self) {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+    }
+
     /// SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -1,7 +1,8 @@
 //! Re-checking the store (`modproxy verify`): every zip against the module
-//! zip rules, its recorded `h1:` (`.ziphash`, written for zips no
-//! database vouched for; older stores have one for every zip) and the
-//! checksum database; every go.mod against the database. With `repair`, what fails is removed
+//! zip rules, its recorded `h1:` (`.ziphash`: written for a zip unless a
+//! database vouched for it and its answer is stored; older stores have
+//! one for every zip) and the checksum database; every go.mod against
+//! the database. With `repair`, what fails is removed
 //! so the next request fetches it again.
 
 use std::sync::Arc;
@@ -127,17 +128,27 @@ async fn check_file(
     } else {
         hash_gomod(&data)
     };
+    let mut recorded = None;
     if ext == "zip" {
         let hash_key = format!("{}.ziphash", key.trim_end_matches(".zip"));
-        let recorded = read(store, &hash_key).await.ok().flatten();
-        if let Some(recorded) = recorded.map(|r| String::from_utf8_lossy(&r).trim().to_string()) {
+        recorded = read(store, &hash_key).await.ok().flatten();
+        if let Some(recorded) = recorded
+            .as_ref()
+            .map(|r| String::from_utf8_lossy(r).trim().to_string())
+        {
             if recorded != got {
                 return Verdict::Bad(format!("hash {got} differs from the recorded {recorded}"));
             }
         }
     }
     let Some(db) = sumdb.filter(|db| db.covers(module)) else {
-        return Verdict::Unverified("not checked against a checksum database".into());
+        return Verdict::Unverified(if ext == "zip" && recorded.is_none() {
+            // Fetched while a database covered it: its answer was the
+            // record, and that database is not asked now.
+            "not checked against a checksum database, and no h1: recorded with it (a database vouched for it when it was fetched)".into()
+        } else {
+            "not checked against a checksum database".into()
+        });
     };
     let hashes = match db.hashes_reverified(module, version).await {
         Ok(h) => h,

@@ -97,17 +97,14 @@ impl Cache {
 
     /// Validates a complete zip of `size` bytes (in its spool file or in
     /// memory) by the module zip rules, computes its `h1:` and checks it
-    /// (and its go.mod) against the checksum database. Returns the `h1:`
-    /// to record next to the zip: none when the database vouched for it,
-    /// since its stored lookup is the record then (authenticated again by
-    /// `modproxy verify`), and a second one would cost a file per zip.
+    /// (and its go.mod) against the checksum database.
     pub(super) async fn verify_zip(
         &self,
         module: &ModulePath,
         version: &str,
         zip: ZipSource,
         size: u64,
-    ) -> Result<Option<String>, ServeError> {
+    ) -> Result<ZipHash, ServeError> {
         let (m, v) = (module.as_str().to_string(), version.to_string());
         let report = tokio::task::spawn_blocking(move || match zip {
             ZipSource::Spool(spool) => check_zip(&mut &spool.file, size, &m, &v),
@@ -132,7 +129,10 @@ impl Cache {
             }
         };
         let Some(expected) = self.expected(module, version).await? else {
-            return Ok(Some(report.h1));
+            return Ok(ZipHash {
+                h1: report.h1,
+                vouched: false,
+            });
         };
         if expected.zip.as_deref() != Some(report.h1.as_str()) {
             return Err(self.mismatch(module, version, "zip", &report.h1, expected.zip.as_deref()));
@@ -149,7 +149,19 @@ impl Cache {
                 );
             }
         }
-        Ok(None)
+        Ok(ZipHash {
+            h1: report.h1,
+            vouched: true,
+        })
+    }
+
+    /// Whether the store holds the checksum database's answer for
+    /// `module`@`version`: the record of a zip it vouched for.
+    pub(super) async fn lookup_stored(&self, module: &ModulePath, version: &str) -> bool {
+        match &self.sumdb {
+            Some(db) => db.lookup_stored(module, version).await,
+            None => false,
+        }
     }
 
     /// Notes a `.mod` whose `module` line does not name its module: served
@@ -192,4 +204,10 @@ impl Cache {
         }
         .into()
     }
+}
+
+/// A verified zip's `h1:`, and whether a checksum database vouched for it.
+pub(super) struct ZipHash {
+    pub h1: String,
+    pub vouched: bool,
 }

@@ -107,9 +107,11 @@ pub struct SumDb {
     /// The last write of an accepted tree head failed: the next lookup
     /// with that head tries again.
     unsaved: AtomicBool,
-    /// Authenticated lookup answers on their way to the store, read from
-    /// here until written: an answer never waits for the disk.
+    /// Authenticated lookup answers and tiles on their way to the store,
+    /// read from here until written: an answer never waits for the disk.
     writing: Mutex<HashMap<String, Bytes>>,
+    /// Told each time a write of `writing` ends.
+    landed: tokio::sync::Notify,
     /// Recently used lookup answers and tiles (immutable), so the go
     /// command's lookups and tile reads do not queue behind store writes.
     recent: HotCache,
@@ -142,6 +144,7 @@ impl SumDb {
             persisted: tokio::sync::Mutex::new(0),
             unsaved: AtomicBool::new(false),
             writing: Mutex::new(HashMap::new()),
+            landed: tokio::sync::Notify::new(),
             recent: HotCache::with_tiers(&[RECENT]),
             background: TaskTracker::new(),
         }
@@ -230,14 +233,44 @@ impl SumDb {
     /// go.mod just made). A failed write only costs a later lookup.
     fn store_behind(self: &Arc<Self>, key: String, data: Bytes) {
         self.recent.insert(&key, data.clone());
-        self.writing.locked().insert(key.clone(), data.clone());
+        if self
+            .writing
+            .locked()
+            .insert(key.clone(), data.clone())
+            .is_some()
+        {
+            return; // on its way already (immutable: the same bytes)
+        }
         let db = Arc::clone(self);
         self.background.spawn(async move {
             if let Err(e) = db.store.put(&key, data).await {
-                tracing::warn!(error = %chain(&e), "checksum database answer not cached");
+                tracing::warn!(error = %chain(&e), "checksum database answer or tile not cached");
             }
             db.writing.locked().remove(&key);
+            db.landed.notify_waiters();
         });
+    }
+
+    /// Whether the store holds the lookup answer for `module`@`version`
+    /// (the record of a zip it vouched for); waits, boundedly, for a write
+    /// of it under way.
+    pub async fn lookup_stored(&self, module: &ModulePath, version: &str) -> bool {
+        let Ok((_, key)) = self.lookup_path(module, version) else {
+            return false;
+        };
+        let patience = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let landed = self.landed.notified();
+            tokio::pin!(landed);
+            landed.as_mut().enable();
+            if !self.writing.locked().contains_key(&key) {
+                break;
+            }
+            if tokio::time::timeout_at(patience, landed).await.is_err() {
+                return false;
+            }
+        }
+        self.store.exists(&key).await
     }
 
     /// The hashes of `module`@`version` with the stored lookup answer
@@ -339,7 +372,7 @@ impl SumDb {
     }
 
     /// Authenticates a full hash tile fetched for a client against the
-    /// newest accepted tree head and stores it (with the tiles the proof
+    /// newest accepted tree head and has it stored (with the tiles the proof
     /// needed); `false` when it cannot be (e.g. beyond that tree).
     pub async fn keep_tile(self: &Arc<Self>, tile: Tile) -> bool {
         let h = tile.height();

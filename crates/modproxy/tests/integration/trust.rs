@@ -256,6 +256,11 @@ fn verify_reports_and_repairs_a_corrupted_store() {
         out.contains(" 0 bad") && !out.contains(" 0 verified"),
         "{out}"
     );
+    // The database's stored answer was its zips' record: exempted from
+    // it, a zip is said to be checked by the zip rules alone.
+    let (code, out) = verify(&["--nosumdb", "rsc.io/quote"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("no h1: recorded with it"), "{out}");
 
     let zip = data.path().join("rsc.io/quote/@v/v1.5.2.zip");
     let mut bytes = std::fs::read(&zip).unwrap();

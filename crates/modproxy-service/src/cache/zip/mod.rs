@@ -19,7 +19,7 @@ use bytes::Bytes;
 use modproxy_module::path::ModulePath;
 
 use super::flight::{Landed, Progress, Relay, Spooled, Stream};
-use super::ingest::ZipSource;
+use super::ingest::{ZipHash, ZipSource};
 use super::Cache;
 use crate::error::ServeError;
 use crate::request::ModuleRequest;
@@ -91,14 +91,14 @@ impl Cache {
             Sink::Spool(spool) => {
                 let file = Arc::clone(&spool.file);
                 let zip = ZipSource::Spool(Arc::clone(&file));
-                let record = self
+                let hash = self
                     .verify_zip(&request.module, version, zip, total)
                     .await?;
                 let landed = Landed::Stream(Stream::Spool(Spooled { file, len: total }));
                 let zip = VerifiedZip {
                     body: ZipBody::Spool(spool),
                     key: key.to_string(),
-                    record,
+                    record: Record::new(hash, &request.module, version),
                 };
                 Ok((landed, Some(zip)))
             }
@@ -123,30 +123,35 @@ impl Cache {
     ) -> Result<(Landed, Option<VerifiedZip>), ServeError> {
         let size = body.len() as u64;
         let zip = ZipSource::Memory(body.clone());
-        let record = self.verify_zip(module, version, zip, size).await?;
+        let hash = self.verify_zip(module, version, zip, size).await?;
         let zip = VerifiedZip {
             body: ZipBody::Memory(body.clone()),
             key: key.to_string(),
-            record,
+            record: Record::new(hash, module, version),
         };
         Ok((Landed::Bytes(body), Some(zip)))
     }
 
-    /// Publishes a complete, verified zip, and the `h1:` it was accepted
-    /// with next to it (`$version.ziphash`, as in the go command's module
-    /// cache) for `modproxy verify` when no checksum database vouched for
-    /// it. If the store refuses, the waiters were still served (from the
-    /// spool file or memory), and it is not cached.
+    /// Publishes a complete, verified zip. The `h1:` it was accepted with
+    /// goes next to it (`$version.ziphash`, as in the go command's module
+    /// cache) for `modproxy verify`, unless a checksum database vouched
+    /// for it and the store holds that database's answer: that is its
+    /// record then (authenticated again by `verify`), and a second one
+    /// would cost a file and a sync per zip. If the store refuses, the
+    /// waiters were still served (from the spool file or memory), and it
+    /// is not cached.
     pub(super) async fn publish_zip(&self, zip: VerifiedZip) {
         let VerifiedZip { body, key, record } = zip;
-        let recorded = match record {
-            Some(h1) => {
-                let hash_key = format!("{}.ziphash", key.trim_end_matches(".zip"));
-                self.store
-                    .put(&hash_key, Bytes::from(format!("{h1}\n")))
-                    .await
-            }
-            None => Ok(()),
+        let recorded_elsewhere = match &record.vouched_by {
+            Some((module, version)) => self.lookup_stored(module, version).await,
+            None => false,
+        };
+        let recorded = if recorded_elsewhere {
+            Ok(())
+        } else {
+            let hash_key = format!("{}.ziphash", key.trim_end_matches(".zip"));
+            let h1 = Bytes::from(format!("{}\n", record.h1));
+            self.store.put(&hash_key, h1).await
         };
         let published = match recorded {
             Ok(()) => match body {
@@ -272,8 +277,23 @@ fn unverifiable(what: &str) -> ServeError {
 pub(super) struct VerifiedZip {
     body: ZipBody,
     key: String,
-    /// The `h1:` to record next to it (see [`Cache::verify_zip`]).
-    record: Option<String>,
+    record: Record,
+}
+
+/// What a verified zip was accepted with.
+struct Record {
+    h1: String,
+    /// The module version, when a checksum database vouched for it.
+    vouched_by: Option<(ModulePath, String)>,
+}
+
+impl Record {
+    fn new(hash: ZipHash, module: &ModulePath, version: &str) -> Record {
+        Record {
+            h1: hash.h1,
+            vouched_by: hash.vouched.then(|| (module.clone(), version.to_string())),
+        }
+    }
 }
 
 /// Where a verified zip waits for its store write.

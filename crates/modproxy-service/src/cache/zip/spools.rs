@@ -34,8 +34,9 @@ struct Spare {
 
 impl Spools {
     /// A spool file for `key` in `dir`: the spare when one is ready
-    /// (`Some` file), else a fresh name to create. Either way the next
-    /// spare is made in the background, on `background`.
+    /// (`Some` file), else a fresh name to create. Either way a next spare
+    /// is made in the background, on `background`, unless one is being
+    /// made already.
     pub(super) fn next(
         &self,
         dir: &Path,
@@ -66,16 +67,18 @@ impl Spools {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || create(&path)).await
             };
+            // A failure (a full disk, a directory removed) only means the
+            // next download makes its own.
+            let mut ready = spare.ready.locked();
             if let Ok(Ok(file)) = made {
-                let mut ready = spare.ready.locked();
                 if ready.is_none() {
                     *ready = Some((path, file));
                 } else {
                     let _ = std::fs::remove_file(&path);
                 }
             }
-            // A failure (a full disk, a directory removed) only means the
-            // next download makes its own.
+            // Under the lock: whoever takes this spare sees the flag down
+            // and makes the next.
             spare.making.store(false, Ordering::Release);
         });
     }
@@ -103,4 +106,43 @@ pub(super) fn create(path: &Path) -> io::Result<File> {
         .write(true)
         .create_new(true)
         .open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn made(spools: &Spools, tracker: &TaskTracker) -> PathBuf {
+        tracker.close();
+        tracker.wait().await;
+        tracker.reopen();
+        spools.spare().expect("a spare")
+    }
+
+    #[tokio::test]
+    async fn a_spare_is_made_after_each_take_and_removed_with_them() {
+        let dir = std::env::temp_dir().join(format!("spools-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (spools, tracker) = (Spools::default(), TaskTracker::new());
+
+        let (first, file) = spools.next(&dir, "a/@v/v1.0.0.zip", &tracker);
+        assert!(file.is_none(), "none ready at first");
+        let name = first.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("spool-") && name.ends_with("-v1.0.0.zip"),
+            "{name}"
+        );
+        let spare = made(&spools, &tracker).await;
+        assert!(spare.is_file());
+
+        let (taken, file) = spools.next(&dir, "a/@v/v1.1.0.zip", &tracker);
+        assert_eq!((taken, file.is_some()), (spare.clone(), true));
+        let next = made(&spools, &tracker).await;
+        assert_ne!(next, spare);
+
+        drop(spools);
+        assert!(!next.exists(), "the spare is removed with them");
+        assert!(spare.exists(), "a taken one is its user's");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

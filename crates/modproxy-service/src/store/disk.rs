@@ -11,8 +11,10 @@
 //!   .tmp/$id/                          spool and temporary files of one process
 //! ```
 //!
-//! Writes go to `.tmp/$id/` and are renamed into place, so a crash at any
-//! moment leaves only complete objects in the tree. Each process holds an
+//! Writes go to `.tmp/$id/`, are synced and renamed into place, so a
+//! crash at any moment leaves only complete objects in the tree. They run
+//! on the store's own threads, deferred while a burst of them lasts
+//! ([`writer`](super::writer)). Each process holds an
 //! exclusive lock on its `$id.lock` for as long as it runs; when a store is
 //! opened, the directories whose lock can be taken (their process is gone,
 //! whatever its pid or container) are removed, and those of live processes
@@ -34,6 +36,7 @@ use crate::nowait;
 use super::evict::{self, Toucher};
 use super::usage::Usage;
 use super::walk::walk;
+use super::writer::{When, Writer};
 use super::{ObjectBody, Store, StoreError, StoreOp, StoredObject};
 
 /// A [`Store`] on a local directory.
@@ -49,7 +52,14 @@ pub struct DiskStore {
     usage: Arc<Usage>,
     /// Access-time stamps of files served, throttled.
     toucher: Arc<Toucher>,
+    /// Where writes are synced and published.
+    writer: Writer,
 }
+
+/// Threads that write, sync and publish ([`Writer`]): two, so one slow
+/// write does not hold up every other, and few, so the writes do not take
+/// the machine from everything else.
+const WRITER_THREADS: usize = 2;
 
 /// How often a served file's access time is stamped at most.
 const STAMP_EVERY: Duration = Duration::from_secs(3600);
@@ -101,7 +111,9 @@ impl DiskStore {
                 let (bytes, objects) = count(&at);
                 counting.counted(bytes, objects);
             });
+        let writer = Writer::new(WRITER_THREADS, "store-writer").map_err(setup(root))?;
         Ok(DiskStore {
+            writer,
             root: root.to_path_buf(),
             tmp,
             counter: AtomicU64::new(0),
@@ -146,18 +158,21 @@ impl DiskStore {
         }
     }
 
+    /// Syncs the complete file at `from` and renames it to `key`.
     async fn publish(&self, key: &str, from: &Path) -> io::Result<()> {
         let (from, to) = (from.to_path_buf(), self.path_of(key));
         let usage = Arc::clone(&self.usage);
-        tokio::task::spawn_blocking(move || {
-            let size = std::fs::metadata(&from)?.len();
-            let replaced = rename_into(&from, &to)?;
-            usage.published(size, replaced);
-            look_up_siblings(&to);
-            Ok(())
-        })
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)))
+        self.writer
+            .run(When::Deferred { bytes: 0 }, move || {
+                let file = std::fs::File::open(&from)?;
+                file.sync_data()?;
+                let size = file.metadata()?.len();
+                let replaced = rename_into(&from, &to)?;
+                usage.published(size, replaced);
+                look_up_siblings(&to);
+                Ok(())
+            })
+            .await
     }
 }
 
@@ -369,34 +384,39 @@ impl Store for DiskStore {
         let tmp = self.temp_path(key);
         let to = self.path_of(key);
         let usage = Arc::clone(&self.usage);
-        let result = tokio::task::spawn_blocking(move || {
-            let written = write_synced(&tmp, &data).and_then(|()| rename_into(&tmp, &to));
-            match written {
-                Ok(replaced) => {
-                    usage.published(data.len() as u64, replaced);
-                    look_up_siblings(&to);
-                    Ok(())
+        let when = When::Deferred {
+            bytes: data.len() as u64,
+        };
+        let result = self
+            .writer
+            .run(when, move || {
+                let written = write_synced(&tmp, &data).and_then(|()| rename_into(&tmp, &to));
+                match written {
+                    Ok(replaced) => {
+                        usage.published(data.len() as u64, replaced);
+                        look_up_siblings(&to);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&tmp);
+                        Err(e)
+                    }
                 }
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    Err(e)
-                }
-            }
-        })
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)));
+            })
+            .await;
         self.written(key, result)
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
         let probe = self.temp_path("readyz");
-        let result = tokio::task::spawn_blocking(move || {
-            let written = write_synced(&probe, b"ok");
-            let _ = std::fs::remove_file(&probe);
-            written
-        })
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)));
+        let result = self
+            .writer
+            .run(When::Now, move || {
+                let written = write_synced(&probe, b"ok");
+                let _ = std::fs::remove_file(&probe);
+                written
+            })
+            .await;
         result.map_err(|e| StoreError::new(StoreOp::Write, ".tmp (readiness probe)", e))
     }
 

@@ -13,6 +13,7 @@ pub mod memory;
 mod s3;
 mod usage;
 mod walk;
+mod writer;
 
 use std::io;
 use std::path::Path;
@@ -154,7 +155,8 @@ pub trait Store: Send + Sync {
     async fn put(&self, key: &str, data: Bytes) -> Result<(), StoreError>;
 
     /// Publishes the complete file at `spool` (inside [`Store::spool_dir`]) at
-    /// `key` atomically. The spool file is consumed.
+    /// `key` atomically and durably (synced first where the store is a
+    /// local file system). The spool file is consumed.
     async fn put_file(&self, key: &str, spool: &Path) -> Result<(), StoreError>;
 
     /// A local directory for files being downloaded, on the same file system

@@ -403,8 +403,10 @@ fn gc_brings_the_store_under_budget_while_downloads_are_in_flight() {
         body == synthetic_bytes(3, 2 * mb),
         "the download in flight was damaged"
     );
-    assert!(crate::util::files_under(data.path())
-        .contains(&"example.com/cold/@v/v1.0.0.zip".to_string()));
+    assert!(crate::util::until(Duration::from_secs(10), || {
+        crate::util::files_under(data.path())
+            .contains(&"example.com/cold/@v/v1.0.0.zip".to_string())
+    }));
     let (ok, stats) = modproxy("stats", data.path(), &["--listen", &proxy.addr.to_string()]);
     assert!(
         ok && stats.contains("oldest: example.com/cold@v1.0.0"),

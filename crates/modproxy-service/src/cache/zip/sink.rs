@@ -255,26 +255,14 @@ impl Spool {
             .map_err(|e| with_path(&path, e))
     }
 
-    /// Syncs and publishes the spool at `key`; on failure it is removed.
+    /// Publishes the spool at `key` (the store syncs it where that
+    /// matters); on failure it is removed.
     pub(super) async fn publish(
         mut self,
         store: &dyn Store,
         key: &str,
     ) -> Result<(), crate::store::StoreError> {
         let path = self.path.take().unwrap_or_default();
-        let file = Arc::clone(&self.file);
-        let synced = tokio::task::spawn_blocking(move || file.file.sync_data())
-            .await
-            .map_err(io::Error::other)
-            .and_then(|r| r);
-        if let Err(source) = synced {
-            let _ = std::fs::remove_file(&path);
-            return Err(crate::store::StoreError::new(
-                crate::store::StoreOp::Write,
-                key,
-                source,
-            ));
-        }
         store.put_file(key, &path).await
     }
 }

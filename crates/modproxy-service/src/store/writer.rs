@@ -1,0 +1,244 @@
+//! Store writes on threads of their own, deferred while writes keep
+//! coming.
+//!
+//! A synced write holds its thread until the disk has the bytes, a
+//! millisecond or more, and on a virtual machine each sync costs CPU as
+//! well (every request to the disk is a trip out of the guest). On tokio's
+//! blocking pool, a burst of them (a cold graph's go.mods, `.info`s,
+//! lookups and zips, prefetched at once) took every thread of the pool,
+//! so the reads and zip checks the go command was waiting for queued
+//! behind writes nobody was waiting for, and the syncs competed with the
+//! go command for the machine while it walked the graph.
+//!
+//! So the disk store's writes go through a [`Writer`]: a few threads, in
+//! the order the writes were asked for, each write waiting until none
+//! has been asked for in [`QUIET`] (the burst is over), at most
+//! [`MAX_DELAY`], and not at all once the writes waiting hold more than
+//! [`DEFERRED_BYTES`]. Nothing waits for them but the store itself: an
+//! answer goes out before its store write, and the fetch it came from
+//! stays joinable, answering from memory (or its spool file), until the
+//! write is done. A process that dies meanwhile loses only cache entries,
+//! fetched again when next asked for; nothing half-written is ever
+//! visible, since each write is still synced before it is renamed into
+//! place.
+
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A write waits until no other has been asked for in this long...
+const QUIET: Duration = Duration::from_millis(50);
+/// ...but no longer than this after it was asked for...
+const MAX_DELAY: Duration = Duration::from_secs(1);
+/// ...and not at all while the writes waiting hold more than this (their
+/// data is in memory until written).
+const DEFERRED_BYTES: u64 = 16 << 20;
+/// What a waiting write counts for besides its data.
+const JOB_BYTES: u64 = 512;
+
+struct Job {
+    write: Box<dyn FnOnce() + Send>,
+    asked: Instant,
+    /// What it counts for in [`Shared::deferred`].
+    bytes: u64,
+    /// Not deferred: someone waits for it.
+    urgent: bool,
+}
+
+/// What the threads and the writer share.
+struct Shared {
+    /// When the last write was asked for.
+    last: Mutex<Instant>,
+    /// Bytes of the writes asked for and not started.
+    deferred: AtomicU64,
+}
+
+/// A few threads that run blocking writes in turn.
+pub(super) struct Writer {
+    jobs: Mutex<Sender<Job>>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("deferred", &self.shared.deferred.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// When a write runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum When {
+    /// Once the burst it came in is over ([`QUIET`], [`MAX_DELAY`]); it
+    /// holds `bytes` of memory until then.
+    Deferred { bytes: u64 },
+    /// As soon as a thread is free: its caller is waiting.
+    Now,
+}
+
+impl Writer {
+    /// Starts `threads` threads named `name`; they end when the writer is
+    /// dropped, once the writes already asked for are done.
+    pub(super) fn new(threads: usize, name: &str) -> io::Result<Writer> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let shared = Arc::new(Shared {
+            last: Mutex::new(Instant::now()),
+            deferred: AtomicU64::new(0),
+        });
+        for _ in 0..threads.max(1) {
+            let (queue, shared) = (Arc::clone(&queue), Arc::clone(&shared));
+            std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn(move || work(&queue, &shared))?;
+        }
+        Ok(Writer {
+            jobs: Mutex::new(jobs),
+            shared,
+        })
+    }
+
+    /// Runs `write` on one of the threads, `when` said, and waits for it.
+    pub(super) async fn run<T: Send + 'static>(
+        &self,
+        when: When,
+        write: impl FnOnce() -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let asked = Instant::now();
+        let (bytes, urgent) = match when {
+            When::Deferred { bytes } => (bytes + JOB_BYTES, false),
+            When::Now => (0, true),
+        };
+        let job = Job {
+            write: Box::new(move || {
+                let _ = done.send(write());
+            }),
+            asked,
+            bytes,
+            urgent,
+        };
+        *locked(&self.shared.last) = asked;
+        self.shared.deferred.fetch_add(bytes, Ordering::SeqCst);
+        let queued = locked(&self.jobs).send(job);
+        if queued.is_err() {
+            self.shared.deferred.fetch_sub(bytes, Ordering::SeqCst);
+            return Err(io::Error::other("the store's writer threads are gone"));
+        }
+        // A write that panicked drops its sender.
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(io::Error::other("a store write panicked")))
+    }
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One thread's life: the next write when its time has come, until the
+/// writer is dropped.
+fn work(queue: &Mutex<Receiver<Job>>, shared: &Shared) {
+    loop {
+        let next = locked(queue).recv();
+        let Ok(job) = next else {
+            return;
+        };
+        if !job.urgent {
+            loop {
+                let wait = due_in(job.asked, locked(&shared.last).elapsed(), shared);
+                if wait.is_zero() {
+                    break;
+                }
+                std::thread::sleep(wait);
+            }
+        }
+        shared.deferred.fetch_sub(job.bytes, Ordering::SeqCst);
+        // One write's panic must not take the thread and every later
+        // write with it; its caller sees an error.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(job.write));
+    }
+}
+
+/// How much longer a deferred write asked for at `asked` waits, the last
+/// write having been asked for `since` ago.
+fn due_in(asked: Instant, since: Duration, shared: &Shared) -> Duration {
+    let age = asked.elapsed();
+    if age >= MAX_DELAY || since >= QUIET {
+        return Duration::ZERO;
+    }
+    if shared.deferred.load(Ordering::SeqCst) > DEFERRED_BYTES {
+        return Duration::ZERO;
+    }
+    (QUIET - since).min(MAX_DELAY - age)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_run_on_the_writer_threads_and_a_panic_is_an_error() {
+        let writer = Writer::new(1, "test-writer").unwrap();
+        let name = writer
+            .run(When::Now, || {
+                Ok(std::thread::current().name().map(str::to_string))
+            })
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("test-writer"));
+        let panicked = writer.run::<()>(When::Now, || panic!("boom")).await;
+        assert!(panicked.unwrap_err().to_string().contains("panicked"));
+        // The thread is still there for the next write.
+        assert_eq!(writer.run(When::Now, || Ok(7)).await.unwrap(), 7);
+    }
+
+    #[tokio::test]
+    async fn a_deferred_write_waits_for_a_quiet_moment_and_an_urgent_one_does_not() {
+        let writer = Arc::new(Writer::new(2, "test-writer").unwrap());
+        let started = Instant::now();
+        writer.run(When::Now, || Ok(())).await.unwrap();
+        assert!(started.elapsed() < QUIET, "an urgent write waited");
+        // Writes asked for every 10 ms for 200 ms: the first one waits
+        // until the last one is QUIET old.
+        let first = {
+            let writer = Arc::clone(&writer);
+            tokio::spawn(async move {
+                writer
+                    .run(When::Deferred { bytes: 10 }, || Ok(Instant::now()))
+                    .await
+            })
+        };
+        let burst = Instant::now();
+        while burst.elapsed() < Duration::from_millis(200) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let writer = Arc::clone(&writer);
+            tokio::spawn(async move { writer.run(When::Deferred { bytes: 10 }, || Ok(())).await });
+        }
+        let last_asked = Instant::now();
+        let ran = first.await.unwrap().unwrap();
+        assert!(ran >= last_asked, "a deferred write ran during the burst");
+        assert!(ran.duration_since(burst) < MAX_DELAY + Duration::from_millis(500));
+    }
+
+    #[test]
+    fn writes_are_not_deferred_past_the_delay_or_the_memory_bound() {
+        let shared = Shared {
+            last: Mutex::new(Instant::now()),
+            deferred: AtomicU64::new(0),
+        };
+        let now = Instant::now();
+        assert!(due_in(now, Duration::ZERO, &shared) > Duration::ZERO);
+        assert_eq!(due_in(now, QUIET, &shared), Duration::ZERO);
+        let old = now - MAX_DELAY;
+        assert_eq!(due_in(old, Duration::ZERO, &shared), Duration::ZERO);
+        shared.deferred.store(DEFERRED_BYTES + 1, Ordering::SeqCst);
+        assert_eq!(due_in(now, Duration::ZERO, &shared), Duration::ZERO);
+    }
+}

@@ -47,7 +47,8 @@
 //!   [`upstream::Upstream`], so its unit tests run on an in-process fake.
 //! - [`store`]: published files: the disk GOPROXY tree or an S3 bucket,
 //!   the memory tier, usage counts, eviction (`evict`, and the running
-//!   budget in `budget`).
+//!   budget in `budget`), the disk store's writer threads (`writer`:
+//!   writes deferred while a burst of them lasts).
 //! - [`upstream`]: the GOPROXY-style chain (fall-through, breakers,
 //!   hedging, retries), the address policy for what public module paths
 //!   may reach, and `direct` (import-path resolution, shallow git

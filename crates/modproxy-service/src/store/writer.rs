@@ -44,8 +44,6 @@ struct Job {
     asked: Instant,
     /// What it counts for in [`Shared::deferred`].
     bytes: u64,
-    /// Not deferred: someone waits for it.
-    urgent: bool,
 }
 
 /// What the threads and the writer share.
@@ -70,16 +68,6 @@ impl std::fmt::Debug for Writer {
     }
 }
 
-/// When a write runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum When {
-    /// Once the burst it came in is over ([`QUIET`], [`MAX_DELAY`]); it
-    /// holds `bytes` of memory until then.
-    Deferred { bytes: u64 },
-    /// As soon as a thread is free: its caller is waiting.
-    Now,
-}
-
 impl Writer {
     /// Starts `threads` threads named `name`; they end when the writer is
     /// dropped, once the writes already asked for are done.
@@ -102,25 +90,22 @@ impl Writer {
         })
     }
 
-    /// Runs `write` on one of the threads, `when` said, and waits for it.
+    /// Runs `write` on one of the threads once the burst it came in is
+    /// over, and waits for it; it holds `held` bytes of memory until then.
     pub(super) async fn run<T: Send + 'static>(
         &self,
-        when: When,
+        held: u64,
         write: impl FnOnce() -> io::Result<T> + Send + 'static,
     ) -> io::Result<T> {
         let (done, outcome) = tokio::sync::oneshot::channel();
         let asked = Instant::now();
-        let (bytes, urgent) = match when {
-            When::Deferred { bytes } => (bytes + JOB_BYTES, false),
-            When::Now => (0, true),
-        };
+        let bytes = held + JOB_BYTES;
         let job = Job {
             write: Box::new(move || {
                 let _ = done.send(write());
             }),
             asked,
             bytes,
-            urgent,
         };
         *locked(&self.shared.last) = asked;
         self.shared.deferred.fetch_add(bytes, Ordering::SeqCst);
@@ -150,14 +135,12 @@ fn work(queue: &Mutex<Receiver<Job>>, shared: &Shared) {
         let Ok(job) = next else {
             return;
         };
-        if !job.urgent {
-            loop {
-                let wait = due_in(job.asked, locked(&shared.last).elapsed(), shared);
-                if wait.is_zero() {
-                    break;
-                }
-                std::thread::sleep(wait);
+        loop {
+            let wait = due_in(job.asked, locked(&shared.last).elapsed(), shared);
+            if wait.is_zero() {
+                break;
             }
+            std::thread::sleep(wait);
         }
         shared.deferred.fetch_sub(job.bytes, Ordering::SeqCst);
         // One write's panic must not take the thread and every later
@@ -187,43 +170,38 @@ mod tests {
     async fn writes_run_on_the_writer_threads_and_a_panic_is_an_error() {
         let writer = Writer::new(1, "test-writer").unwrap();
         let name = writer
-            .run(When::Now, || {
-                Ok(std::thread::current().name().map(str::to_string))
-            })
+            .run(0, || Ok(std::thread::current().name().map(str::to_string)))
             .await
             .unwrap();
         assert_eq!(name.as_deref(), Some("test-writer"));
-        let panicked = writer.run::<()>(When::Now, || panic!("boom")).await;
+        let panicked = writer.run::<()>(0, || panic!("boom")).await;
         assert!(panicked.unwrap_err().to_string().contains("panicked"));
         // The thread is still there for the next write.
-        assert_eq!(writer.run(When::Now, || Ok(7)).await.unwrap(), 7);
+        assert_eq!(writer.run(0, || Ok(7)).await.unwrap(), 7);
     }
 
     #[tokio::test]
-    async fn a_deferred_write_waits_for_a_quiet_moment_and_an_urgent_one_does_not() {
+    async fn a_write_waits_for_the_end_of_its_burst() {
         let writer = Arc::new(Writer::new(2, "test-writer").unwrap());
-        let started = Instant::now();
-        writer.run(When::Now, || Ok(())).await.unwrap();
-        assert!(started.elapsed() < QUIET, "an urgent write waited");
+        // A write alone runs once QUIET has passed.
+        let asked = Instant::now();
+        let ran = writer.run(10, || Ok(Instant::now())).await.unwrap();
+        assert!(ran.duration_since(asked) >= QUIET, "it did not wait");
         // Writes asked for every 10 ms for 200 ms: the first one waits
         // until the last one is QUIET old.
         let first = {
             let writer = Arc::clone(&writer);
-            tokio::spawn(async move {
-                writer
-                    .run(When::Deferred { bytes: 10 }, || Ok(Instant::now()))
-                    .await
-            })
+            tokio::spawn(async move { writer.run(10, || Ok(Instant::now())).await })
         };
         let burst = Instant::now();
         while burst.elapsed() < Duration::from_millis(200) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             let writer = Arc::clone(&writer);
-            tokio::spawn(async move { writer.run(When::Deferred { bytes: 10 }, || Ok(())).await });
+            tokio::spawn(async move { writer.run(10, || Ok(())).await });
         }
         let last_asked = Instant::now();
         let ran = first.await.unwrap().unwrap();
-        assert!(ran >= last_asked, "a deferred write ran during the burst");
+        assert!(ran >= last_asked, "a write ran during the burst");
         assert!(ran.duration_since(burst) < MAX_DELAY + Duration::from_millis(500));
     }
 

@@ -96,7 +96,11 @@ impl Cache {
         }
         // Answered (from memory or the spool file); now the store. The
         // flight stays joinable (answering the same way) until this is
-        // done, so nobody fetches the same object again meanwhile.
+        // done, so nobody fetches the same object again meanwhile. The
+        // write may wait for a burst of writes to end, unless other
+        // replicas wait for it (they poll the store while the lock is
+        // held).
+        let now = held.is_some();
         if let Some(item) = to_store {
             match item {
                 ToStore::Bytes(body) => {
@@ -107,9 +111,9 @@ impl Cache {
                         // rather than a read queued behind store writes.
                         self.hot.insert(&key, body.clone());
                     }
-                    self.publish(&key, body).await
+                    self.publish(&key, body, now).await
                 }
-                ToStore::Zip(zip) => self.publish_zip(zip).await,
+                ToStore::Zip(zip) => self.publish_zip(zip, now).await,
             }
             self.flights.note_landed();
         }
@@ -246,10 +250,10 @@ impl Cache {
                 endpoint: Endpoint::Info(version),
             };
             let info_key = info.protocol_path();
-            // Stored before the answer: no flight covers this key, and
-            // the go command asks for it next.
+            // Stored before the answer, at once: no flight covers this
+            // key, and the go command asks for it next.
             if matches!(self.store.get(&info_key).await, Ok(None)) {
-                self.publish(&info_key, body.clone()).await;
+                self.publish(&info_key, body.clone(), true).await;
                 self.flights.note_landed();
             }
         }
@@ -273,10 +277,16 @@ impl Cache {
         Ok((fetched.bytes(&request.to_string(), limit).await?, upstream))
     }
 
-    /// Publishes a small object. A store failure is logged, not fatal: the
-    /// client is still answered with the bytes it asked for.
-    async fn publish(&self, key: &str, body: Bytes) {
-        match self.store.put(key, body).await {
+    /// Publishes a small object (`now`: someone waits for it, so not
+    /// deferred). A store failure is logged, not fatal: the client is
+    /// still answered with the bytes it asked for.
+    async fn publish(&self, key: &str, body: Bytes, now: bool) {
+        let put = if now {
+            self.store.put_now(key, body).await
+        } else {
+            self.store.put(key, body).await
+        };
+        match put {
             Ok(()) => self.store_health.succeeded(),
             Err(e) => self.store_health.failed(e.failure(), &e),
         }

@@ -42,6 +42,9 @@ use super::{ObjectBody, Store, StoreError, StoreOp, StoredObject};
 /// A [`Store`] on a local directory.
 #[derive(Debug)]
 pub struct DiskStore {
+    /// Where writes are synced and published. Declared (so dropped) first:
+    /// its writes finish before `_lock` says `tmp` is free.
+    writer: Writer,
     root: PathBuf,
     tmp: PathBuf,
     counter: AtomicU64,
@@ -52,8 +55,6 @@ pub struct DiskStore {
     usage: Arc<Usage>,
     /// Access-time stamps of files served, throttled.
     toucher: Arc<Toucher>,
-    /// Where writes are synced and published.
-    writer: Writer,
 }
 
 /// Threads that write, sync and publish ([`Writer`]): two, so one slow
@@ -159,12 +160,58 @@ impl DiskStore {
         }
     }
 
-    /// Syncs the complete file at `from` and renames it to `key`.
-    async fn publish(&self, key: &str, from: &Path) -> io::Result<()> {
-        let (from, to) = (from.to_path_buf(), self.path_of(key));
+    /// Runs a write that holds `held` bytes of memory: deferred on the
+    /// writer's threads, or on the blocking pool at once when `now` (a
+    /// client or another replica waits for it).
+    async fn run_write(
+        &self,
+        now: bool,
+        held: u64,
+        write: impl FnOnce() -> io::Result<()> + Send + 'static,
+    ) -> io::Result<()> {
+        if now {
+            tokio::task::spawn_blocking(write)
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(e)))
+        } else {
+            self.writer.run(held, write).await
+        }
+    }
+
+    /// Writes `data` to a temporary file, syncs it and renames it to `key`.
+    async fn write(&self, key: &str, data: Bytes, now: bool) -> Result<(), StoreError> {
+        // Plain blocking I/O off the async threads: every write error is
+        // reported (disk full must not pass as success).
+        let tmp = self.temp_path(key);
+        let to = self.path_of(key);
         let usage = Arc::clone(&self.usage);
-        self.writer
-            .run(0, move || {
+        let held = data.len() as u64;
+        let result = self
+            .run_write(now, held, move || {
+                let written = write_synced(&tmp, &data).and_then(|()| rename_into(&tmp, &to));
+                match written {
+                    Ok(replaced) => {
+                        usage.published(data.len() as u64, replaced);
+                        look_up_siblings(&to);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&tmp);
+                        Err(e)
+                    }
+                }
+            })
+            .await;
+        self.written(key, result)
+    }
+
+    /// Syncs the complete file at `spool` and renames it to `key`; on
+    /// failure the spool file is removed.
+    async fn publish(&self, key: &str, spool: &Path, now: bool) -> Result<(), StoreError> {
+        let (from, to) = (spool.to_path_buf(), self.path_of(key));
+        let usage = Arc::clone(&self.usage);
+        let result = self
+            .run_write(now, 0, move || {
                 let file = std::fs::File::open(&from)?;
                 file.sync_data()?;
                 let size = file.metadata()?.len();
@@ -173,7 +220,11 @@ impl DiskStore {
                 look_up_siblings(&to);
                 Ok(())
             })
-            .await
+            .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(spool).await;
+        }
+        self.written(key, result)
     }
 }
 
@@ -380,30 +431,11 @@ impl Store for DiskStore {
     }
 
     async fn put(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
-        // Plain blocking I/O off the async threads: every write error is
-        // reported (disk full must not pass as success).
-        let tmp = self.temp_path(key);
-        let to = self.path_of(key);
-        let usage = Arc::clone(&self.usage);
-        let held = data.len() as u64;
-        let result = self
-            .writer
-            .run(held, move || {
-                let written = write_synced(&tmp, &data).and_then(|()| rename_into(&tmp, &to));
-                match written {
-                    Ok(replaced) => {
-                        usage.published(data.len() as u64, replaced);
-                        look_up_siblings(&to);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let _ = std::fs::remove_file(&tmp);
-                        Err(e)
-                    }
-                }
-            })
-            .await;
-        self.written(key, result)
+        self.write(key, data, false).await
+    }
+
+    async fn put_now(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
+        self.write(key, data, true).await
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
@@ -421,11 +453,11 @@ impl Store for DiskStore {
     }
 
     async fn put_file(&self, key: &str, spool: &Path) -> Result<(), StoreError> {
-        let result = self.publish(key, spool).await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(spool).await;
-        }
-        self.written(key, result)
+        self.publish(key, spool, false).await
+    }
+
+    async fn put_file_now(&self, key: &str, spool: &Path) -> Result<(), StoreError> {
+        self.publish(key, spool, true).await
     }
 
     fn touch(&self, key: &str) {

@@ -152,12 +152,27 @@ pub trait Store: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<StoredObject>, StoreError>;
 
     /// Publishes `data` at `key` atomically, replacing any previous object.
+    /// The disk store defers it while a burst of writes lasts (at most a
+    /// second): nobody waits for it, its data is served from memory
+    /// meanwhile.
     async fn put(&self, key: &str, data: Bytes) -> Result<(), StoreError>;
+
+    /// [`Store::put`] for a write someone waits for (a client's answer,
+    /// another replica): never deferred.
+    async fn put_now(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
+        self.put(key, data).await
+    }
 
     /// Publishes the complete file at `spool` (inside [`Store::spool_dir`]) at
     /// `key` atomically and durably (synced first where the store is a
-    /// local file system). The spool file is consumed.
+    /// local file system), deferred as [`Store::put`] is. The spool file is
+    /// consumed.
     async fn put_file(&self, key: &str, spool: &Path) -> Result<(), StoreError>;
+
+    /// [`Store::put_file`], never deferred.
+    async fn put_file_now(&self, key: &str, spool: &Path) -> Result<(), StoreError> {
+        self.put_file(key, spool).await
+    }
 
     /// A local directory for files being downloaded, on the same file system
     /// as the store where that makes publishing a rename.

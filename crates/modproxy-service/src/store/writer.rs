@@ -10,21 +10,24 @@
 //! behind writes nobody was waiting for, and the syncs competed with the
 //! go command for the machine while it walked the graph.
 //!
-//! So the disk store's writes go through a [`Writer`]: a few threads, in
-//! the order the writes were asked for, each write waiting until none
-//! has been asked for in [`QUIET`] (the burst is over), at most
-//! [`MAX_DELAY`], and not at all once the writes waiting hold more than
-//! [`DEFERRED_BYTES`]. Nothing waits for them but the store itself: an
-//! answer goes out before its store write, and the fetch it came from
-//! stays joinable, answering from memory (or its spool file), until the
-//! write is done. A process that dies meanwhile loses only cache entries,
-//! fetched again when next asked for; nothing half-written is ever
-//! visible, since each write is still synced before it is renamed into
-//! place.
+//! So the disk store's writes go through a [`Writer`]: a few threads,
+//! taking the writes in the order they were asked for, each write waiting
+//! until none has been asked for in [`QUIET`] (the burst is over), at
+//! most [`MAX_DELAY`]; deferring stops while the writes waiting hold more
+//! than [`DEFERRED_BYTES`] (the queue itself is not bounded: past that,
+//! writes go at the disk's pace, as they did on the blocking pool). Only
+//! writes nobody waits for come here: an answer goes out before its store
+//! write, and the fetch it came from stays joinable, answering from memory
+//! (or its spool file), until the write is done. Writes a client or
+//! another replica waits for go to the blocking pool at once
+//! (`Store::put_now`). A process that dies meanwhile loses only cache
+//! entries, fetched again when next asked for; nothing half-written is
+//! ever visible, since each write is still synced before it is renamed
+//! into place.
 
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,6 +41,8 @@ const MAX_DELAY: Duration = Duration::from_secs(1);
 const DEFERRED_BYTES: u64 = 16 << 20;
 /// What a waiting write counts for besides its data.
 const JOB_BYTES: u64 = 512;
+/// How long dropping the writer waits for the writes asked for.
+const DRAIN: Duration = Duration::from_secs(10);
 
 struct Job {
     write: Box<dyn FnOnce() + Send>,
@@ -52,12 +57,17 @@ struct Shared {
     last: Mutex<Instant>,
     /// Bytes of the writes asked for and not started.
     deferred: AtomicU64,
+    /// Set when the writer is dropped: nothing is deferred any more.
+    closing: AtomicBool,
 }
 
 /// A few threads that run blocking writes in turn.
 pub(super) struct Writer {
-    jobs: Mutex<Sender<Job>>,
+    /// `None` once dropped.
+    jobs: Mutex<Option<Sender<Job>>>,
     shared: Arc<Shared>,
+    /// Disconnected when every thread has ended.
+    ended: Mutex<Receiver<()>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -69,24 +79,31 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Starts `threads` threads named `name`; they end when the writer is
-    /// dropped, once the writes already asked for are done.
+    /// Starts `threads` threads named `name`. Dropping the writer runs
+    /// the writes already asked for at once and waits for them (at most
+    /// [`DRAIN`]).
     pub(super) fn new(threads: usize, name: &str) -> io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         let shared = Arc::new(Shared {
             last: Mutex::new(Instant::now()),
             deferred: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
         });
+        let (alive, ended) = mpsc::channel();
         for _ in 0..threads.max(1) {
-            let (queue, shared) = (Arc::clone(&queue), Arc::clone(&shared));
+            let (queue, shared, alive) = (Arc::clone(&queue), Arc::clone(&shared), alive.clone());
             std::thread::Builder::new()
                 .name(name.to_string())
-                .spawn(move || work(&queue, &shared))?;
+                .spawn(move || {
+                    work(&queue, &shared);
+                    drop(alive);
+                })?;
         }
         Ok(Writer {
-            jobs: Mutex::new(jobs),
+            jobs: Mutex::new(Some(jobs)),
             shared,
+            ended: Mutex::new(ended),
         })
     }
 
@@ -109,8 +126,11 @@ impl Writer {
         };
         *locked(&self.shared.last) = asked;
         self.shared.deferred.fetch_add(bytes, Ordering::SeqCst);
-        let queued = locked(&self.jobs).send(job);
-        if queued.is_err() {
+        let queued = match &*locked(&self.jobs) {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if !queued {
             self.shared.deferred.fetch_sub(bytes, Ordering::SeqCst);
             return Err(io::Error::other("the store's writer threads are gone"));
         }
@@ -118,6 +138,15 @@ impl Writer {
         outcome
             .await
             .unwrap_or_else(|_| Err(io::Error::other("a store write panicked")))
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        // The threads end once the queue is empty and closed.
+        locked(&self.jobs).take();
+        let _ = locked(&self.ended).recv_timeout(DRAIN);
     }
 }
 
@@ -153,7 +182,7 @@ fn work(queue: &Mutex<Receiver<Job>>, shared: &Shared) {
 /// write having been asked for `since` ago.
 fn due_in(asked: Instant, since: Duration, shared: &Shared) -> Duration {
     let age = asked.elapsed();
-    if age >= MAX_DELAY || since >= QUIET {
+    if age >= MAX_DELAY || since >= QUIET || shared.closing.load(Ordering::SeqCst) {
         return Duration::ZERO;
     }
     if shared.deferred.load(Ordering::SeqCst) > DEFERRED_BYTES {
@@ -210,6 +239,7 @@ mod tests {
         let shared = Shared {
             last: Mutex::new(Instant::now()),
             deferred: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
         };
         let now = Instant::now();
         assert!(due_in(now, Duration::ZERO, &shared) > Duration::ZERO);
@@ -218,5 +248,29 @@ mod tests {
         assert_eq!(due_in(old, Duration::ZERO, &shared), Duration::ZERO);
         shared.deferred.store(DEFERRED_BYTES + 1, Ordering::SeqCst);
         assert_eq!(due_in(now, Duration::ZERO, &shared), Duration::ZERO);
+        shared.deferred.store(0, Ordering::SeqCst);
+        shared.closing.store(true, Ordering::SeqCst);
+        assert_eq!(due_in(now, Duration::ZERO, &shared), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_writer_runs_the_writes_asked_for() {
+        let writer = Writer::new(1, "test-writer").unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        // Asked for, then nobody waits for it (a task cancelled at
+        // shutdown): it stays queued, waiting for a quiet moment.
+        let ran = Arc::clone(&done);
+        let asked = writer.run(10, move || {
+            ran.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        assert!(tokio::time::timeout(Duration::from_millis(5), asked)
+            .await
+            .is_err());
+        assert!(!done.load(Ordering::SeqCst));
+        tokio::task::spawn_blocking(move || drop(writer))
+            .await
+            .unwrap();
+        assert!(done.load(Ordering::SeqCst), "dropped before its writes ran");
     }
 }

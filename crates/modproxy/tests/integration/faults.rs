@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::fault::{synthetic_bytes, FaultServer, Mode, Synthetic};
 use crate::util::{
-    appears, files_under, hello_project, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB,
+    appears, files_under, hello_project, GoEnv, Modproxy, RefProxy, TempDir, REF_SUMDB, WRITES_LAND,
 };
 
 /// Answers with status, X-Cache-Status and body.
@@ -181,6 +181,7 @@ async fn a_body_that_keeps_stalling_fails_clearly_and_stores_nothing() {
     );
     assert!(started.elapsed() < Duration::from_secs(15));
     assert_eq!(server.count(path), 2);
+    tokio::time::sleep(WRITES_LAND).await;
     let stored = files_under(data.path());
     assert!(
         stored.iter().all(|f| !f.ends_with(".zip")),

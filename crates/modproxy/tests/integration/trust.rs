@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::fault::{FaultServer, Mode};
 use crate::util::{
     appears, appears_blocking, files_under, hello_module, hello_project, until, GoEnv, Modproxy,
-    RefProxy, TempDir, REF_SUMDB,
+    RefProxy, TempDir, REF_SUMDB, WRITES_LAND,
 };
 
 async fn get(url: &str) -> (u16, String) {
@@ -103,6 +103,7 @@ async fn a_tampered_zip_is_refused_and_nothing_is_stored() {
         _ => false,
     };
     assert!(!complete, "a tampered zip was delivered whole");
+    tokio::time::sleep(WRITES_LAND).await;
     assert!(!data.path().join("rsc.io/quote/@v/v1.5.2.zip").exists());
     assert_eq!(checksum_failures(&proxy).await, 1);
 
@@ -146,6 +147,7 @@ async fn a_checksum_database_that_signs_wrong_hashes_is_caught() {
         body.contains("h1:LzX7hefJvL54yjefDEDHNONDjII0t9xZLPXsUe+TKr0="),
         "{body}"
     );
+    tokio::time::sleep(WRITES_LAND).await;
     assert!(!data.path().join("rsc.io/quote/@v/v1.5.2.mod").exists());
 }
 
@@ -216,6 +218,7 @@ async fn a_forked_checksum_database_is_detected() {
         body.contains("SECURITY ERROR") && body.contains("fork"),
         "{body}"
     );
+    tokio::time::sleep(WRITES_LAND).await;
     assert!(!data.path().join("rsc.io/sampler/@v/v1.3.0.mod").exists());
 }
 

@@ -437,6 +437,11 @@ pub fn wait_listening(port: u16, limit: Duration) -> bool {
 }
 
 /// Polls `done` every 20 ms for up to `limit`; whether it came true.
+/// Longer than the disk store defers a write nobody waits for (one
+/// second at most, `store/writer.rs`): a check that something was *not*
+/// stored waits this long first, or it would pass before the write came.
+pub const WRITES_LAND: Duration = Duration::from_millis(1500);
+
 pub fn until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let started = std::time::Instant::now();
     while !done() {

@@ -139,8 +139,9 @@ impl Cache {
     /// record then (authenticated again by `verify`), and a second one
     /// would cost a file and a sync per zip. If the store refuses, the
     /// waiters were still served (from the spool file or memory), and it
-    /// is not cached.
-    pub(super) async fn publish_zip(&self, zip: VerifiedZip) {
+    /// is not cached. `now`: someone waits for the write, so it is not
+    /// deferred.
+    pub(super) async fn publish_zip(&self, zip: VerifiedZip, now: bool) {
         let VerifiedZip { body, key, record } = zip;
         let recorded_elsewhere = match &record.vouched_by {
             Some((module, version)) => self.lookup_stored(module, version).await,
@@ -151,11 +152,16 @@ impl Cache {
         } else {
             let hash_key = format!("{}.ziphash", key.trim_end_matches(".zip"));
             let h1 = Bytes::from(format!("{}\n", record.h1));
-            self.store.put(&hash_key, h1).await
+            if now {
+                self.store.put_now(&hash_key, h1).await
+            } else {
+                self.store.put(&hash_key, h1).await
+            }
         };
         let published = match recorded {
             Ok(()) => match body {
-                ZipBody::Spool(spool) => spool.publish(&*self.store, &key).await,
+                ZipBody::Spool(spool) => spool.publish(&*self.store, &key, now).await,
+                ZipBody::Memory(bytes) if now => self.store.put_now(&key, bytes).await,
                 ZipBody::Memory(bytes) => self.store.put(&key, bytes).await,
             },
             Err(e) => Err(e),

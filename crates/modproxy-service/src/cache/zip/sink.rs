@@ -256,14 +256,19 @@ impl Spool {
     }
 
     /// Publishes the spool at `key` (the store syncs it where that
-    /// matters); on failure it is removed.
+    /// matters; `now`: not deferred); on failure it is removed.
     pub(super) async fn publish(
         mut self,
         store: &dyn Store,
         key: &str,
+        now: bool,
     ) -> Result<(), crate::store::StoreError> {
         let path = self.path.take().unwrap_or_default();
-        store.put_file(key, &path).await
+        if now {
+            store.put_file_now(key, &path).await
+        } else {
+            store.put_file(key, &path).await
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::fault::{synthetic_bytes, FaultServer, Synthetic};
 use crate::faults::get;
-use crate::util::{appears, files_under, Modproxy, RefProxy, TempDir};
+use crate::util::{appears, files_under, Modproxy, RefProxy, TempDir, WRITES_LAND};
 
 /// A tmpfs of `size` mounted at a fresh directory, unmounted on drop.
 struct TinyFs {
@@ -129,6 +129,7 @@ async fn a_full_disk_still_serves_stores_nothing_corrupt_and_recovers() {
         "small zip differs"
     );
     // Nothing but the empty spool file made ahead of the next download.
+    tokio::time::sleep(WRITES_LAND).await;
     let stored = files_under(&data);
     let spare = |f: &str| f.ends_with("-spare") && data.join(f).metadata().unwrap().len() == 0;
     assert!(
@@ -240,6 +241,7 @@ async fn a_disk_that_fills_during_a_download_still_serves_it_whole() {
         logs.contains("spool file") && logs.contains("No space left"),
         "{logs}"
     );
+    tokio::time::sleep(WRITES_LAND).await;
     let stored = files_under(&data);
     assert!(
         !stored.iter().any(|f| f.ends_with(".zip")),

@@ -252,8 +252,13 @@ fn verify_reports_and_repairs_a_corrupted_store() {
     go.ok(project.path(), &proxy.url, &["mod", "download"]);
 
     let verify = |extra: &[&str]| verify(&upstream.url, data.path(), extra);
-    // Runs next to the live server on the same directory.
+    // Runs next to the live server on the same directory, once the
+    // server's writes have landed (they wait for the end of a burst).
+    let landed = until(Duration::from_secs(15), || {
+        verify(&[]).1.contains(" 0 unverified")
+    });
     let (code, out) = verify(&[]);
+    assert!(landed, "the store never verified whole: {out}");
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains(" 0 bad") && !out.contains(" 0 verified"),

@@ -229,7 +229,7 @@ async fn path_prefix_and_cached_only() {
         before,
         "cached-only contacted the upstream"
     );
-    drop(proxy);
+    proxy.stop();
 
     // --cached-only: the same for every request.
     let offline = Modproxy::behind(&recorder.url, data.path(), &["--cached-only"]);

@@ -268,9 +268,13 @@ fn metrics_move_with_real_go_downloads_misses_hits_and_stale_answers() {
             > sample(&cold, "modproxy_served_bytes_total{endpoint=\"zip\"}"),
         "{warm}"
     );
-    // The store's size as counted (at start, then by every write).
-    assert!(sample(&warm, "modproxy_store_bytes") > 10_000.0, "{warm}");
-    assert!(sample(&warm, "modproxy_store_objects") >= 9.0, "{warm}");
+    // The store's size as counted (at start, then by every write), once
+    // the writes have landed (they wait for the end of a burst).
+    let counted = |m: &str| {
+        sample(m, "modproxy_store_bytes") > 10_000.0 && sample(m, "modproxy_store_objects") >= 9.0
+    };
+    let landed = crate::util::until(std::time::Duration::from_secs(15), || counted(&metrics()));
+    assert!(landed, "{}", metrics());
 
     // Upstream gone, list no longer fresh: served while a refresh runs
     // (UPDATING), then, the refresh having failed, STALE; errors counted.

@@ -73,7 +73,7 @@ fn go_verifies_through_modproxy_and_still_does_offline() {
 
     // The same after a restart: the lookups and tiles come from the store
     // alone (nothing is in memory, and the database is unreachable).
-    drop(proxy);
+    proxy.stop();
     let proxy = Modproxy::start(
         data.path(),
         &["--upstream", &upstream.url, "--sumdb", REF_SUMDB],

@@ -229,6 +229,15 @@ impl Modproxy {
         assert!(term.success());
     }
 
+    /// Stops it as a service manager would (SIGTERM) and waits for a clean
+    /// exit: what it fetched is in the store then (its store writes wait
+    /// for the end of a burst, and a SIGKILL would lose them).
+    pub fn stop(mut self) {
+        self.terminate();
+        let stopped = self.wait(Duration::from_secs(30)).expect("it stops");
+        assert_eq!(stopped.code(), Some(0), "{}", self.logs());
+    }
+
     /// SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

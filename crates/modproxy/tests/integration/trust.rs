@@ -253,9 +253,15 @@ fn verify_reports_and_repairs_a_corrupted_store() {
 
     let verify = |extra: &[&str]| verify(&upstream.url, data.path(), extra);
     // Runs next to the live server on the same directory, once the
-    // server's writes have landed (they wait for the end of a burst).
+    // server's writes have landed (they wait for the end of a burst):
+    // every zip the download fetched, and each with its record.
+    let zips = [
+        "rsc.io/quote/@v/v1.5.2.zip",
+        "rsc.io/sampler/@v/v1.3.0.zip",
+        "golang.org/x/text/@v/v0.0.0-20170915032832-14c0d48ead0c.zip",
+    ];
     let landed = until(Duration::from_secs(15), || {
-        verify(&[]).1.contains(" 0 unverified")
+        zips.iter().all(|z| data.path().join(z).exists()) && verify(&[]).1.contains(" 0 unverified")
     });
     let (code, out) = verify(&[]);
     assert!(landed, "the store never verified whole: {out}");

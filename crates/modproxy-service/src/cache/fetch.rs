@@ -281,14 +281,24 @@ impl Cache {
     /// deferred). A store failure is logged, not fatal: the client is
     /// still answered with the bytes it asked for.
     async fn publish(&self, key: &str, body: Bytes, now: bool) {
-        let put = if now {
+        match self.put(key, body, now).await {
+            Ok(()) => self.store_health.succeeded(),
+            Err(e) => self.store_health.failed(e.failure(), &e),
+        }
+    }
+
+    /// Stores `body` at `key`, at once when `now` (someone waits for it),
+    /// else whenever the store likes ([`crate::store::Store::put`]).
+    pub(super) async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        now: bool,
+    ) -> Result<(), crate::store::StoreError> {
+        if now {
             self.store.put_now(key, body).await
         } else {
             self.store.put(key, body).await
-        };
-        match put {
-            Ok(()) => self.store_health.succeeded(),
-            Err(e) => self.store_health.failed(e.failure(), &e),
         }
     }
 }

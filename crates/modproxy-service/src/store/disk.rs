@@ -36,7 +36,7 @@ use crate::nowait;
 use super::evict::{self, Toucher};
 use super::usage::Usage;
 use super::walk::walk;
-use super::writer::Writer;
+use super::writer::{look_up_siblings, rename_into, write_synced, Writer};
 use super::{ObjectBody, Store, StoreError, StoreOp, StoredObject};
 
 /// A [`Store`] on a local directory.
@@ -311,59 +311,6 @@ fn open_object(path: &Path, wait: bool) -> Option<io::Result<Option<StoredObject
     }))
 }
 
-/// Writes `data` to a new file at `path` and syncs it; the temporary
-/// directory is recreated if something removed it.
-fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
-    use std::io::Write;
-    let mut file = match std::fs::File::create(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::File::create(path)?
-        }
-        other => other?,
-    };
-    file.write_all(data)?;
-    file.sync_data()
-}
-
-/// Renames `from` to `to`, creating `to`'s directory when it is missing
-/// (tried after the rename, not before: a `mkdir` of a directory that is
-/// there locks its parent all the same); the size of the object it
-/// replaced, if any.
-fn rename_into(from: &Path, to: &Path) -> io::Result<Option<u64>> {
-    let replaced = std::fs::metadata(to).ok().map(|m| m.len());
-    match std::fs::rename(from, to) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::rename(from, to)?;
-        }
-        renamed => renamed?,
-    }
-    Ok(replaced)
-}
-
-/// Looks up the other files of the module version that `path` (just
-/// published) belongs to, so the kernel keeps the answer, usually that
-/// they are not there yet: the go command asks for a version's `.mod`,
-/// `.info` and `.zip` in turn, and a miss the dentry cache answers needs
-/// no trip to the blocking pool ([`nowait::open`]). A few microseconds
-/// here, off the request's path.
-fn look_up_siblings(path: &Path) {
-    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
-        return;
-    };
-    const VERSION_FILES: [&str; 3] = ["info", "mod", "zip"];
-    if VERSION_FILES.contains(&ext) {
-        for sibling in VERSION_FILES.iter().filter(|e| **e != ext) {
-            let _ = std::fs::symlink_metadata(path.with_extension(sibling));
-        }
-    }
-}
-
 /// Removes what processes that are gone left in `.tmp/`: directories whose
 /// lock file can be locked (or is missing), and anything else.
 fn remove_leftovers(tmp_root: &Path) -> io::Result<()> {
@@ -440,15 +387,14 @@ impl Store for DiskStore {
 
     async fn check_writable(&self) -> Result<(), StoreError> {
         let probe = self.temp_path("readyz");
-        // Not through the writer: a probe must not wait for a burst to
-        // end.
-        let result = tokio::task::spawn_blocking(move || {
-            let written = write_synced(&probe, b"ok");
-            let _ = std::fs::remove_file(&probe);
-            written
-        })
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)));
+        // Not deferred: a probe must not wait for a burst to end.
+        let result = self
+            .run_write(true, 0, move || {
+                let written = write_synced(&probe, b"ok");
+                let _ = std::fs::remove_file(&probe);
+                written
+            })
+            .await;
         result.map_err(|e| StoreError::new(StoreOp::Write, ".tmp (readiness probe)", e))
     }
 

@@ -27,6 +27,7 @@
 
 use std::io;
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -189,6 +190,61 @@ fn due_in(asked: Instant, since: Duration, shared: &Shared) -> Duration {
         return Duration::ZERO;
     }
     (QUIET - since).min(MAX_DELAY - age)
+}
+
+// The file operations of a disk store write.
+
+/// Writes `data` to a new file at `path` and syncs it; the temporary
+/// directory is recreated if something removed it.
+pub(super) fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut file = match std::fs::File::create(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::File::create(path)?
+        }
+        other => other?,
+    };
+    file.write_all(data)?;
+    file.sync_data()
+}
+
+/// Renames `from` to `to`, creating `to`'s directory when it is missing
+/// (tried after the rename, not before: a `mkdir` of a directory that is
+/// there locks its parent all the same); the size of the object it
+/// replaced, if any.
+pub(super) fn rename_into(from: &Path, to: &Path) -> io::Result<Option<u64>> {
+    let replaced = std::fs::metadata(to).ok().map(|m| m.len());
+    match std::fs::rename(from, to) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::rename(from, to)?;
+        }
+        renamed => renamed?,
+    }
+    Ok(replaced)
+}
+
+/// Looks up the other files of the module version that `path` (just
+/// published) belongs to, so the kernel keeps the answer, usually that
+/// they are not there yet: the go command asks for a version's `.mod`,
+/// `.info` and `.zip` in turn, and a miss the dentry cache answers needs
+/// no trip to the blocking pool ([`nowait::open`]). A few microseconds
+/// here, off the request's path.
+pub(super) fn look_up_siblings(path: &Path) {
+    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
+        return;
+    };
+    const VERSION_FILES: [&str; 3] = ["info", "mod", "zip"];
+    if VERSION_FILES.contains(&ext) {
+        for sibling in VERSION_FILES.iter().filter(|e| **e != ext) {
+            let _ = std::fs::symlink_metadata(path.with_extension(sibling));
+        }
+    }
 }
 
 #[cfg(test)]

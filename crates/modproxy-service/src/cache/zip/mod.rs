@@ -152,17 +152,12 @@ impl Cache {
         } else {
             let hash_key = format!("{}.ziphash", key.trim_end_matches(".zip"));
             let h1 = Bytes::from(format!("{}\n", record.h1));
-            if now {
-                self.store.put_now(&hash_key, h1).await
-            } else {
-                self.store.put(&hash_key, h1).await
-            }
+            self.put(&hash_key, h1, now).await
         };
         let published = match recorded {
             Ok(()) => match body {
                 ZipBody::Spool(spool) => spool.publish(&*self.store, &key, now).await,
-                ZipBody::Memory(bytes) if now => self.store.put_now(&key, bytes).await,
-                ZipBody::Memory(bytes) => self.store.put(&key, bytes).await,
+                ZipBody::Memory(bytes) => self.put(&key, bytes, now).await,
             },
             Err(e) => Err(e),
         };

@@ -6,6 +6,7 @@
 #
 #   bench/serve.sh                 # ROUNDS=2 DURATION=8s CONNECTIONS=64
 #   TARGETS="v1.2.0.zip v1.3.0.zip" bench/serve.sh   # only these rows
+#   MODPROXY_BIN=/tmp/modproxy-a bench/serve.sh       # that build, not built here
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +18,12 @@ CONNECTIONS="${CONNECTIONS:-64}"
 . bench/debian.sh
 need nginx nginx-light
 need wrk wrk
-cargo build --release -q -p modproxy
-BIN="${CARGO_TARGET_DIR:-target}/release/modproxy"
+# MODPROXY_BIN=path: that build instead (to compare two builds, run each
+# against the same nginx baseline).
+if [ -z "${MODPROXY_BIN:-}" ]; then
+  cargo build --release -q -p modproxy
+fi
+BIN="${MODPROXY_BIN:-${CARGO_TARGET_DIR:-target}/release/modproxy}"
 
 WORK="$(mktemp -d)"
 pids=()

@@ -53,8 +53,10 @@ use super::pieces::Pieces;
 use crate::nowait;
 use crate::sync::Locked;
 
-/// The largest piece one stand-in covers.
-const MAX_PIECE: usize = 1 << 20;
+/// The largest piece one stand-in covers: one `sendfile` call at most
+/// (nginx's `sendfile_max_chunk`), so a zip of up to 2 MiB, most of
+/// them, goes out in one call with the socket corked once.
+const MAX_PIECE: usize = 2 << 20;
 
 /// Stand-ins of consecutive pieces on a connection start this many
 /// pieces apart; as many pieces may wait at once (hyper holds at most
@@ -219,9 +221,19 @@ impl SendfileStream {
         loop {
             ready!(self.tcp.poll_write_ready(cx))?;
             let mut offset = front.offset + front.sent as u64;
+            // A send the socket took only part of means its buffer is
+            // full: readiness is cleared as for `EAGAIN` (as nginx does),
+            // which saves the call that would only say so.
+            let mut partly = None;
             let sent = self.tcp.try_io(Interest::WRITABLE, || {
-                send(&self.tcp, &front.file, &mut offset, len)
+                let n = send(&self.tcp, &front.file, &mut offset, len)?;
+                if n > 0 && n < len {
+                    partly = Some(n);
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
             });
+            let sent = partly.map_or(sent, Ok);
             match sent {
                 Ok(0) => {
                     return Poll::Ready(Err(io::Error::new(

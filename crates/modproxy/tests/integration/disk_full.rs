@@ -216,6 +216,10 @@ async fn a_disk_that_fills_during_a_download_still_serves_it_whole() {
     let path = "/example.com/filling/@v/v1.0.0.zip";
     let file = Synthetic {
         chunk: 64 << 10,
+        // Slow enough (about a quarter of a second in all) that the
+        // second client finds the fetch still running, however late its
+        // connection comes.
+        delay: Duration::from_millis(5),
         unannounced: true,
         ..Synthetic::fast(3 << 20, 21)
     };

@@ -188,18 +188,12 @@ impl DiskStore {
         let held = data.len() as u64;
         let result = self
             .run_write(now, held, move || {
-                let written = write_synced(&tmp, &data).and_then(|()| rename_into(&tmp, &to));
-                match written {
-                    Ok(replaced) => {
-                        usage.published(data.len() as u64, replaced);
-                        look_up_siblings(&to);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let _ = std::fs::remove_file(&tmp);
-                        Err(e)
-                    }
+                let landed = write_synced(&tmp, &data)
+                    .and_then(|()| land(&tmp, &to, data.len() as u64, &usage));
+                if landed.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
                 }
+                landed
             })
             .await;
         self.written(key, result)
@@ -214,11 +208,7 @@ impl DiskStore {
             .run_write(now, 0, move || {
                 let file = std::fs::File::open(&from)?;
                 file.sync_data()?;
-                let size = file.metadata()?.len();
-                let replaced = rename_into(&from, &to)?;
-                usage.published(size, replaced);
-                look_up_siblings(&to);
-                Ok(())
+                land(&from, &to, file.metadata()?.len(), &usage)
             })
             .await;
         if result.is_err() {
@@ -309,6 +299,15 @@ fn open_object(path: &Path, wait: bool) -> Option<io::Result<Option<StoredObject
             modified,
         })
     }))
+}
+
+/// Renames the complete, synced file `from` (`size` bytes) to `to` and
+/// counts it in the store's usage.
+fn land(from: &Path, to: &Path, size: u64, usage: &Usage) -> io::Result<()> {
+    let replaced = rename_into(from, to)?;
+    usage.published(size, replaced);
+    look_up_siblings(to);
+    Ok(())
 }
 
 /// Removes what processes that are gone left in `.tmp/`: directories whose

@@ -36,6 +36,7 @@ use crate::nowait;
 use super::evict::{self, Toucher};
 use super::usage::Usage;
 use super::walk::walk;
+use super::whole::WholeReads;
 use super::writer::{look_up_siblings, rename_into, write_synced, Writer};
 use super::{ObjectBody, Store, StoreError, StoreOp, StoredObject};
 
@@ -55,6 +56,8 @@ pub struct DiskStore {
     usage: Arc<Usage>,
     /// Access-time stamps of files served, throttled.
     toucher: Arc<Toucher>,
+    /// The budget of small objects read whole.
+    whole: WholeReads,
 }
 
 /// Threads that write, sync and publish ([`Writer`]): two, so one slow
@@ -122,7 +125,13 @@ impl DiskStore {
             _lock: lock,
             usage,
             toucher: Arc::new(Toucher::new(STAMP_EVERY)),
+            whole: WholeReads::default(),
         })
+    }
+
+    /// This store, reading small objects whole within `whole`.
+    pub fn reading_whole(self, whole: WholeReads) -> DiskStore {
+        DiskStore { whole, ..self }
     }
 
     /// The directory the store lives in.
@@ -251,14 +260,15 @@ fn modules_matching(root: &Path, query: &str, limit: usize) -> Vec<String> {
     found
 }
 
-/// Objects up to this size are read whole when opened.
-const READ_WHOLE: u64 = 1 << 20;
-
 /// Opens a stored object: `None` when there is none (or a path element is
-/// a file where a directory is expected). With `wait` false, only from
-/// what the kernel holds in memory ([`nowait`]), and `None` (outer) when
-/// that is not enough.
-fn open_object(path: &Path, wait: bool) -> Option<io::Result<Option<StoredObject>>> {
+/// a file where a directory is expected); small ones read whole when
+/// `whole` has room. With `wait` false, only from what the kernel holds in
+/// memory ([`nowait`]), and `None` (outer) when that is not enough.
+fn open_object(
+    path: &Path,
+    whole: &WholeReads,
+    wait: bool,
+) -> Option<io::Result<Option<StoredObject>>> {
     use std::io::Read;
     let opened = if wait {
         std::fs::File::open(path)
@@ -277,20 +287,22 @@ fn open_object(path: &Path, wait: bool) -> Option<io::Result<Option<StoredObject
         Err(e) => return Some(Err(e)),
     };
     let size = meta.len();
-    let body = if size > READ_WHOLE {
-        ObjectBody::File(file)
-    } else if wait {
-        let mut buf = Vec::with_capacity(size as usize);
-        if let Err(e) = file.read_to_end(&mut buf) {
-            return Some(Err(e));
+    let body = match whole.share(size) {
+        None => ObjectBody::File(file),
+        Some(share) if wait => {
+            let mut buf = Vec::with_capacity(size as usize);
+            if let Err(e) = file.read_to_end(&mut buf) {
+                return Some(Err(e));
+            }
+            ObjectBody::Bytes(share.hold(buf))
         }
-        ObjectBody::Bytes(Bytes::from(buf))
-    } else {
-        let mut buf = vec![0; size as usize];
-        if nowait::read_at(&file, &mut buf, 0)? != buf.len() {
-            return None;
+        Some(share) => {
+            let mut buf = vec![0; size as usize];
+            if nowait::read_at(&file, &mut buf, 0)? != buf.len() {
+                return None;
+            }
+            ObjectBody::Bytes(share.hold(buf))
         }
-        ObjectBody::Bytes(Bytes::from(buf))
     };
     Some(meta.modified().map(|modified| {
         Some(StoredObject {
@@ -365,13 +377,16 @@ impl Store for DiskStore {
         // Here if the kernel has it all in memory, else one trip to the
         // blocking pool: open, stat and (for small objects) read together.
         let path = self.path_of(key);
-        let opened = match open_object(&path, false) {
+        let opened = match open_object(&path, &self.whole, false) {
             Some(opened) => opened,
-            None => tokio::task::spawn_blocking(move || {
-                open_object(&path, true).expect("a waiting open always answers")
-            })
-            .await
-            .unwrap_or_else(|e| Err(io::Error::other(e))),
+            None => {
+                let whole = self.whole.clone();
+                tokio::task::spawn_blocking(move || {
+                    open_object(&path, &whole, true).expect("a waiting open always answers")
+                })
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(e)))
+            }
         };
         opened.map_err(|e| StoreError::new(StoreOp::Read, key, e))
     }
@@ -525,6 +540,28 @@ mod tests {
         let left: Vec<_> = std::fs::read_dir(dir.join(".tmp")).unwrap().collect();
         assert_eq!(left.len(), 2, "only the new store's directory and lock");
         assert_eq!(std::fs::read_dir(store.spool_dir()).unwrap().count(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn small_objects_are_read_whole_only_within_their_budget() {
+        let dir = std::env::temp_dir().join(format!("modproxy-whole-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = DiskStore::open(&dir)
+            .unwrap()
+            .reading_whole(WholeReads::new(1500));
+        for key in ["a/@v/v1.0.0.zip", "b/@v/v1.0.0.zip"] {
+            store.put(key, Bytes::from(vec![7u8; 1000])).await.unwrap();
+        }
+        let body = |o: Option<StoredObject>| o.unwrap().body;
+        let held = body(store.get("a/@v/v1.0.0.zip").await.unwrap());
+        assert!(matches!(held, ObjectBody::Bytes(_)));
+        // While a client holds that copy, the next one is handed out unread.
+        let next = body(store.get("b/@v/v1.0.0.zip").await.unwrap());
+        assert!(matches!(next, ObjectBody::File(_)), "read past the budget");
+        drop(held);
+        let next = body(store.get("b/@v/v1.0.0.zip").await.unwrap());
+        assert!(matches!(next, ObjectBody::Bytes(_)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

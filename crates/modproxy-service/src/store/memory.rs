@@ -22,6 +22,8 @@ const SMALL: (usize, usize) = (64 << 10, 16 << 20);
 /// larger files stream from disk in 1 MiB reads.
 const LARGE: (usize, usize) = (1 << 20, 32 << 20);
 const SHARDS: usize = 16;
+/// What the tiers keep at most, together.
+pub const HOT_BYTES: usize = SMALL.1 + LARGE.1;
 
 #[derive(Default)]
 struct Shard {

@@ -13,6 +13,7 @@ pub mod memory;
 mod s3;
 mod usage;
 mod walk;
+pub mod whole;
 mod writer;
 
 use std::io;
@@ -240,12 +241,13 @@ pub trait Store: Send + Sync {
 /// S3-compatible bucket (`--store s3://BUCKET/PREFIX`; scratch files and
 /// git mirrors stay under `--data`).
 pub fn open(settings: &crate::Settings) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    let whole = whole::WholeReads::serving(settings.body_buffers);
     Ok(match &settings.store {
         crate::settings::StoreLocation::Disk => {
-            std::sync::Arc::new(DiskStore::open(&settings.data_dir)?)
+            std::sync::Arc::new(DiskStore::open(&settings.data_dir)?.reading_whole(whole))
         }
-        crate::settings::StoreLocation::S3 { bucket, prefix } => {
-            std::sync::Arc::new(S3Store::open(bucket, prefix, &settings.data_dir)?)
-        }
+        crate::settings::StoreLocation::S3 { bucket, prefix } => std::sync::Arc::new(
+            S3Store::open(bucket, prefix, &settings.data_dir)?.reading_whole(whole),
+        ),
     })
 }

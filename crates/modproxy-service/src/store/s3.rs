@@ -37,10 +37,9 @@ pub use error::S3Error;
 
 use super::evict::Entry;
 use super::usage::Usage;
+use super::whole::WholeReads;
 use super::{DiskStore, ObjectBody, Store, StoreError, StoreFailure, StoreOp, StoredObject};
 
-/// Objects up to this size are read whole when opened.
-const READ_WHOLE: u64 = 1 << 20;
 /// Multipart upload part size (S3's minimum is 5 MiB).
 const PART: usize = 8 << 20;
 /// Files up to this size are uploaded with one `PUT`.
@@ -65,6 +64,8 @@ pub struct S3Store {
     /// Local scratch space under `--data` (download spools).
     local: DiskStore,
     usage: Arc<Usage>,
+    /// The budget of small objects read whole.
+    whole: WholeReads,
 }
 
 impl std::fmt::Debug for S3Store {
@@ -130,6 +131,7 @@ impl S3Store {
             name,
             local: DiskStore::open(scratch)?,
             usage: Arc::default(),
+            whole: WholeReads::default(),
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let (s3, prefix, usage) = (
@@ -148,6 +150,11 @@ impl S3Store {
             });
         }
         Ok(store)
+    }
+
+    /// This store, reading small objects whole within `whole`.
+    pub fn reading_whole(self, whole: WholeReads) -> S3Store {
+        S3Store { whole, ..self }
     }
 
     fn path(&self, key: &str) -> ObjectPath {
@@ -318,9 +325,10 @@ impl Store for S3Store {
             result.meta.size,
             SystemTime::from(result.meta.last_modified),
         );
-        let body = if size <= READ_WHOLE {
+        let body = if let Some(share) = self.whole.share(size) {
             let bytes = bounded(REQUEST_LIMIT, result.bytes()).await;
-            ObjectBody::Bytes(bytes.map_err(|e| StoreError::new(StoreOp::Read, key, e))?)
+            let bytes = bytes.map_err(|e| StoreError::new(StoreOp::Read, key, e))?;
+            ObjectBody::Bytes(share.hold(bytes))
         } else {
             let stream = stall_guarded(result.into_stream());
             ObjectBody::Reader(Box::pin(tokio_util::io::StreamReader::new(stream)))
@@ -441,6 +449,7 @@ mod tests {
             name: "s3://b".into(),
             local: DiskStore::open(&scratch).unwrap(),
             usage: Arc::default(),
+            whole: WholeReads::default(),
         };
         let err = match store.get("m/@v/list").await {
             Err(e) => e,

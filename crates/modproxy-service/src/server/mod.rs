@@ -9,6 +9,7 @@ mod handler;
 mod pieces;
 mod sendfile;
 mod sumdb;
+mod threads;
 mod tls;
 
 use std::convert::Infallible;
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
+use hyper::service::{service_fn, Service};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -34,6 +35,7 @@ use crate::settings::Settings;
 use crate::store::StoreError;
 use conns::Throttled;
 use sendfile::{FileQueue, SendfileStream};
+use threads::{ConnThreads, InMain};
 
 /// Longest a client may take over its TLS handshake.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
@@ -145,6 +147,18 @@ impl Server {
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(H2_PING_EVERY))
             .keep_alive_timeout(H2_PING_TIMEOUT);
+        // Plain connections (the ones that `sendfile`) get threads of their own.
+        let threads = match (self.tls.is_none() && sendfile::AVAILABLE)
+            .then(ConnThreads::start)
+            .transpose()
+        {
+            Ok(threads) => threads,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start connection threads: connections share the runtime");
+                None
+            }
+        };
+        let main = tokio::runtime::Handle::current();
         let slots = Arc::new(Semaphore::new(self.max_connections as usize));
         let (mut accept_errors, mut at_limit) = (Throttled::default(), Throttled::default());
         tokio::pin!(shutdown);
@@ -211,14 +225,47 @@ impl Server {
             let header_timeout = self.header_timeout;
             let send_timeout = self.send_timeout;
             let Some(acceptor) = &self.tls else {
-                let stream = SendfileStream::new(stream, queue);
-                let stream = conns::SendTimeout::new(stream, send_timeout);
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn.into_owned());
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    until_first_request(conn, &asked, header_timeout).await;
+                // Handed to a connection thread: its socket moves to that
+                // thread's runtime; the handler and the body stay in this one.
+                let stream = match stream.into_std() {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot hand the connection over");
+                        continue;
+                    }
+                };
+                let main = main.clone();
+                let service = service_fn(move |req| {
+                    let answer = service.call(req);
+                    let main_ = main.clone();
+                    InMain::new(
+                        &main,
+                        Box::pin(async move {
+                            let response = answer.await?;
+                            Ok::<_, Infallible>(response.map(|body| InMain::new(&main_, body)))
+                        }),
+                    )
                 });
+                let (builder, watcher) = (builder.clone(), graceful.watcher());
+                let connection = async move {
+                    let _slot = slot;
+                    let stream = match tokio::net::TcpStream::from_std(stream) {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            return tracing::debug!(error = %e, "cannot take the connection over")
+                        }
+                    };
+                    let stream = SendfileStream::new(stream, queue);
+                    let stream = conns::SendTimeout::new(stream, send_timeout);
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    until_first_request(watcher.watch(conn.into_owned()), &asked, header_timeout)
+                        .await;
+                };
+                match &threads {
+                    Some(threads) => threads.spawn(connection),
+                    None => drop(tokio::spawn(connection)),
+                }
                 continue;
             };
             // TLS: the handshake runs in the connection's task, bounded,

@@ -33,7 +33,8 @@
 //! Who owns what:
 //!
 //! - [`server`]: HTTP/1.1 and HTTP/2 connections and their limits
-//!   (`conns`), TLS, client tokens (`auth`), the request pipeline
+//!   (`conns`; plain ones each kept by one connection thread, `threads`),
+//!   TLS, client tokens (`auth`), the request pipeline
 //!   (`handler`), response bodies (`body`; stored files through
 //!   `sendfile` on plain HTTP/1 (`sendfile`), else in pieces within one
 //!   memory budget (`pieces`)), the dashboard, `/metrics`, health.
@@ -46,7 +47,8 @@
 //!   cache, prefetch. It sees upstreams only through
 //!   [`upstream::Upstream`], so its unit tests run on an in-process fake.
 //! - [`store`]: published files: the disk GOPROXY tree or an S3 bucket,
-//!   the memory tier, usage counts, eviction (`evict`, and the running
+//!   the memory tier and the budget of objects read whole (`whole`),
+//!   usage counts, eviction (`evict`, and the running
 //!   budget in `budget`), the disk store's writer threads (`writer`:
 //!   writes deferred while a burst of them lasts).
 //! - [`upstream`]: the GOPROXY-style chain (fall-through, breakers,

@@ -237,12 +237,12 @@ impl Server {
                 let main = main.clone();
                 let service = service_fn(move |req| {
                     let answer = service.call(req);
-                    let main_ = main.clone();
+                    let for_body = main.clone();
                     InMain::new(
                         &main,
                         Box::pin(async move {
                             let response = answer.await?;
-                            Ok::<_, Infallible>(response.map(|body| InMain::new(&main_, body)))
+                            Ok::<_, Infallible>(response.map(|body| InMain::new(&for_body, body)))
                         }),
                     )
                 });

@@ -309,6 +309,9 @@ impl Server {
         {
             tracing::warn!("in-flight requests or fetches still running after the grace period");
         }
+        if let Some(threads) = threads {
+            threads.stop().await;
+        }
         Ok(())
     }
 }

@@ -3,18 +3,21 @@
 //! dealt out in turn), as nginx keeps each connection in one worker.
 //!
 //! On the shared work-stealing runtime a connection's task ran on whichever
-//! worker its readiness woke, so every `sendfile` of one file could come
-//! from another CPU than the last, and the kernel's per-page work for it
-//! (the page cache's and the socket's cache lines) moved between CPUs with
-//! it. Kept on one thread, the server's CPU per byte of a cached 20 MiB zip
-//! fell from 1.26× nginx's to 1.00×, and the 1.5 MiB zip's throughput rose
-//! by about 5 % (BENCHMARKS.md).
+//! worker its readiness woke, so the `sendfile`s of one file could come
+//! from either CPU, and the kernel's per-page work for them (the page
+//! cache's and the socket's cache lines) moved between CPUs with it. Kept
+//! on one thread, the server's CPU per byte of a cached 20 MiB zip fell
+//! from 1.23–1.46× nginx's to 0.98–1.13× (BENCHMARKS.md).
 //!
-//! Only the connection's own work runs there: its socket, hyper's parsing
-//! and writing, `sendfile`. The handler and the body's reads run inside the
-//! main runtime's context ([`InMain`]), so whatever they spawn (fetches,
-//! store writes, blocking reads) goes to the main runtime and its bounded
-//! blocking pool, never onto a connection thread.
+//! Everything of a connection is polled on its thread: the socket, hyper
+//! (and, for HTTP/2, the streams it spawns), the handler and the body. The
+//! handler and the body are polled inside the main runtime's context
+//! ([`InMain`]), so whatever they spawn (fetches, store writes, blocking
+//! reads) and the timers they set belong to the main runtime and its
+//! bounded blocking pool, never to a connection thread. Like any work
+//! polled inline, a handler step that takes long (a no-wait read of a
+//! small file, a `sendfile` whose pages left the cache since the probe)
+//! holds up the other connections of its thread meanwhile.
 
 use std::future::Future;
 use std::io;
@@ -27,43 +30,77 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-/// One single-threaded runtime per core, each on a thread of its own; they
-/// end (dropping what still runs on them) when this is dropped.
+/// One single-threaded runtime per core, each on a thread of its own.
 pub struct ConnThreads {
     runtimes: Vec<Handle>,
     next: AtomicUsize,
-    _stop: watch::Sender<()>,
+    stop: watch::Sender<()>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl ConnThreads {
     /// As many threads as cores.
     pub fn start() -> io::Result<ConnThreads> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let (stop, stopped) = watch::channel(());
-        let runtimes = (0..cores)
-            .map(|i| {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                let handle = runtime.handle().clone();
-                let mut stopped = stopped.clone();
-                std::thread::Builder::new()
-                    .name(format!("modproxy-conn-{i}"))
-                    .spawn(move || runtime.block_on(stopped.changed()))?;
-                Ok(handle)
-            })
-            .collect::<io::Result<_>>()?;
-        Ok(ConnThreads {
-            runtimes,
+        let (stop, _) = watch::channel(());
+        let mut started = ConnThreads {
+            runtimes: Vec::with_capacity(cores),
             next: AtomicUsize::new(0),
-            _stop: stop,
-        })
+            stop,
+            threads: Vec::with_capacity(cores),
+        };
+        for i in 0..cores {
+            // Built on its thread, so a failure drops it there, not in
+            // the async context this is called from.
+            let (handle, made) = std::sync::mpsc::channel();
+            let mut stopped = started.stop.subscribe();
+            let thread = std::thread::Builder::new()
+                .name(format!("modproxy-conn-{i}"))
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    match runtime {
+                        Ok(runtime) => {
+                            let _ = handle.send(Ok(runtime.handle().clone()));
+                            let _ = runtime.block_on(stopped.changed());
+                        }
+                        Err(e) => drop(handle.send(Err(e))),
+                    }
+                })?;
+            started.threads.push(thread);
+            let runtime = made.recv().map_err(io::Error::other).flatten()?;
+            started.runtimes.push(runtime);
+        }
+        Ok(started)
     }
 
     /// Runs `connection` on the next thread in turn.
     pub fn spawn(&self, connection: impl Future<Output = ()> + Send + 'static) {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.runtimes.len();
         self.runtimes[i].spawn(connection);
+    }
+
+    /// Ends the threads, dropping the connections still on them, and
+    /// waits until they are gone (before the main runtime goes, whose
+    /// timers their handlers may still use).
+    pub async fn stop(mut self) {
+        self.stop.send_replace(());
+        let threads = std::mem::take(&mut self.threads);
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        });
+        let _ = joined.await;
+    }
+}
+
+impl Drop for ConnThreads {
+    /// A start that failed half-way, or a server dropped without `stop`:
+    /// the threads end on their own.
+    fn drop(&mut self) {
+        self.stop.send_replace(());
     }
 }
 
@@ -149,5 +186,8 @@ mod tests {
             seen.iter().all(|(_, spawned)| spawned == "main-worker"),
             "{seen:?}"
         );
+        // Stopping ends the threads, a connection still on them too.
+        threads.spawn(std::future::pending());
+        main.block_on(threads.stop());
     }
 }

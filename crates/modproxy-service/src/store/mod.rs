@@ -32,8 +32,8 @@ pub use disk::DiskStore;
 pub use s3::{S3Error, S3Store};
 pub use walk::walk;
 
-/// A stored object's contents: small ones already read, large ones open
-/// for streaming.
+/// A stored object's contents: small ones already read (within
+/// [`whole::WholeReads`]), others open for streaming.
 pub enum ObjectBody {
     Bytes(Bytes),
     /// A local file (read on the blocking pool in large pieces).

@@ -7,6 +7,12 @@
 //! number of clients. When the budget is spent, an object is handed out
 //! unread (a file to `sendfile`, or a stream read in pieces within
 //! `--body-buffers`): slower for that answer, never more memory.
+//!
+//! The tier and the answers share the budget: while answers hold it all
+//! (many slow clients on distinct small files), the tier does not take
+//! new entries until they finish. Bodies a fetch brings into the tier are
+//! not counted here: they are held by the fetch anyway, and fetches are
+//! bounded on their own.
 
 use std::sync::Arc;
 

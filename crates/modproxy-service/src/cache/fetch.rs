@@ -109,7 +109,14 @@ impl Cache {
                         // answered again soon (and a prefetched go.mod is
                         // asked for the first time): answer from memory
                         // rather than a read queued behind store writes.
-                        self.hot.insert(&key, body.clone());
+                        // Within the budget of copies read whole.
+                        let kept = match self.store.whole_reads() {
+                            Some(whole) => whole.charged(&body),
+                            None => Some(body.clone()),
+                        };
+                        if let Some(kept) = kept {
+                            self.hot.insert(&key, kept);
+                        }
                     }
                     self.publish(&key, body, now).await
                 }

@@ -505,6 +505,10 @@ impl Store for DiskStore {
     fn describe(&self) -> String {
         self.root.display().to_string()
     }
+
+    fn whole_reads(&self) -> Option<&WholeReads> {
+        Some(&self.whole)
+    }
 }
 
 #[cfg(test)]

@@ -235,6 +235,12 @@ pub trait Store: Send + Sync {
 
     /// Where it is, for messages: a directory or `s3://bucket/prefix`.
     fn describe(&self) -> String;
+
+    /// The budget of objects read whole, which copies kept in memory
+    /// beside the store take from too; `None`: not bounded here.
+    fn whole_reads(&self) -> Option<&whole::WholeReads> {
+        None
+    }
 }
 
 /// Opens the store the settings name: the disk store at `--data`, or an

@@ -416,6 +416,10 @@ impl Store for S3Store {
         self.name.clone()
     }
 
+    fn whole_reads(&self) -> Option<&WholeReads> {
+        Some(&self.whole)
+    }
+
     fn remeasure_every(&self) -> Option<Duration> {
         Some(REMEASURE)
     }

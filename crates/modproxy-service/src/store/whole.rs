@@ -8,11 +8,10 @@
 //! unread (a file to `sendfile`, or a stream read in pieces within
 //! `--body-buffers`): slower for that answer, never more memory.
 //!
+//! Bodies a fetch puts in the tier take a share too ([`WholeReads::charged`]).
 //! The tier and the answers share the budget: while answers hold it all
 //! (many slow clients on distinct small files), the tier does not take
-//! new entries until they finish. Bodies a fetch brings into the tier are
-//! not counted here: they are held by the fetch anyway, and fetches are
-//! bounded on their own.
+//! new entries until they finish.
 
 use std::sync::Arc;
 
@@ -58,6 +57,14 @@ impl WholeReads {
         }
         let permit = Arc::clone(&self.budget).try_acquire_many_owned(size as u32);
         permit.ok().map(|_permit| Share { _permit })
+    }
+
+    /// A copy of `bytes` to keep in memory beside the store (a fetched
+    /// body for the memory tier), holding a share of the budget as a copy
+    /// read whole does; `None` if the budget has no room now.
+    pub fn charged(&self, bytes: &Bytes) -> Option<Bytes> {
+        let share = self.share(bytes.len() as u64)?;
+        Some(share.hold(bytes.clone()))
     }
 
     /// Bytes left in the budget.
@@ -110,5 +117,9 @@ mod tests {
             reads.share(READ_WHOLE + 1).is_none(),
             "too large to read whole"
         );
+        let kept = reads.charged(&Bytes::from(vec![2u8; 70])).unwrap();
+        assert!(reads.charged(&Bytes::from(vec![3u8; 40])).is_none());
+        drop(kept);
+        assert_eq!(reads.room(), 100);
     }
 }

@@ -2,10 +2,12 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{policy, read, request, zip_case, Body, Reply, Setup, VERSION};
 use crate::cache::CacheStatus;
 use crate::request::{Endpoint, ModuleRequest};
+use crate::store::whole::WholeReads;
 
 /// Asks for `request` `n` times at once; every answer's status and body.
 async fn at_once(
@@ -52,6 +54,22 @@ async fn twenty_requests_for_a_missing_mod_make_one_upstream_fetch() {
     let again = setup.get(&mod_file).await.map_err(|(_, e)| e).unwrap();
     assert_eq!(again.status, CacheStatus::Hit);
     assert_eq!(setup.fake.fetches(&key), 1);
+}
+
+#[tokio::test]
+async fn a_fetched_mod_is_kept_in_memory_only_within_the_whole_read_budget() {
+    let mod_file = request(Endpoint::Mod(VERSION.into()));
+    let key = mod_file.protocol_path();
+    let body = b"module example.com/m\n\ngo 1.21\n";
+    for (budget, kept) in [(1 << 20, true), (body.len() as u64 - 1, false)] {
+        let whole = WholeReads::new(budget);
+        let setup = Setup::reading_whole(policy(), Duration::from_secs(30), true, whole);
+        setup.fake.reply(&key, Reply::Body(Body::new(&body[..])));
+        let answer = setup.get(&mod_file).await.map_err(|(_, e)| e).unwrap();
+        assert_eq!(read(answer).await.unwrap(), body);
+        setup.settled().await;
+        assert_eq!(setup.cache.hot.get(&key).is_some(), kept, "budget {budget}");
+    }
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ use crate::error::ServeError;
 use crate::metrics::Metrics;
 use crate::request::{Endpoint, ModuleRequest};
 use crate::settings::{CachePolicy, PrefetchMode, UpstreamPolicy};
+use crate::store::whole::WholeReads;
 use crate::store::{evict, DiskStore, Store, StoreError, StoredObject};
 use crate::sync::Locked;
 use crate::upstream::{Fetched, Http, Upstream, UpstreamError};
@@ -243,8 +244,19 @@ impl Setup {
     /// `stall`: the upstream's stall timeout (the relay's patience);
     /// without `spool`, no spool file can be made.
     pub fn with(policy: CachePolicy, stall: Duration, spool: bool) -> Setup {
+        Setup::reading_whole(policy, stall, spool, WholeReads::default())
+    }
+
+    /// As [`Setup::with`], with the store's budget of copies read whole.
+    pub fn reading_whole(
+        policy: CachePolicy,
+        stall: Duration,
+        spool: bool,
+        whole: WholeReads,
+    ) -> Setup {
         let dir = TempDir::new();
-        let disk = Arc::new(DiskStore::open(&dir.path().join("store")).unwrap());
+        let disk = DiskStore::open(&dir.path().join("store")).unwrap();
+        let disk = Arc::new(disk.reading_whole(whole));
         let store: Arc<dyn Store> = if spool {
             Arc::clone(&disk) as Arc<dyn Store>
         } else {

@@ -1,8 +1,8 @@
 //! Stored files sent on plain HTTP/1 connections with `sendfile(2)`: the
 //! kernel moves the bytes from the page cache to the socket, so a file
 //! the page cache holds is never copied into this process (nginx's
-//! `sendfile on`). Objects the store did not read whole come here: those
-//! over 1 MiB, and smaller ones when the budget of copies read whole is
+//! `sendfile on`). Files the store did not read whole come here: those
+//! over 64 KiB, and smaller ones when the budget of copies read whole is
 //! spent ([`crate::store::whole`]).
 //!
 //! hyper writes every body itself, so a file goes through it as

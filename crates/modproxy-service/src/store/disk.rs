@@ -36,7 +36,7 @@ use crate::nowait;
 use super::evict::{self, Toucher};
 use super::usage::Usage;
 use super::walk::walk;
-use super::whole::WholeReads;
+use super::whole::{WholeReads, FILE_READ_WHOLE};
 use super::writer::{look_up_siblings, rename_into, write_synced, Writer};
 use super::{ObjectBody, Store, StoreError, StoreOp, StoredObject};
 
@@ -125,12 +125,14 @@ impl DiskStore {
             _lock: lock,
             usage,
             toucher: Arc::new(Toucher::new(STAMP_EVERY)),
-            whole: WholeReads::default(),
+            whole: WholeReads::default().up_to(FILE_READ_WHOLE),
         })
     }
 
-    /// This store, reading small objects whole within `whole`.
+    /// This store, reading small files whole within `whole`: files up to
+    /// [`FILE_READ_WHOLE`], larger ones are sent from the file.
     pub fn reading_whole(self, whole: WholeReads) -> DiskStore {
+        let whole = whole.up_to(FILE_READ_WHOLE);
         DiskStore { whole, ..self }
     }
 
@@ -566,6 +568,12 @@ mod tests {
         drop(held);
         let next = body(store.get("b/@v/v1.0.0.zip").await.unwrap());
         assert!(matches!(next, ObjectBody::Bytes(_)));
+        // A file larger than that is sent from the file, room or not.
+        let large = Bytes::from(vec![7u8; FILE_READ_WHOLE as usize + 1]);
+        store.put("c/@v/v1.0.0.zip", large).await.unwrap();
+        let store = store.reading_whole(WholeReads::default());
+        let large = body(store.get("c/@v/v1.0.0.zip").await.unwrap());
+        assert!(matches!(large, ObjectBody::File(_)), "read whole");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

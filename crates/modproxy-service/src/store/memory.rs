@@ -1,4 +1,4 @@
-//! Hot immutable objects (`.info`, `.mod`, zips up to 1 MiB) kept in
+//! Hot immutable objects (`.info`, `.mod`, small zips) kept in
 //! memory, so most hits never touch the disk or the blocking pool and are
 //! answered without a copy on our side. Two tiers, each with its own byte
 //! budget, so a few zips never push out thousands of go.mod files; sharded
@@ -17,9 +17,9 @@ use crate::sync::RwLocked;
 
 /// Small objects (`.info`, `.mod`, tiny zips): up to 64 KiB each, 16 MiB.
 const SMALL: (usize, usize) = (64 << 10, 16 << 20);
-/// Larger zips: up to 1 MiB each (what the disk store reads whole), 32 MiB.
-/// Served from memory they run at nginx's sendfile speed (BENCHMARKS.md);
-/// larger files stream from disk in 1 MiB reads.
+/// Larger zips: up to 1 MiB each, 32 MiB: what an object store reads
+/// whole. A local disk's files over 64 KiB are not kept here: `sendfile`
+/// sends them faster than a copy from memory ([`super::whole`]).
 const LARGE: (usize, usize) = (1 << 20, 32 << 20);
 const SHARDS: usize = 16;
 /// What the tiers keep at most, together.
@@ -91,7 +91,7 @@ pub struct HotCache {
 }
 
 impl Default for HotCache {
-    /// Module files: go.mod and .info files, and zips up to 1 MiB apart.
+    /// Module files: go.mod and .info files, and larger zips apart.
     fn default() -> HotCache {
         HotCache::with_tiers(&[SMALL, LARGE])
     }

@@ -145,7 +145,7 @@ PY
 
 Z=/example.com/big/@v
 declare -A RESULTS
-ALL="small v1.0.0.zip v1.1.0.zip v1.2.0.zip v1.3.0.zip v1.4.0.zip v50.0.0+incompatible.zip v1.5.0.zip^500"
+ALL="small v0.1.0.zip v0.2.0.zip v1.0.0.zip v1.1.0.zip v1.2.0.zip v1.3.0.zip v1.4.0.zip v50.0.0+incompatible.zip v1.5.0.zip^500"
 for target in ${TARGETS:-$ALL}; do
   [ "$target" != small ] && target="$Z/$target"
   # PATH^N: with N connections.
@@ -181,6 +181,8 @@ Z = "/example.com/big/@v/"
 rows = [
     ("cached .info/.mod, 64 conns: requests/s vs nginx", "small", 0, ">=", 1.0),
     ("cached .info/.mod: p99 latency vs nginx", "small", 2, "<=", 1.2),
+    ("cached 16 KiB zip: throughput vs nginx", Z + "v0.1.0.zip", 1, ">=", 1.0),
+    ("cached 256 KiB zip: throughput vs nginx", Z + "v0.2.0.zip", 1, ">=", 1.0),
     ("cached 1 MiB zip: throughput vs nginx", Z + "v1.0.0.zip", 1, ">=", 1.0),
     ("cached 1.5 MiB zip: throughput vs nginx", Z + "v1.1.0.zip", 1, ">=", 1.0),
     ("cached 3 MiB zip: throughput vs nginx", Z + "v1.2.0.zip", 1, ">=", 1.0),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the benchmarks' GOPROXY tree into the directory given: 2000 small
 modules (example.com/mN: .info, .mod) and zips of random bytes
-(example.com/big): 1, 1.5, 3, 8, 20, 50 and 100 MiB."""
+(example.com/big): 16 KiB, 256 KiB, 1, 1.5, 3, 8, 20, 50 and 100 MiB."""
 import os
 import sys
 
@@ -16,6 +16,8 @@ for i in range(2000):
 d = os.path.join(root, "example.com/big/@v")
 os.makedirs(d, exist_ok=True)
 ZIPS = (
+    ("v0.1.0.zip", 16 << 10),
+    ("v0.2.0.zip", 256 << 10),
     ("v1.0.0.zip", 1 << 20),
     ("v1.1.0.zip", 3 << 19),
     ("v1.2.0.zip", 3 << 20),

@@ -7,7 +7,7 @@ mod conns;
 mod dashboard;
 mod handler;
 mod pieces;
-mod sendfile;
+pub(crate) mod sendfile;
 mod sumdb;
 mod threads;
 mod tls;

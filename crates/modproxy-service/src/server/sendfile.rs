@@ -175,7 +175,7 @@ impl FileBody {
 /// about 10% of throughput on loopback. nginx gets the same by corking
 /// the socket around the file (`tcp_nopush`, two `setsockopt`s per
 /// answer); `MSG_MORE` needs neither call, and served a 1.5 MiB zip
-/// 1.03-1.08x as fast as nginx where corking did 0.94-0.98x
+/// 1.04-1.12x as fast as nginx where corking did 0.91-1.01x
 /// (BENCHMARKS.md).
 pub struct SendfileStream {
     tcp: TcpStream,

@@ -129,10 +129,10 @@ impl DiskStore {
         })
     }
 
-    /// This store, reading small files whole within `whole`: files up to
-    /// [`FILE_READ_WHOLE`], larger ones are sent from the file.
+    /// This store, reading small files whole within `whole` (up to its
+    /// limit; by default [`FILE_READ_WHOLE`], larger ones are sent from
+    /// the file).
     pub fn reading_whole(self, whole: WholeReads) -> DiskStore {
-        let whole = whole.up_to(FILE_READ_WHOLE);
         DiskStore { whole, ..self }
     }
 
@@ -571,7 +571,7 @@ mod tests {
         // A file larger than that is sent from the file, room or not.
         let large = Bytes::from(vec![7u8; FILE_READ_WHOLE as usize + 1]);
         store.put("c/@v/v1.0.0.zip", large).await.unwrap();
-        let store = store.reading_whole(WholeReads::default());
+        let store = store.reading_whole(WholeReads::default().up_to(FILE_READ_WHOLE));
         let large = body(store.get("c/@v/v1.0.0.zip").await.unwrap());
         assert!(matches!(large, ObjectBody::File(_)), "read whole");
         std::fs::remove_dir_all(&dir).unwrap();

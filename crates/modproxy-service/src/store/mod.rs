@@ -250,7 +250,15 @@ pub fn open(settings: &crate::Settings) -> Result<std::sync::Arc<dyn Store>, Sto
     let whole = whole::WholeReads::serving(settings.body_buffers);
     Ok(match &settings.store {
         crate::settings::StoreLocation::Disk => {
-            std::sync::Arc::new(DiskStore::open(&settings.data_dir)?.reading_whole(whole))
+            let store = DiskStore::open(&settings.data_dir)?;
+            // Larger files go out by `sendfile` on plain HTTP/1; over TLS
+            // they would be copied in pieces, slower than from memory.
+            let sent_from_files = settings.tls.is_none() && crate::server::sendfile::AVAILABLE;
+            let largest = match sent_from_files {
+                true => whole::FILE_READ_WHOLE,
+                false => whole::READ_WHOLE,
+            };
+            std::sync::Arc::new(store.reading_whole(whole.up_to(largest)))
         }
         crate::settings::StoreLocation::S3 { bucket, prefix } => std::sync::Arc::new(
             S3Store::open(bucket, prefix, &settings.data_dir)?.reading_whole(whole),

@@ -22,8 +22,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// from an object store, where the next read is another request.
 pub const READ_WHOLE: u64 = 1 << 20;
 
-/// Files up to this size are read whole from a local disk. A larger one
-/// goes out faster by `sendfile` than copied from memory: cached zips on
+/// Files up to this size are read whole from a local disk served over
+/// plain HTTP/1. A larger one goes out faster by `sendfile` than copied
+/// from memory: cached zips on
 /// loopback, against nginx in the same runs, 1 MiB 1.41-1.51x nginx by
 /// `sendfile` and 0.90x from memory, 512 KiB 1.59x and 1.24x, 256 KiB
 /// 1.42x and 1.33x, 64 KiB about even, 16 KiB 0.82x and 1.35x
@@ -54,10 +55,10 @@ impl WholeReads {
         }
     }
 
-    /// This budget, reading whole objects up to `largest` bytes (at most
-    /// [`READ_WHOLE`]).
+    /// This budget, reading whole only objects up to `largest` bytes
+    /// (never more than its limit so far).
     pub fn up_to(self, largest: u64) -> WholeReads {
-        let largest = largest.min(READ_WHOLE);
+        let largest = largest.min(self.largest);
         WholeReads { largest, ..self }
     }
 

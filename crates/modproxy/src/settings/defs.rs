@@ -452,7 +452,7 @@ pub const BODY_BUFFERS: Def = value(
     "body_buffers",
     "SIZE",
     Default::Value("16MiB"),
-    "Memory for stored files on their way to clients over TLS or HTTP/2 or from object storage, all answers together (plain HTTP/1 sends a local file over 64 KiB with sendfile, no copy); past it an answer waits for room before reading its next piece. Files read whole (local ones up to 64 KiB, objects up to 1 MiB) get the 48 MiB in-memory tier plus as much again",
+    "Memory for stored files on their way to clients over TLS or HTTP/2 or from object storage, all answers together (plain HTTP/1 sends a local file over 64 KiB with sendfile, no copy); past it an answer waits for room before reading its next piece. Files read whole (local ones up to 64 KiB, or 1 MiB with TLS; objects up to 1 MiB) get the 48 MiB in-memory tier plus as much again",
     SERVE,
     G_SERVER,
 );

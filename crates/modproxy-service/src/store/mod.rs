@@ -254,9 +254,10 @@ pub fn open(settings: &crate::Settings) -> Result<std::sync::Arc<dyn Store>, Sto
             // Larger files go out by `sendfile` on plain HTTP/1; over TLS
             // they would be copied in pieces, slower than from memory.
             let sent_from_files = settings.tls.is_none() && crate::server::sendfile::AVAILABLE;
-            let largest = match sent_from_files {
-                true => whole::FILE_READ_WHOLE,
-                false => whole::READ_WHOLE,
+            let largest = if sent_from_files {
+                whole::FILE_READ_WHOLE
+            } else {
+                whole::READ_WHOLE
             };
             std::sync::Arc::new(store.reading_whole(whole.up_to(largest)))
         }

@@ -24,11 +24,10 @@ pub const READ_WHOLE: u64 = 1 << 20;
 
 /// Files up to this size are read whole from a local disk served over
 /// plain HTTP/1. A larger one goes out faster by `sendfile` than copied
-/// from memory: cached zips on
-/// loopback, against nginx in the same runs, 1 MiB 1.41-1.51x nginx by
-/// `sendfile` and 0.90x from memory, 512 KiB 1.59x and 1.24x, 256 KiB
-/// 1.42x and 1.33x, 64 KiB about even, 16 KiB 0.82x and 1.35x
-/// (BENCHMARKS.md).
+/// from memory: cached zips on loopback, against nginx in the same runs,
+/// 1 MiB 1.41-1.51x nginx by `sendfile` and 0.90x from memory, 512 KiB
+/// 1.59x and 1.24x, 256 KiB 1.42x and 1.33x, 64 KiB about even, 16 KiB
+/// 0.82x and 1.35x (BENCHMARKS.md).
 pub const FILE_READ_WHOLE: u64 = 64 << 10;
 
 /// The budget of copies read whole.
